@@ -1,0 +1,257 @@
+package image
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+func TestParseName(t *testing.T) {
+	tests := []struct {
+		in, full, familiar string
+		wantErr            bool
+	}{
+		{in: "hello", full: "docker.io/library/hello:latest", familiar: "hello:latest"},
+		{in: "hello:1", full: "docker.io/library/hello:1", familiar: "hello:1"},
+		{in: "docker.io/library/hello:1", full: "docker.io/library/hello:1", familiar: "hello:1"},
+		{in: "index.docker.io/org/app:2", full: "docker.io/org/app:2", familiar: "org/app:2"},
+		{in: "localhost:5000/ns/app:tag", full: "localhost:5000/ns/app:tag", familiar: "localhost:5000/ns/app:tag"},
+		{in: "ghcr.io/a/b/c", full: "ghcr.io/a/b/c:latest", familiar: "ghcr.io/a/b/c:latest"},
+		{in: "app@sha256:" + strings.Repeat("ab", 32), full: "docker.io/library/app@sha256:" + strings.Repeat("ab", 32), familiar: "app@sha256:" + strings.Repeat("ab", 32)},
+		{in: "app:v1@sha256:" + strings.Repeat("ab", 32), full: "docker.io/library/app:v1@sha256:" + strings.Repeat("ab", 32), familiar: "app:v1@sha256:" + strings.Repeat("ab", 32)},
+		{in: "", wantErr: true},
+		{in: "Upper/Case", wantErr: true},
+		{in: "a b", wantErr: true},
+		{in: "app:", wantErr: true},
+		{in: " hello", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			n, err := ParseName(tt.in)
+			if tt.wantErr {
+				if !errors.Is(err, ErrInvalidName) {
+					t.Fatalf("ParseName(%q) = %v, %v; want ErrInvalidName", tt.in, n, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.String() != tt.full || n.Familiar() != tt.familiar {
+				t.Fatalf("ParseName(%q) = %q / %q, want %q / %q", tt.in, n.String(), n.Familiar(), tt.full, tt.familiar)
+			}
+		})
+	}
+}
+
+func FuzzParseName(f *testing.F) {
+	for _, s := range []string{"hello", "a/b:c", "localhost:5000/x@sha256:" + strings.Repeat("0", 64), "::", "A"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseName(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidName) {
+				t.Fatalf("error %v does not wrap ErrInvalidName", err)
+			}
+			return
+		}
+		// A parsed name parses again to itself.
+		n2, err := ParseName(n.String())
+		if err != nil || n2 != n {
+			t.Fatalf("round trip of %q: %q -> %+v, %v", s, n.String(), n2, err)
+		}
+	})
+}
+
+func strp(s string) *string { return &s }
+
+func TestProcess(t *testing.T) {
+	img := Config{Entrypoint: []string{"/app.wasm"}, Cmd: []string{"serve"}, Env: []string{"A=1", "B=2"}, WorkingDir: "/srv"}
+	exists := func(p string) bool { return p == "/hello.wasm" || p == "/srv/app.wasm" }
+	tests := []struct {
+		name string
+		cfg  Config
+		o    Overrides
+		want Process
+		err  error
+	}{
+		{name: "image defaults", cfg: img,
+			want: Process{Args: []string{"/app.wasm", "serve"}, Env: []string{"A=1", "B=2"}, Cwd: "/srv"}},
+		{name: "args replace cmd", cfg: img, o: Overrides{Args: []string{"x", "y"}},
+			want: Process{Args: []string{"/app.wasm", "x", "y"}, Env: []string{"A=1", "B=2"}, Cwd: "/srv"}},
+		{name: "entrypoint drops image cmd", cfg: img, o: Overrides{Entrypoint: strp("/other.wasm")},
+			want: Process{Args: []string{"/other.wasm"}, Env: []string{"A=1", "B=2"}, Cwd: "/srv"}},
+		{name: "entrypoint plus args", cfg: img, o: Overrides{Entrypoint: strp("/other.wasm"), Args: []string{"a"}},
+			want: Process{Args: []string{"/other.wasm", "a"}, Env: []string{"A=1", "B=2"}, Cwd: "/srv"}},
+		{name: "empty entrypoint resets, args become command", cfg: img, o: Overrides{Entrypoint: strp(""), Args: []string{"/hello.wasm"}},
+			want: Process{Args: []string{"/hello.wasm"}, Env: []string{"A=1", "B=2"}, Cwd: "/srv"}},
+		{name: "cmd only image", cfg: Config{Cmd: []string{"/hello.wasm", "a"}},
+			want: Process{Args: []string{"/hello.wasm", "a"}, Cwd: "/"}},
+		{name: "env override in place and append", cfg: img, o: Overrides{Env: []string{"B=3", "C=4"}},
+			want: Process{Args: []string{"/app.wasm", "serve"}, Env: []string{"A=1", "B=3", "C=4"}, Cwd: "/srv"}},
+		{name: "workdir flag", cfg: img, o: Overrides{WorkingDir: "/tmp/"},
+			want: Process{Args: []string{"/app.wasm", "serve"}, Env: []string{"A=1", "B=2"}, Cwd: "/tmp"}},
+		{name: "relative entrypoint in workdir", cfg: Config{Entrypoint: []string{"app.wasm"}, WorkingDir: "/srv"},
+			want: Process{Args: []string{"/srv/app.wasm"}, Cwd: "/srv"}},
+		{name: "relative entrypoint falls back to root", cfg: Config{Entrypoint: []string{"hello.wasm"}, WorkingDir: "/srv"},
+			want: Process{Args: []string{"/hello.wasm"}, Cwd: "/srv"}},
+		{name: "nothing to run", cfg: Config{}, err: ErrNoCommand},
+		{name: "relative workdir refused", cfg: img, o: Overrides{WorkingDir: "rel"}, err: errAny},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cfg.Process(tt.o, exists)
+			if tt.err != nil {
+				if err == nil || (tt.err != errAny && !errors.Is(err, tt.err)) {
+					t.Fatalf("err = %v, want %v", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+	// The image's slices are not modified.
+	if img.Env[1] != "B=2" || len(img.Cmd) != 1 {
+		t.Fatal("Process modified the image config")
+	}
+}
+
+var errAny = errors.New("any error")
+
+func dockerStyle(t *testing.T, os, arch string) v1.Image {
+	t.Helper()
+	img, err := random.Image(100, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = os, arch
+	cf.Config.Entrypoint = []string{"/hello.wasm"}
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+func artifact(t *testing.T, layerType, configType types.MediaType, config string) v1.Image {
+	t.Helper()
+	l := static.NewLayer([]byte("\x00asm\x01\x00\x00\x00"), layerType)
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: l, Annotations: map[string]string{"org.opencontainers.image.title": "app.wasm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, configType)
+	return &rawConfigImage{Image: img, raw: []byte(config)}
+}
+
+// rawConfigImage replaces the config blob with raw bytes (Wasm artifacts have no Docker config).
+type rawConfigImage struct {
+	v1.Image
+	raw []byte
+}
+
+func (r *rawConfigImage) RawConfigFile() ([]byte, error) { return r.raw, nil }
+
+func TestInspect(t *testing.T) {
+	tests := []struct {
+		name   string
+		img    v1.Image
+		layout Layout
+		err    error
+		msg    string
+	}{
+		{name: "docker wasi/wasm", img: dockerStyle(t, "wasi", "wasm"), layout: DockerStyle},
+		{name: "docker wasip1/wasm32", img: dockerStyle(t, "wasip1", "wasm32"), layout: DockerStyle},
+		{name: "linux image", img: dockerStyle(t, "linux", "amd64"), err: ErrNotWasm, msg: "linux/amd64"},
+		{name: "cncf artifact", img: artifact(t, MediaTypeWasmLayer, MediaTypeWasmConfig, `{"architecture":"wasm","os":"wasip1","layerDigests":[]}`), layout: WasmArtifact},
+		{name: "cncf component", img: artifact(t, MediaTypeWasmLayer, MediaTypeWasmConfig, `{"architecture":"wasm","os":"wasip2","component":{"exports":[]}}`), err: ErrComponent},
+		{name: "wasm-to-oci", img: artifact(t, MediaTypeWasmToOCILayer, MediaTypeWasmToOCIConfig, `{}`), layout: WasmToOCI},
+		{name: "artifact config without layer", img: artifact(t, "application/octet-stream", MediaTypeWasmConfig, `{}`), err: ErrNoModule},
+		{name: "artifact bad config", img: artifact(t, MediaTypeWasmLayer, MediaTypeWasmConfig, `{`), err: errAny, msg: "not valid JSON"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := Inspect(tt.img)
+			if tt.err != nil {
+				if err == nil || (tt.err != errAny && !errors.Is(err, tt.err)) || !strings.Contains(err.Error(), tt.msg) {
+					t.Fatalf("err = %v, want %v containing %q", err, tt.err, tt.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Layout != tt.layout {
+				t.Fatalf("layout %v, want %v", w.Layout, tt.layout)
+			}
+			if w.Layout != DockerStyle && (w.ModuleName != "app.wasm" || w.ModuleLayer.Hex == "") {
+				t.Fatalf("module %q %v", w.ModuleName, w.ModuleLayer)
+			}
+			if w.Layout == DockerStyle && w.Config.Entrypoint[0] != "/hello.wasm" {
+				t.Fatalf("config %+v", w.Config)
+			}
+		})
+	}
+}
+
+func index(t *testing.T, imgs map[string]v1.Image) v1.ImageIndex {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for p, img := range imgs {
+		os, arch, _ := strings.Cut(p, "/")
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: os, Architecture: arch}}})
+	}
+	return mutate.AppendManifests(empty.Index, adds...)
+}
+
+func TestSelectFromIndex(t *testing.T) {
+	wasm := dockerStyle(t, "wasi", "wasm")
+	linux := dockerStyle(t, "linux", "amd64")
+	arm := dockerStyle(t, "linux", "arm64")
+	got, err := SelectFromIndex(index(t, map[string]v1.Image{"linux/amd64": linux, "wasi/wasm": wasm}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := wasm.Digest()
+	gd, _ := got.Digest()
+	if wd != gd {
+		t.Fatalf("picked %v, want the wasi/wasm image %v", gd, wd)
+	}
+	_, err = SelectFromIndex(index(t, map[string]v1.Image{"linux/amd64": linux, "linux/arm64": arm}))
+	if !errors.Is(err, ErrNotWasm) || !strings.Contains(err.Error(), "linux/amd64, linux/arm64") {
+		t.Fatalf("err = %v, want ErrNotWasm listing the platforms", err)
+	}
+	// Nested index.
+	nested := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: index(t, map[string]v1.Image{"wasip1/wasm32": wasm})})
+	if _, err := SelectFromIndex(nested); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMergeEnv(t *testing.T) {
+	got := MergeEnv([]string{"A=1", "B=2", "A2"}, []string{"A=x", "A2=y", "C="})
+	want := []string{"A=x", "B=2", "A2=y", "C="}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v want %v", got, want)
+	}
+}
