@@ -1,0 +1,58 @@
+# berth: two commands on a fresh machine.
+#   make demo   builds berth and the example guest, builds an image and runs it
+#   make test   the fast test suite (what .ci/run runs, with the slow suites beside it)
+GO       ?= go
+BIN      := bin
+BERTH    := $(BIN)/berth
+DEMO_ROOT ?= $(CURDIR)/.demo-root
+export GOFLAGS := -buildvcs=false
+
+.PHONY: all berth demo test test-race fuzz bench vet clean guests
+
+all: berth
+
+berth:
+	$(GO) build -trimpath -o $(BERTH) ./cmd/berth
+
+examples/hello/hello.wasm: examples/hello/main.go
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/hello
+
+guests: examples/hello/hello.wasm
+
+demo: berth guests
+	@echo "== berth build -t hello:1 examples/hello"
+	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) build -t hello:1 examples/hello
+	@echo "== berth images"
+	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) images
+	@echo "== berth run --rm -e WHO=you hello:1"
+	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) run --rm -e WHO=you hello:1
+	@echo "== berth run --rm examples/hello/hello.wasm (a local module, like wasmtime run)"
+	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) run --rm examples/hello/hello.wasm a b
+
+vet:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# The test command of the README and of .ci/run.
+test: vet
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+FUZZTIME ?= 5s
+fuzz:
+	@set -e; for spec in \
+	  internal/build:FuzzParse internal/build:FuzzExpand \
+	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex \
+	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory \
+	  internal/image:FuzzParseName internal/engine:FuzzParseModule; do \
+	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg >/dev/null || \
+	    { $(GO) test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) ./$$pkg; exit 1; }; \
+	done
+
+bench: berth
+	$(GO) run ./bench/runbench
+
+clean:
+	rm -rf $(BIN) $(DEMO_ROOT) examples/hello/hello.wasm

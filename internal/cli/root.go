@@ -1,0 +1,130 @@
+// Package cli is berth's command line: cobra commands that parse flags, call the
+// embedded engine (internal/service) and print results in docker's formats.
+//
+// # Notes
+//
+//   - Commands and flags follow the docker CLI's names and output, so habits and scripts
+//     carry over: `images --format`, `rmi -f`, `run --rm -e -v -w --entrypoint`.
+//   - The service is opened per command, never at start-up: `berth version` touches no disk.
+//   - Exit codes of `run` are docker's: the module's own code, 125 when berth failed before
+//     the module started, 126 when the module cannot run, 127 when it is missing, and
+//     134 (128+SIGABRT, as wasmtime) when it traps.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/service"
+)
+
+// Version is berth's version, set at link time.
+var Version = "dev"
+
+// ExitError carries the exit code a command wants, without a message of its own.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// App is one invocation of the CLI.
+type App struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	root           string
+	debug          bool
+}
+
+// DefaultRoot is the data root: $BERTH_ROOT, else /var/lib/berth for root and
+// $XDG_DATA_HOME/berth (default ~/.local/share/berth) for other users.
+func DefaultRoot(getenv func(string) string, uid int) string {
+	if r := getenv("BERTH_ROOT"); r != "" {
+		return r
+	}
+	if uid == 0 {
+		return "/var/lib/berth"
+	}
+	if x := getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "berth")
+	}
+	return filepath.Join(getenv("HOME"), ".local", "share", "berth")
+}
+
+func (a *App) open(ctx context.Context) (*service.Service, error) {
+	level := slog.LevelWarn
+	if a.debug {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
+	return service.Open(ctx, a.root, log)
+}
+
+// withService opens the data root for the duration of fn.
+func (a *App) withService(ctx context.Context, fn func(*service.Service) error) error {
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close(context.WithoutCancel(ctx))
+	return fn(s)
+}
+
+// Command returns the root command.
+func (a *App) Command() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "berth",
+		Short:         "Run WebAssembly images like containers, with no daemon",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.SetIn(a.Stdin)
+	root.SetOut(a.Stdout)
+	root.SetErr(a.Stderr)
+	root.PersistentFlags().StringVar(&a.root, "root", DefaultRoot(a.Getenv, os.Getuid()), "data root directory (env BERTH_ROOT)")
+	root.PersistentFlags().BoolVarP(&a.debug, "debug", "D", false, "log debug messages")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())
+	})
+	root.AddCommand(
+		a.runCmd(), a.buildCmd(), a.loadCmd(), a.saveCmd(), a.imagesCmd(), a.tagCmd(), a.rmiCmd(),
+		a.imageCmd(), a.psCmd(), a.rmCmd(), a.inspectCmd(), a.versionCmd(), a.infoCmd(),
+	)
+	return root
+}
+
+// Main runs the CLI with args and returns the process exit code.
+func (a *App) Main(ctx context.Context, args []string) int {
+	cmd := a.Command()
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	fmt.Fprintf(a.Stderr, "berth: %v\n", err)
+	var ce *codeError
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	return 1
+}
+
+// codeError is an error printed by Main that exits with code.
+type codeError struct {
+	code int
+	err  error
+}
+
+func (e *codeError) Error() string { return e.err.Error() }
+func (e *codeError) Unwrap() error { return e.err }

@@ -1,0 +1,170 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/bundle"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/service"
+)
+
+func (a *App) runCmd() *cobra.Command {
+	var (
+		rm, interactive, detach, tty bool
+		name, workdir, memory        string
+		entrypoint                   string
+		envs, envFiles, volumes      []string
+	)
+	c := &cobra.Command{
+		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
+		Short: "Create and run a new container from a Wasm image or a local .wasm file",
+		Args:  minArgs(1, "IMAGE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fail := func(err error) error { return &codeError{code: 125, err: err} }
+			if detach {
+				return fail(errors.New("run -d (detached containers) is not available yet; run in the foreground"))
+			}
+			_ = tty // accepted for docker habits; Wasm guests see no terminal.
+			o := service.RunOptions{Image: args[0], Args: args[1:], Name: name, WorkingDir: workdir, Remove: rm,
+				Stdout: a.Stdout, Stderr: a.Stderr}
+			if cmd.Flags().Changed("entrypoint") {
+				o.Entrypoint = &entrypoint
+			}
+			if interactive {
+				o.Stdin = a.Stdin
+			}
+			var env []string
+			for _, f := range envFiles {
+				fh, err := os.Open(f)
+				if err != nil {
+					return fail(fmt.Errorf("--env-file: %w", err))
+				}
+				e, err := ParseEnvFile(fh, f, osLookup)
+				fh.Close()
+				if err != nil {
+					return fail(err)
+				}
+				env = append(env, e...)
+			}
+			e, err := ParseEnv(envs, osLookup)
+			if err != nil {
+				return fail(err)
+			}
+			o.Env = append(env, e...)
+			cwd, _ := os.Getwd()
+			for _, v := range volumes {
+				m, err := ParseVolume(v, cwd)
+				if err != nil {
+					return fail(err)
+				}
+				if err := ensureDir(m); err != nil {
+					return fail(err)
+				}
+				o.Volumes = append(o.Volumes, m)
+			}
+			if memory != "" {
+				if o.Memory, err = ParseMemory(memory); err != nil {
+					return fail(err)
+				}
+			}
+			return a.run(cmd.Context(), o)
+		},
+	}
+	f := c.Flags()
+	f.SetInterspersed(false)
+	f.BoolVar(&rm, "rm", false, "automatically remove the container when it exits")
+	f.BoolVarP(&interactive, "interactive", "i", false, "keep STDIN open and pass it to the module")
+	f.BoolVarP(&tty, "tty", "t", false, "accepted for compatibility; Wasm modules get no terminal")
+	f.BoolVarP(&detach, "detach", "d", false, "run in the background (not available yet)")
+	f.StringVar(&name, "name", "", "assign a name to the container")
+	f.StringArrayVarP(&envs, "env", "e", nil, "set environment variables (KEY=VALUE, or KEY to pass the host's)")
+	f.StringArrayVar(&envFiles, "env-file", nil, "read a file of environment variables")
+	f.StringArrayVarP(&volumes, "volume", "v", nil, "bind mount a host directory: HOST_DIR:CONTAINER_DIR[:ro]")
+	f.StringVarP(&workdir, "workdir", "w", "", "working directory inside the container")
+	f.StringVar(&entrypoint, "entrypoint", "", "overwrite the image's ENTRYPOINT (the module to run)")
+	f.StringVarP(&memory, "memory", "m", "", "limit on the module's linear memory (e.g. 64m)")
+	f.String("platform", "wasi/wasm", "platform (only wasi/wasm)")
+	return c
+}
+
+func ensureDir(m bundle.Mount) error {
+	fi, err := os.Stat(m.Source)
+	if errors.Is(err, os.ErrNotExist) {
+		// As docker does for -v, create a missing host directory.
+		return os.MkdirAll(m.Source, 0o755)
+	}
+	if err != nil {
+		return fmt.Errorf("-v %s: %w", m.Source, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: -v %s: berth mounts directories; %s is a file (mount its directory instead)", ErrBadSpec, m.Source, m.Source)
+	}
+	return nil
+}
+
+// run runs a container in the foreground. A SIGINT/SIGTERM ends it at once (a running
+// guest cannot be interrupted in-process): its record is updated, or removed with --rm,
+// and berth exits 128+signal as docker does.
+func (a *App) run(ctx context.Context, o service.RunOptions) error {
+	s, err := a.open(ctx)
+	if err != nil {
+		return &codeError{code: 125, err: err}
+	}
+	defer s.Close(context.WithoutCancel(ctx))
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	started := make(chan *container.Container, 1)
+	o.Started = func(c *container.Container) { started <- c }
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		var c *container.Container
+		for {
+			select {
+			case c = <-started:
+			case sig := <-sigs:
+				code := 128 + int(sig.(syscall.Signal))
+				if c != nil {
+					if o.Remove {
+						_ = s.RemoveContainerRecord(context.Background(), c.ID)
+					} else {
+						_ = s.MarkExited(context.Background(), c.ID, code)
+					}
+				}
+				os.Exit(code)
+			case <-done:
+				return
+			}
+		}
+	}()
+	c, code, err := s.Run(ctx, o)
+	if err != nil {
+		var trap *engine.TrapError
+		if errors.As(err, &trap) {
+			module := o.Image
+			if c != nil {
+				module = c.Path
+			}
+			fmt.Fprintf(a.Stderr, "berth: the module %s trapped: %s\n", module, trap.Reason)
+			if len(trap.Stack) > 0 {
+				fmt.Fprintf(a.Stderr, "wasm stack trace:\n\t%s\n", strings.Join(trap.Stack, "\n\t"))
+			}
+			return &ExitError{Code: engine.TrapExitCode}
+		}
+		return &codeError{code: service.ExitCode(err), err: err}
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}

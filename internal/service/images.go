@@ -1,0 +1,364 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/berth-dev/berth/internal/archive"
+	"github.com/berth-dev/berth/internal/build"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// ErrImageNotFound is returned (wrapped) for an image name or id the store does not have.
+var ErrImageNotFound = errors.New("no such image")
+
+// ErrConflict is returned (wrapped) when an image cannot be removed without -f.
+var ErrConflict = errors.New("conflict")
+
+// Loaded is one image added to the store.
+type Loaded struct {
+	Digest v1.Hash
+	Names  []string // familiar names, e.g. "hello:1"
+}
+
+// Load reads an image archive (OCI layout or `docker save` format, optionally gzipped)
+// and adds its Wasm images. Every image is checked (a Wasm platform, a module that
+// compiles) before any is added, so a bad archive adds nothing.
+func (s *Service) Load(ctx context.Context, r io.Reader) ([]Loaded, error) {
+	a, err := archive.Read(ctx, r, filepath.Join(s.root, "tmp"), archive.DefaultLimits())
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	type pending struct {
+		img   v1.Image
+		names []string
+	}
+	var todo []pending
+	for i, e := range a.Entries() {
+		img := e.Image
+		if e.Index != nil {
+			if img, err = image.SelectFromIndex(e.Index); err != nil {
+				return nil, fmt.Errorf("archive image %d %v: %w", i+1, e.Names, err)
+			}
+		}
+		if img == nil {
+			continue
+		}
+		var names []string
+		for _, n := range e.Names {
+			pn, err := image.ParseName(n)
+			if err != nil {
+				return nil, fmt.Errorf("archive image %d: %w", i+1, err)
+			}
+			names = append(names, pn.String())
+		}
+		if _, err := s.prepare(ctx, img); err != nil {
+			return nil, fmt.Errorf("archive image %d %v: %w", i+1, e.Names, err)
+		}
+		todo = append(todo, pending{img, names})
+	}
+	if len(todo) == 0 {
+		return nil, fmt.Errorf("%w: the archive holds no image", archive.ErrFormat)
+	}
+	var out []Loaded
+	for _, p := range todo {
+		d, err := s.store.AddImage(ctx, p.img, p.names...)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, Loaded{Digest: d.Digest, Names: familiar(p.names)})
+	}
+	return out, nil
+}
+
+// Build builds an image (see internal/build) and adds it to the store under tags.
+func (s *Service) Build(ctx context.Context, opts build.Options, tags []string) (Loaded, error) {
+	var names []string
+	for _, t := range tags {
+		n, err := image.ParseName(t)
+		if err != nil {
+			return Loaded{}, err
+		}
+		if n.Digest != "" {
+			return Loaded{}, fmt.Errorf("%w %q: a build tag cannot hold a digest", image.ErrInvalidName, t)
+		}
+		names = append(names, n.String())
+	}
+	img, err := build.Build(ctx, opts)
+	if err != nil {
+		return Loaded{}, err
+	}
+	if _, err := s.prepare(ctx, img); err != nil {
+		return Loaded{}, err
+	}
+	d, err := s.store.AddImage(ctx, img, names...)
+	if err != nil {
+		return Loaded{}, err
+	}
+	return Loaded{Digest: d.Digest, Names: familiar(names)}, nil
+}
+
+func familiar(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if pn, err := image.ParseName(n); err == nil {
+			out = append(out, pn.Familiar())
+		}
+	}
+	return out
+}
+
+// ImageSummary is one row of `berth images`.
+type ImageSummary struct {
+	Repository string // familiar, "<none>" when dangling
+	Tag        string // "<none>" when dangling
+	Digest     v1.Hash
+	Created    time.Time
+	Size       int64
+}
+
+// Images lists the stored images, one row per name.
+func (s *Service) Images(ctx context.Context) ([]ImageSummary, error) {
+	recs, err := s.store.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []ImageSummary
+	for _, r := range recs {
+		row := ImageSummary{Repository: "<none>", Tag: "<none>", Digest: r.Digest, Size: r.Size}
+		if m, err := s.readSnapshot(r.Digest); err == nil && m.Created != "" {
+			row.Created, _ = time.Parse(time.RFC3339, m.Created)
+		}
+		if len(r.Names) == 0 {
+			out = append(out, row)
+		}
+		for _, n := range r.Names {
+			pn, err := image.ParseName(n)
+			if err != nil {
+				continue
+			}
+			row.Repository, row.Tag = pn.FamiliarRepository(), pn.Tag
+			if row.Tag == "" {
+				row.Tag = "<none>"
+			}
+			out = append(out, row)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
+	return out, nil
+}
+
+// resolveImage finds an image by name, digest or id prefix.
+func (s *Service) resolveImage(ctx context.Context, ref string) (store.Record, error) {
+	if n, err := image.ParseName(ref); err == nil {
+		key := n.String()
+		if n.Digest != "" {
+			key = n.Digest // the store resolves "sha256:…" itself
+		}
+		if r, err := s.store.Resolve(ctx, key); err == nil {
+			return r, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return store.Record{}, err
+		}
+	}
+	r, err := s.store.Resolve(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Record{}, fmt.Errorf("%w: %s; build it (berth build -t %s DIR) or load it (berth load -i FILE)", ErrImageNotFound, ref, ref)
+	}
+	return r, err
+}
+
+// Tag gives the image src the name target.
+func (s *Service) Tag(ctx context.Context, src, target string) error {
+	r, err := s.resolveImage(ctx, src)
+	if err != nil {
+		return err
+	}
+	n, err := image.ParseName(target)
+	if err != nil {
+		return err
+	}
+	if n.Digest != "" {
+		return fmt.Errorf("%w %q: a tag cannot hold a digest", image.ErrInvalidName, target)
+	}
+	return s.store.Tag(ctx, n.String(), r.Digest)
+}
+
+// RemoveResult lists what `rmi` did, in Docker's words.
+type RemoveResult struct {
+	Untagged []string
+	Deleted  []v1.Hash
+}
+
+// RemoveImage removes a name, or the whole image when ref is its id or its last name.
+// An image used by a container is refused unless force.
+func (s *Service) RemoveImage(ctx context.Context, ref string, force bool) (*RemoveResult, error) {
+	unlock, err := s.snapLock(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	r, err := s.resolveImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	res := &RemoveResult{}
+	byName := ""
+	if n, err := image.ParseName(ref); err == nil && n.Digest == "" {
+		for _, name := range r.Names {
+			if name == n.String() {
+				byName = name
+			}
+		}
+	}
+	if byName != "" && len(r.Names) > 1 {
+		if err := s.store.Untag(ctx, byName); err != nil {
+			return nil, err
+		}
+		res.Untagged = append(res.Untagged, familiar([]string{byName})...)
+		return res, nil
+	}
+	if byName == "" && len(r.Names) > 1 && !force {
+		return nil, fmt.Errorf("%w: image %s is named %v; remove the names one by one or use -f", ErrConflict, r.Digest.Hex[:12], familiar(r.Names))
+	}
+	if users, err := s.containersUsing(ctx, r.Digest); err != nil {
+		return nil, err
+	} else if len(users) > 0 && !force {
+		return nil, fmt.Errorf("%w: image %s is used by container %s; remove the container (berth rm %s) or use -f", ErrConflict, ref, users[0], users[0])
+	}
+	if err := s.store.Remove(ctx, r.Digest); err != nil {
+		return nil, err
+	}
+	res.Untagged = familiar(r.Names)
+	res.Deleted = append(res.Deleted, r.Digest)
+	if err := s.removeSnapshot(ctx, r.Digest); err != nil {
+		return res, err
+	}
+	_, _, err = s.store.GC(ctx)
+	return res, err
+}
+
+func (s *Service) containersUsing(ctx context.Context, digest v1.Hash) ([]string, error) {
+	cs, err := s.containers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range cs {
+		if c.ImageDigest == digest.String() {
+			names = append(names, c.Name)
+		}
+	}
+	return names, nil
+}
+
+// PruneImages removes dangling images (all unused ones with all) and unreferenced blobs.
+func (s *Service) PruneImages(ctx context.Context, all bool) (deleted []v1.Hash, reclaimed int64, err error) {
+	unlock, err := s.snapLock(ctx, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer unlock()
+	recs, err := s.store.Images(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range recs {
+		if len(r.Names) > 0 && !all {
+			continue
+		}
+		if users, err := s.containersUsing(ctx, r.Digest); err != nil {
+			return deleted, reclaimed, err
+		} else if len(users) > 0 {
+			continue
+		}
+		if err := s.store.Remove(ctx, r.Digest); err != nil {
+			return deleted, reclaimed, err
+		}
+		if err := s.removeSnapshot(ctx, r.Digest); err != nil {
+			return deleted, reclaimed, err
+		}
+		deleted = append(deleted, r.Digest)
+	}
+	_, freed, err := s.store.GC(ctx)
+	return deleted, freed, err
+}
+
+// ImageInspect is `berth image inspect` output, in Docker's shape where it applies.
+type ImageInspect struct {
+	ID           string `json:"Id"`
+	RepoTags     []string
+	Created      string `json:",omitempty"`
+	Architecture string
+	Os           string
+	Size         int64
+	Config       image.Config
+	RootFS       struct {
+		Type   string
+		Layers []string `json:",omitempty"`
+	}
+	Wasm struct {
+		Layout       string
+		Module       string `json:",omitempty"`
+		ModuleDigest string `json:",omitempty"`
+	}
+}
+
+// InspectImage returns the description of an image.
+func (s *Service) InspectImage(ctx context.Context, ref string) (*ImageInspect, error) {
+	r, err := s.resolveImage(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	img, err := s.store.Image(ctx, r.Digest)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.prepare(ctx, img)
+	if err != nil {
+		return nil, err
+	}
+	out := &ImageInspect{ID: r.Digest.String(), RepoTags: familiar(r.Names), Created: m.Created,
+		Architecture: m.Architecture, Os: m.OS, Size: r.Size, Config: m.Config}
+	out.RootFS.Type = "layers"
+	if m.Layout == image.DockerStyle.String() {
+		if cf, err := img.ConfigFile(); err == nil {
+			for _, d := range cf.RootFS.DiffIDs {
+				out.RootFS.Layers = append(out.RootFS.Layers, d.String())
+			}
+		}
+	}
+	out.Wasm.Layout, out.Wasm.Module, out.Wasm.ModuleDigest = m.Layout, m.Module, m.ModuleDigest
+	return out, nil
+}
+
+// Save writes the named images to w as an archive `docker load`, `ctr import` and
+// `berth load` read.
+func (s *Service) Save(ctx context.Context, w io.Writer, refs []string) error {
+	var entries []archive.SaveEntry
+	for _, ref := range refs {
+		r, err := s.resolveImage(ctx, ref)
+		if err != nil {
+			return err
+		}
+		img, err := s.store.Image(ctx, r.Digest)
+		if err != nil {
+			return err
+		}
+		names := r.Names
+		if n, err := image.ParseName(ref); err == nil && n.Digest == "" {
+			names = []string{n.String()} // save under the name asked for, as docker does
+		}
+		entries = append(entries, archive.SaveEntry{Names: names, Image: img})
+	}
+	return archive.Write(ctx, w, entries)
+}

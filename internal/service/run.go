@@ -1,0 +1,290 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/bundle"
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// RunOptions are the flags of `berth run`.
+type RunOptions struct {
+	Image      string // image reference, or the path of a local .wasm file
+	Args       []string
+	Entrypoint *string
+	Env        []string // "KEY=VALUE", resolved by the caller
+	WorkingDir string
+	Volumes    []bundle.Mount
+	Memory     int64
+	Name       string
+	Remove     bool
+	Stdin      io.Reader
+	Stdout     io.Writer
+	Stderr     io.Writer
+	// Started, when set, is called with the container once it is about to run (the CLI
+	// uses it to clean up on a signal).
+	Started func(*container.Container)
+}
+
+// IsLocalModule reports whether a run argument names a local .wasm file rather than an image.
+func IsLocalModule(ref string) bool {
+	if !strings.HasSuffix(ref, ".wasm") {
+		return false
+	}
+	fi, err := os.Stat(ref)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Run creates a container from an image (or a local .wasm file) and runs it in the
+// foreground, in this process. It returns the module's exit code; a trap returns
+// engine.TrapExitCode with the *engine.TrapError.
+func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, int, error) {
+	c, err := s.create(ctx, o)
+	if err != nil {
+		return nil, 0, err
+	}
+	if o.Started != nil {
+		o.Started(c)
+	}
+	durable := !o.Remove
+	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.IO{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	if o.Remove {
+		if err := s.containers.Remove(ctx, c.ID); err != nil {
+			return c, code, errors.Join(runErr, err)
+		}
+		return c, code, runErr
+	}
+	now := time.Now().UTC()
+	err = s.containers.Update(ctx, c.ID, durable, func(c *container.Container) error {
+		c.State = container.State{Status: container.StatusExited, ExitCode: code, StartedAt: c.State.StartedAt, FinishedAt: now}
+		var trap *engine.TrapError
+		if runErr != nil && !errors.As(runErr, &trap) {
+			c.State.ExitCode = exitCodeFor(runErr)
+			c.State.Error = runErr.Error()
+		}
+		return nil
+	})
+	return c, code, errors.Join(runErr, err)
+}
+
+// exitCodeFor maps an error that stopped a container before its module ran to Docker's
+// codes: 127 when the module is missing, 126 when it cannot be run.
+func exitCodeFor(err error) int {
+	if errors.Is(err, runtime.ErrModuleNotFound) {
+		return 127
+	}
+	return 126
+}
+
+// ExitCode is the exit status `berth run` reports for an error from Run: 125 when berth
+// itself failed (bad flags, unknown image), 126 when the module cannot run (malformed,
+// unknown imports), 127 when it is missing, engine.TrapExitCode on a trap.
+func ExitCode(err error) int {
+	var trap *engine.TrapError
+	switch {
+	case errors.As(err, &trap):
+		return engine.TrapExitCode
+	case errors.Is(err, runtime.ErrModuleNotFound):
+		return 127
+	case errors.Is(err, engine.ErrInvalidModule), errors.Is(err, engine.ErrUnknownImport),
+		errors.Is(err, engine.ErrNotCommand), errors.Is(err, engine.ErrMemoryLimit):
+		return 126
+	}
+	return 125
+}
+
+func (s *Service) create(ctx context.Context, o RunOptions) (*container.Container, error) {
+	unlock, err := s.snapLock(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	var (
+		cfg       image.Config
+		snapshot  string
+		digest    string
+		module    []byte
+		modDigest string
+		modPath   string
+	)
+	if IsLocalModule(o.Image) {
+		b, err := os.ReadFile(o.Image)
+		if err != nil {
+			return nil, err
+		}
+		module = b
+		modPath = "/" + filepath.Base(o.Image)
+		cfg.Entrypoint = []string{modPath}
+	} else {
+		r, err := s.resolveImage(ctx, o.Image)
+		if err != nil {
+			return nil, err
+		}
+		m, err := s.readSnapshot(r.Digest)
+		if err != nil {
+			// Not prepared yet (or removed by hand): prepare now.
+			img, err := s.store.Image(ctx, r.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if m, err = s.prepare(ctx, img); err != nil {
+				return nil, err
+			}
+		}
+		cfg, digest = m.Config, r.Digest.String()
+		snapshot = filepath.Join(s.snapshotDir(r.Digest), "rootfs")
+		modPath, modDigest = m.Module, m.ModuleDigest
+	}
+	exists := func(p string) bool { return p == modPath }
+	if snapshot != "" {
+		exists = existsIn(snapshot)
+	}
+	proc, err := cfg.Process(image.Overrides{Entrypoint: o.Entrypoint, Args: o.Args, Env: o.Env, WorkingDir: o.WorkingDir}, exists)
+	if err != nil {
+		return nil, err
+	}
+	c := &container.Container{
+		Name: o.Name, Image: o.Image, ImageDigest: digest,
+		Path: proc.Args[0], Args: proc.Args[1:], Env: proc.Env, WorkingDir: proc.Cwd,
+		HostConfig: container.HostConfig{AutoRemove: o.Remove, Memory: o.Memory},
+	}
+	for _, v := range o.Volumes {
+		spec := v.Source + ":" + v.Destination
+		if v.ReadOnly {
+			spec += ":ro"
+		}
+		c.HostConfig.Binds = append(c.HostConfig.Binds, spec)
+	}
+	durable := !o.Remove
+	if err := s.containers.Create(ctx, c, durable); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*container.Container, error) {
+		_ = s.containers.Remove(context.WithoutCancel(ctx), c.ID)
+		return nil, err
+	}
+	dir := s.containers.Dir(c.ID)
+	rootfs := filepath.Join(dir, "rootfs")
+	if snapshot != "" {
+		if err := bundle.CopyTree(ctx, rootfs, snapshot); err != nil {
+			return fail(fmt.Errorf("creating the container's root: %w", err))
+		}
+	} else {
+		if err := os.Mkdir(rootfs, 0o755); err != nil {
+			return fail(err)
+		}
+		if err := os.WriteFile(filepath.Join(rootfs, modPath[1:]), module, 0o755); err != nil {
+			return fail(err)
+		}
+	}
+	env := proc.Env
+	if !hasKey(env, "HOSTNAME") {
+		env = append([]string{"HOSTNAME=" + c.ID[:12]}, env...)
+	}
+	ann := map[string]string{}
+	if proc.Args[0] == modPath && modDigest != "" {
+		ann[bundle.AnnotationModuleDigest] = modDigest
+	}
+	spec := bundle.NewSpec(bundle.SpecOptions{Args: proc.Args, Env: env, Cwd: proc.Cwd, Hostname: c.ID[:12],
+		Mounts: o.Volumes, MemoryLimit: o.Memory, Annotations: ann})
+	if err := bundle.WriteSpec(dir, spec, durable); err != nil {
+		return fail(err)
+	}
+	now := time.Now().UTC()
+	if err := s.containers.Update(ctx, c.ID, durable, func(r *container.Container) error {
+		r.State = container.State{Status: container.StatusRunning, Running: true, Pid: os.Getpid(), StartedAt: now}
+		*c = *r
+		return nil
+	}); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+func hasKey(env []string, key string) bool {
+	for _, kv := range env {
+		if k, _, _ := strings.Cut(kv, "="); k == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Containers lists the container records, refreshing the state of those whose process
+// is gone (a foreground run killed by a signal leaves its record "running").
+func (s *Service) Containers(ctx context.Context) ([]*container.Container, error) {
+	cs, err := s.containers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if c.State.Running && !alive(c.State.Pid) {
+			c.State.Running, c.State.Status, c.State.ExitCode = false, container.StatusExited, 137
+		}
+	}
+	return cs, nil
+}
+
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// ErrContainerRunning is returned (wrapped) when removing a running container without force.
+var ErrContainerRunning = errors.New("container is running")
+
+// RemoveContainer removes a container; a running one only with force, which kills it first.
+func (s *Service) RemoveContainer(ctx context.Context, ref string, force bool) (*container.Container, error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State.Running && alive(c.State.Pid) && c.State.Pid != os.Getpid() {
+		if !force {
+			return nil, fmt.Errorf("%w: %s; stop it first or use berth rm -f %s", ErrContainerRunning, c.Name, c.Name)
+		}
+		_ = syscall.Kill(c.State.Pid, syscall.SIGKILL)
+	}
+	return c, s.containers.Remove(ctx, c.ID)
+}
+
+// RemoveContainerRecord removes a container record by id without checks (used by the
+// CLI to honour --rm when interrupted).
+func (s *Service) RemoveContainerRecord(ctx context.Context, id string) error {
+	return s.containers.Remove(ctx, id)
+}
+
+// Container returns a container record by name, id or id prefix.
+func (s *Service) Container(ctx context.Context, ref string) (*container.Container, error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.State.Running && !alive(c.State.Pid) {
+		c.State.Running, c.State.Status, c.State.ExitCode = false, container.StatusExited, 137
+	}
+	return c, nil
+}
+
+// MarkExited records that a container's process ended with code (used by the CLI when
+// a signal ends a foreground run).
+func (s *Service) MarkExited(ctx context.Context, id string, code int) error {
+	return s.containers.Update(ctx, id, true, func(c *container.Container) error {
+		c.State = container.State{Status: container.StatusExited, ExitCode: code, StartedAt: c.State.StartedAt, FinishedAt: time.Now().UTC()}
+		return nil
+	})
+}

@@ -1,0 +1,147 @@
+// Package service is berth's embedded engine: what a daemon would be, as a library the
+// CLI calls in-process. It ties the image store, the prepared root file systems
+// ("snapshots"), the compile cache, container records and the runtime together.
+//
+// # Notes
+//
+//   - Work is done when an image arrives (build, load): its layers are unpacked once into
+//     a read-only snapshot and its module is compiled into the engine's cache, so the
+//     first `run` is as fast as the second. A run copies the snapshot into the
+//     container's own writable root and runs the bundle.
+//   - Snapshots are keyed by manifest digest and hold a meta.json with what a run needs
+//     (layout, image config, module path and digest), so `run` reads no blob from the
+//     content store on its hot path. Content is immutable, so the copy cannot go stale.
+//   - DIR/snapshots/lock orders runs against removals across processes: `run` holds it
+//     shared from resolving the image until its container record exists, `rmi` and
+//     `image prune` hold it exclusively, so an image is never removed under a starting
+//     container and a removal never misses a container that uses the image.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// Service is an open berth data root.
+type Service struct {
+	root       string
+	log        *slog.Logger
+	store      *store.Store
+	containers *container.Store
+	eng        *engine.Engine
+	runner     *runtime.Runner
+}
+
+// Open opens (creating if needed) the data root.
+func Open(ctx context.Context, root string, log *slog.Logger) (*Service, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(root, 0o711); err != nil {
+		return nil, fmt.Errorf("creating data root %s: %w", root, err)
+	}
+	for _, d := range []string{"snapshots", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, fmt.Errorf("creating data root %s: %w", root, err)
+		}
+	}
+	st, err := store.Open(ctx, filepath.Join(root, "content"))
+	if err != nil {
+		return nil, err
+	}
+	cs, err := container.Open(filepath.Join(root, "containers"))
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(ctx, filepath.Join(root, "cache", "compiled"))
+	if err != nil {
+		return nil, err
+	}
+	return &Service{root: root, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng)}, nil
+}
+
+// Close releases the engine.
+func (s *Service) Close(ctx context.Context) error { return s.eng.Close(ctx) }
+
+// Root is the data root.
+func (s *Service) Root() string { return s.root }
+
+// Engine is the Wasm engine.
+func (s *Service) Engine() *engine.Engine { return s.eng }
+
+func (s *Service) snapLock(ctx context.Context, exclusive bool) (func(), error) {
+	l := flock.New(filepath.Join(s.root, "snapshots", "lock"))
+	var ok bool
+	var err error
+	if exclusive {
+		ok, err = l.TryLockContext(ctx, 5*time.Millisecond)
+	} else {
+		ok, err = l.TryRLockContext(ctx, 5*time.Millisecond)
+	}
+	if err != nil || !ok {
+		return nil, fmt.Errorf("locking %s: %w", l.Path(), errors.Join(err, ctx.Err()))
+	}
+	return func() { _ = l.Unlock() }, nil
+}
+
+// Info describes the data root.
+type Info struct {
+	Root          string
+	Engine        string
+	Images        int
+	Containers    int
+	CacheEntries  int
+	CacheSize     int64
+	ContentSize   int64
+	SnapshotsSize int64
+}
+
+// Info returns facts about the data root, for `berth info`.
+func (s *Service) Info(ctx context.Context) (*Info, error) {
+	imgs, err := s.store.Images(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := s.containers.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cached, err := s.eng.Cached(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := s.eng.CacheSize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Info{
+		Root: s.root, Engine: s.eng.Version(), Images: len(imgs), Containers: len(cs),
+		CacheEntries: len(cached), CacheSize: size,
+		ContentSize: dirSize(filepath.Join(s.root, "content")), SnapshotsSize: dirSize(filepath.Join(s.root, "snapshots")),
+	}, nil
+}
+
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,190 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/berth-dev/berth/internal/bundle"
+	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
+)
+
+// snapshotMeta is DIR/snapshots/<manifest hex>/meta.json.
+type snapshotMeta struct {
+	Manifest     string
+	Layout       string
+	Created      string `json:",omitempty"`
+	OS           string
+	Architecture string
+	Config       image.Config
+	// Module is the module's path in the root and ModuleDigest its sha256, when the
+	// image names its module (Entrypoint/Cmd, or an artifact layer).
+	Module       string `json:",omitempty"`
+	ModuleDigest string `json:",omitempty"`
+}
+
+func (s *Service) snapshotDir(manifest v1.Hash) string {
+	return filepath.Join(s.root, "snapshots", manifest.Hex)
+}
+
+func (s *Service) readSnapshot(manifest v1.Hash) (*snapshotMeta, error) {
+	b, err := os.ReadFile(filepath.Join(s.snapshotDir(manifest), "meta.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m snapshotMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("snapshot %s is corrupt: %w", manifest, err)
+	}
+	return &m, nil
+}
+
+// ErrBadImage is returned (wrapped) for an image berth cannot run: no module, a missing
+// entrypoint module, a malformed module.
+var ErrBadImage = errors.New("image cannot run")
+
+// prepare unpacks img into its snapshot and precompiles its module. It is idempotent and
+// atomic: the snapshot appears complete or not at all.
+func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, err
+	}
+	if m, err := s.readSnapshot(digest); err == nil {
+		return m, nil
+	}
+	w, err := image.Inspect(img)
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "snapshot-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	rootfs := filepath.Join(tmp, "rootfs")
+	meta := &snapshotMeta{Manifest: digest.String(), Layout: w.Layout.String(), OS: w.OS, Architecture: w.Architecture, Config: w.Config}
+	if !w.Created.IsZero() {
+		meta.Created = w.Created.UTC().Format("2006-01-02T15:04:05Z07:00")
+	}
+	var module []byte
+	switch w.Layout {
+	case image.DockerStyle:
+		layers, err := img.Layers()
+		if err != nil {
+			return nil, fmt.Errorf("reading layers: %w", err)
+		}
+		bl := make([]bundle.Layer, len(layers))
+		for i, l := range layers {
+			bl[i] = l
+		}
+		if err := bundle.Unpack(ctx, rootfs, bl, bundle.DefaultLimits()); err != nil {
+			return nil, fmt.Errorf("%w: unpacking its layers: %w", ErrBadImage, err)
+		}
+		p, err := w.Config.Process(image.Overrides{}, existsIn(rootfs))
+		if errors.Is(err, image.ErrNoCommand) {
+			break // The module is named at run time.
+		} else if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
+		}
+		meta.Module = p.Args[0]
+		module, err = readIn(rootfs, meta.Module)
+		if err != nil {
+			return nil, fmt.Errorf("%w: its command names the module %s, which is not in the image: %w", ErrBadImage, meta.Module, err)
+		}
+	default:
+		l, err := img.LayerByDigest(w.ModuleLayer)
+		if err != nil {
+			return nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
+		}
+		module, err = io.ReadAll(io.LimitReader(rc, 4<<30))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
+		}
+		if err := os.Mkdir(rootfs, 0o755); err != nil {
+			return nil, err
+		}
+		meta.Module = "/" + w.ModuleName
+		if err := os.WriteFile(filepath.Join(rootfs, w.ModuleName), module, 0o755); err != nil {
+			return nil, err
+		}
+		meta.Config.Entrypoint = []string{meta.Module}
+	}
+	if module != nil {
+		d, err := s.eng.Precompile(ctx, module)
+		if err != nil {
+			return nil, fmt.Errorf("%w: module %s: %w", ErrBadImage, meta.Module, err)
+		}
+		meta.ModuleDigest = d
+	}
+	b, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(tmp, "meta.json"), b, 0o644, true); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, s.snapshotDir(digest)); err != nil {
+		if m, err2 := s.readSnapshot(digest); err2 == nil {
+			return m, nil // another process prepared it meanwhile
+		}
+		return nil, fmt.Errorf("storing snapshot: %w", err)
+	}
+	return meta, fsutil.SyncDir(filepath.Dir(s.snapshotDir(digest)))
+}
+
+func existsIn(rootfs string) func(string) bool {
+	return func(p string) bool {
+		fi, err := os.Lstat(filepath.Join(rootfs, filepath.FromSlash(path.Clean("/"+p))))
+		return err == nil && !fi.IsDir()
+	}
+}
+
+func readIn(rootfs, p string) ([]byte, error) {
+	r, err := os.OpenRoot(rootfs)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.ReadFile(strings.TrimPrefix(path.Clean("/"+p), "/"))
+}
+
+// removeSnapshot deletes a snapshot and, when no other snapshot uses its module, the
+// module's compiled code.
+func (s *Service) removeSnapshot(ctx context.Context, manifest v1.Hash) error {
+	m, err := s.readSnapshot(manifest)
+	if err := os.RemoveAll(s.snapshotDir(manifest)); err != nil {
+		return err
+	}
+	if err != nil || m.ModuleDigest == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(filepath.Join(s.root, "snapshots"))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		h, err := v1.NewHash("sha256:" + e.Name())
+		if err != nil {
+			continue
+		}
+		if o, err := s.readSnapshot(h); err == nil && o.ModuleDigest == m.ModuleDigest {
+			return nil
+		}
+	}
+	return s.eng.Remove(ctx, m.ModuleDigest)
+}
