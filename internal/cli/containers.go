@@ -14,7 +14,7 @@ import (
 
 type containerRow struct {
 	ID, Image, Command, CreatedAt, RunningFor, Status, Names string
-	State                                                   string
+	State                                                    string
 }
 
 func statusWord(c *container.Container, now time.Time) string {
