@@ -162,7 +162,6 @@ const (
 
 import (
 	"fmt"
-	"maps"
 	"os"
 	"strconv"
 )
