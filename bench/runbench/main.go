@@ -1,0 +1,220 @@
+// Command runbench measures `berth run --rm` against a minimal wazero runner (bench/baseline)
+// and against the same program compiled natively, side by side in one run, and the first
+// run after `berth load` against the second. It prints medians and ratios.
+//
+//	go run ./bench/runbench [-n 40] [-first 6]
+//
+// Runs are interleaved (native, baseline, berth, native, …) so that machine noise hits all
+// three alike. Every figure is the wall time of a whole process, fork to exit.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+var (
+	n     = flag.Int("n", 40, "runs per command")
+	first = flag.Int("first", 6, "first-vs-second run pairs")
+	keep  = flag.Bool("keep", false, "keep the work directory")
+)
+
+func main() {
+	flag.Parse()
+	work, err := os.MkdirTemp("", "berth-bench-")
+	check(err)
+	if !*keep {
+		defer os.RemoveAll(work)
+	}
+	root := filepath.Join(work, "root")
+	bin := func(name string) string { return filepath.Join(work, name) }
+	fmt.Println("building berth, the baseline runner and the guests…")
+	goBuild(nil, bin("berth"), "./cmd/berth")
+	goBuild(nil, bin("baseline"), "./bench/baseline")
+	goBuild([]string{"GOOS=wasip1", "GOARCH=wasm"}, bin("gohello.wasm"), "./bench/guests/gohello")
+	goBuild(nil, bin("gohello-native"), "./bench/guests/gohello")
+	run("clang", "--target=wasm32-wasi", "-O2", "bench/guests/hello.c", "-o", bin("chello.wasm"))
+	run("cc", "-O2", "bench/guests/hello.c", "-o", bin("chello-native"))
+
+	env := append(os.Environ(), "BERTH_ROOT="+root)
+	type guest struct{ name, wasm, native, image string }
+	guests := []guest{
+		{"C hello", bin("chello.wasm"), bin("chello-native"), "bench/chello:1"},
+		{"Go hello", bin("gohello.wasm"), bin("gohello-native"), "bench/gohello:1"},
+	}
+	for _, g := range guests {
+		fi, _ := os.Stat(g.wasm)
+		fmt.Printf("%s: %s (%d bytes)\n", g.name, filepath.Base(g.wasm), fi.Size())
+		ctx := filepath.Join(work, "ctx-"+filepath.Base(g.wasm))
+		check(os.MkdirAll(ctx, 0o755))
+		copyFile(g.wasm, filepath.Join(ctx, "app.wasm"))
+		check(os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n"), 0o644))
+		runEnv(env, bin("berth"), "build", "-q", "-t", g.image, ctx)
+		runEnv(env, bin("baseline"), filepath.Join(work, "basecache"), g.wasm) // warm the baseline's cache
+	}
+
+	fmt.Printf("\n## berth run --rm vs baseline vs native (whole process, median of %d, interleaved)\n\n", *n)
+	fmt.Println("| guest | native | baseline (wazero + disk cache) | berth run --rm | berth / baseline | berth / native |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, g := range guests {
+		cmds := [][]string{
+			{g.native},
+			{bin("baseline"), filepath.Join(work, "basecache"), g.wasm},
+			{bin("berth"), "run", "--rm", g.image},
+		}
+		meds := interleave(env, cmds, *n)
+		fmt.Printf("| %s | %s | %s | %s | **%.2f×** | %.1f× |\n", g.name, ms(meds[0]), ms(meds[1]), ms(meds[2]),
+			ratio(meds[2], meds[1]), ratio(meds[2], meds[0]))
+	}
+
+	fmt.Printf("\n## first run after load vs second run (median of %d pairs)\n\n", *first)
+	fmt.Println("| guest | first run | second run | first / second |")
+	fmt.Println("|---|---|---|---|")
+	for _, g := range guests {
+		tar := filepath.Join(work, "img.tar")
+		runEnv(env, bin("berth"), "save", "-o", tar, g.image)
+		var r1, r2 []time.Duration
+		for i := 0; i < *first; i++ {
+			// rmi drops the snapshot and the compiled code; load brings both back.
+			runEnv(env, bin("berth"), "rmi", g.image)
+			runEnv(env, bin("berth"), "load", "-q", "-i", tar)
+			r1 = append(r1, timeCmd(env, bin("berth"), "run", "--rm", g.image))
+			r2 = append(r2, timeCmd(env, bin("berth"), "run", "--rm", g.image))
+		}
+		fmt.Printf("| %s | %s | %s | **%.2f×** |\n", g.name, ms(median(r1)), ms(median(r2)), ratio(median(r1), median(r2)))
+	}
+
+	fmt.Printf("\n## where berth's time goes (median of %d, from `berth --debug run`)\n\n", *n)
+	fmt.Println("| guest | process start + CLI (`berth version`) | phases inside `run` |")
+	fmt.Println("|---|---|---|")
+	for _, g := range guests {
+		var vt []time.Duration
+		phases := map[string][]time.Duration{}
+		var order []string
+		for i := 0; i < *n; i++ {
+			vt = append(vt, timeCmd(env, bin("berth"), "version"))
+			out, err := execEnv(env, bin("berth"), "--debug", "run", "--rm", g.image)
+			check(err)
+			sc := bufio.NewScanner(strings.NewReader(out))
+			for sc.Scan() {
+				name, d, ok := parsePhase(sc.Text())
+				if !ok {
+					continue
+				}
+				if _, seen := phases[name]; !seen {
+					order = append(order, name)
+				}
+				phases[name] = append(phases[name], d)
+			}
+		}
+		var parts []string
+		for _, p := range order {
+			parts = append(parts, fmt.Sprintf("%s %s", p, ms(median(phases[p]))))
+		}
+		fmt.Printf("| %s | %s | %s |\n", g.name, ms(median(vt)), strings.Join(parts, ", "))
+	}
+}
+
+// parsePhase reads a slog line `… msg=phase phase=NAME dur=1.234ms`.
+func parsePhase(line string) (string, time.Duration, bool) {
+	if !strings.Contains(line, "msg=phase") {
+		return "", 0, false
+	}
+	var name string
+	var d time.Duration
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "phase="); ok {
+			name = v
+		}
+		if v, ok := strings.CutPrefix(f, "dur="); ok {
+			d, _ = time.ParseDuration(v)
+		}
+	}
+	return name, d, name != ""
+}
+
+func interleave(env []string, cmds [][]string, n int) []time.Duration {
+	times := make([][]time.Duration, len(cmds))
+	for i := 0; i < n; i++ {
+		for j, c := range cmds {
+			times[j] = append(times[j], timeCmd(env, c[0], c[1:]...))
+		}
+	}
+	out := make([]time.Duration, len(cmds))
+	for j := range cmds {
+		out[j] = median(times[j])
+	}
+	return out
+}
+
+func timeCmd(env []string, name string, args ...string) time.Duration {
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	check(err)
+	defer devnull.Close()
+	c := exec.Command(name, args...)
+	c.Env, c.Stdout, c.Stderr = env, devnull, devnull
+	start := time.Now()
+	if err := c.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s %v: %v\n", name, args, err)
+		os.Exit(1)
+	}
+	return time.Since(start)
+}
+
+func median(d []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func ms(d time.Duration) string        { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func goBuild(env []string, out, pkg string) {
+	c := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+	c.Env = append(os.Environ(), env...)
+	c.Stderr = os.Stderr
+	check(c.Run())
+}
+
+func run(name string, args ...string) { runEnv(os.Environ(), name, args...) }
+
+func runEnv(env []string, name string, args ...string) {
+	if _, err := execEnv(env, name, args...); err != nil {
+		fmt.Fprintf(os.Stderr, "%s %v: %v\n", name, args, err)
+		os.Exit(1)
+	}
+}
+
+func execEnv(env []string, name string, args ...string) (string, error) {
+	c := exec.Command(name, args...)
+	c.Env = env
+	b, err := c.CombinedOutput()
+	if err != nil {
+		return string(b), fmt.Errorf("%w\n%s", err, b)
+	}
+	return string(b), nil
+}
+
+func copyFile(src, dst string) {
+	b, err := os.ReadFile(src)
+	check(err)
+	check(os.WriteFile(dst, b, 0o755))
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "runbench:", err)
+		os.Exit(1)
+	}
+}
