@@ -22,6 +22,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/engine"
@@ -31,6 +32,8 @@ import (
 type IO struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
+	// Trace, when set, is told how long each step of a run took.
+	Trace func(phase string, d time.Duration)
 }
 
 // Runner runs bundles on an engine.
@@ -44,6 +47,11 @@ func New(eng *engine.Engine) *Runner { return &Runner{eng: eng} }
 // Run runs the container of bundle dir to completion and returns its exit code. A trap
 // is returned as an error (*engine.TrapError) with engine.TrapExitCode.
 func (r *Runner) Run(ctx context.Context, dir string, stdio IO) (int, error) {
+	trace := stdio.Trace
+	if trace == nil {
+		trace = func(string, time.Duration) {}
+	}
+	t0 := time.Now()
 	spec, err := bundle.ReadSpec(dir)
 	if err != nil {
 		return 0, err
@@ -61,7 +69,9 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio IO) (int, error) {
 	if cwd := spec.Process.Cwd; cwd != "" && cwd != "/" && !hasKey(env, "PWD") {
 		env = append(env[:len(env):len(env)], "PWD="+cwd)
 	}
+	trace("bundle", time.Since(t0))
 	code, err := r.eng.Run(ctx, engine.Spec{
+		Trace:       trace,
 		Module:      module,
 		Digest:      spec.Annotations[bundle.AnnotationModuleDigest],
 		Args:        spec.Process.Args,

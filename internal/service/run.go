@@ -58,11 +58,13 @@ func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, 
 		o.Started(c)
 	}
 	durable := !o.Remove
-	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.IO{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr})
+	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.IO{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Trace: s.phase})
+	t2 := time.Now()
 	if o.Remove {
 		if err := s.containers.Remove(ctx, c.ID); err != nil {
 			return c, code, errors.Join(runErr, err)
 		}
+		s.phase("cleanup", time.Since(t2))
 		return c, code, runErr
 	}
 	now := time.Now().UTC()
@@ -105,6 +107,8 @@ func ExitCode(err error) int {
 }
 
 func (s *Service) create(ctx context.Context, o RunOptions) (*container.Container, error) {
+	t := time.Now()
+	step := func(name string) { now := time.Now(); s.phase(name, now.Sub(t)); t = now }
 	unlock, err := s.snapLock(ctx, false)
 	if err != nil {
 		return nil, err
@@ -146,6 +150,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 		snapshot = filepath.Join(s.snapshotDir(r.Digest), "rootfs")
 		modPath, modDigest = m.Module, m.ModuleDigest
 	}
+	step("resolve")
 	exists := func(p string) bool { return p == modPath }
 	if snapshot != "" {
 		exists = existsIn(snapshot)
@@ -174,6 +179,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 		_ = s.containers.Remove(context.WithoutCancel(ctx), c.ID)
 		return nil, err
 	}
+	step("record")
 	dir := s.containers.Dir(c.ID)
 	rootfs := filepath.Join(dir, "rootfs")
 	if snapshot != "" {
@@ -188,6 +194,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 			return fail(err)
 		}
 	}
+	step("rootfs")
 	env := proc.Env
 	if !hasKey(env, "HOSTNAME") {
 		env = append([]string{"HOSTNAME=" + c.ID[:12]}, env...)
@@ -209,7 +216,13 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 	}); err != nil {
 		return fail(err)
 	}
+	step("spec")
 	return c, nil
+}
+
+// phase logs how long a step of a run took, for `berth --debug run` and bench/.
+func (s *Service) phase(name string, d time.Duration) {
+	s.log.Debug("phase", "phase", name, "dur", d)
 }
 
 func hasKey(env []string, key string) bool {
