@@ -415,3 +415,5 @@ func TestParallelProcesses(t *testing.T) {
 		t.Fatalf("containers left: %q", out)
 	}
 }
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
