@@ -18,7 +18,7 @@ import (
 func (a *App) buildCmd() *cobra.Command {
 	var (
 		tags, buildArgs, labels []string
-		file                    string
+		file, platform          string
 		quiet                   bool
 	)
 	c := &cobra.Command{
@@ -26,6 +26,9 @@ func (a *App) buildCmd() *cobra.Command {
 		Short: "Build a Wasm image from a Dockerfile (FROM scratch) or a .wasm file",
 		Args:  exactArgs(1, "PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkPlatform(platform); err != nil {
+				return err
+			}
 			opts := build.Options{Context: args[0], Dockerfile: file, BuildArgs: map[string]string{}, Labels: map[string]string{}}
 			for _, kv := range buildArgs {
 				k, v, ok := kvSplit(kv)
@@ -77,7 +80,7 @@ func (a *App) buildCmd() *cobra.Command {
 	f.StringArrayVar(&buildArgs, "build-arg", nil, "set a build-time variable")
 	f.StringArrayVar(&labels, "label", nil, "set metadata for an image")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image digest")
-	f.String("platform", "wasi/wasm", "target platform (only wasi/wasm)")
+	f.StringVar(&platform, "platform", "wasi/wasm", "target platform (only wasi/wasm)")
 	return c
 }
 

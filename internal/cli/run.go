@@ -14,6 +14,7 @@ import (
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/service"
 )
 
@@ -21,6 +22,7 @@ func (a *App) runCmd() *cobra.Command {
 	var (
 		rm, interactive, detach, tty bool
 		name, workdir, memory        string
+		platform                     string
 		entrypoint                   string
 		envs, envFiles, volumes      []string
 	)
@@ -30,6 +32,9 @@ func (a *App) runCmd() *cobra.Command {
 		Args:  minArgs(1, "IMAGE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fail := func(err error) error { return &codeError{code: 125, err: err} }
+			if err := checkPlatform(platform); err != nil {
+				return fail(err)
+			}
 			if detach {
 				return fail(errors.New("run -d (detached containers) is not available yet; run in the foreground"))
 			}
@@ -92,8 +97,17 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVarP(&workdir, "workdir", "w", "", "working directory inside the container")
 	f.StringVar(&entrypoint, "entrypoint", "", "overwrite the image's ENTRYPOINT (the module to run)")
 	f.StringVarP(&memory, "memory", "m", "", "limit on the module's linear memory (e.g. 64m)")
-	f.String("platform", "wasi/wasm", "platform (only wasi/wasm)")
+	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
 	return c
+}
+
+// checkPlatform accepts the spellings of the one platform berth runs.
+func checkPlatform(p string) error {
+	os, arch, _ := strings.Cut(p, "/")
+	if !image.IsWasmPlatform(os, arch) {
+		return fmt.Errorf("%w: --platform %q: berth builds and runs wasi/wasm (also wasip1/wasm, wasi/wasm32) only", ErrBadSpec, p)
+	}
+	return nil
 }
 
 func ensureDir(m bundle.Mount) error {
