@@ -12,7 +12,7 @@ export GOFLAGS := -buildvcs=false
 all: berth
 
 berth:
-	$(GO) build -trimpath -o $(BERTH) ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BERTH) ./cmd/berth
 
 examples/hello/hello.wasm: examples/hello/main.go
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/hello

@@ -182,7 +182,8 @@ func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 func goBuild(env []string, out, pkg string) {
 	c := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	c.Env = append(os.Environ(), env...)
+	// Static binaries, as `make berth` builds them: no dynamic loader at start-up.
+	c.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
 	c.Stderr = os.Stderr
 	check(c.Run())
 }

@@ -176,6 +176,9 @@ type Spec struct {
 	// fails with ErrMemoryLimit; a guest growing past it sees memory.grow fail (malloc
 	// returns NULL, Go's runtime reports out of memory), as in a container at its limit.
 	MemoryLimit uint64
+	// Prepared, when set, is the module compiled ahead by Prepare; Run uses it when its
+	// digest and memory limit match, and takes ownership of it either way.
+	Prepared *Prepared
 	// Trace, when set, is told how long each step took: "compile" (scan, then compile or
 	// load from the cache), "instantiate" and "execute". For `berth --debug` and bench/.
 	Trace func(phase string, d time.Duration)
@@ -200,22 +203,10 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
-	digest := spec.Digest
-	if digest == "" {
-		digest = Digest(spec.Module)
-	}
-	h, err := digestHex(digest)
-	if err != nil {
-		return -1, err
-	}
 	mc, err := moduleConfig(&spec)
 	if err != nil {
+		spec.Prepared.Close(ctx)
 		return -1, err
-	}
-	var limit uint32
-	limited := spec.MemoryLimit != 0
-	if limited {
-		limit = uint32(min(spec.MemoryLimit/pageSize, maxPages))
 	}
 
 	trace := spec.Trace
@@ -224,9 +215,13 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 	}
 	t := time.Now()
 	step := func(name string) { now := time.Now(); trace(name, now.Sub(t)); t = now }
-	l, err := e.load(ctx, h, spec.Module, limit, limited)
+	p := spec.Prepared
+	if !p.Matches(spec.Digest, spec.MemoryLimit) {
+		p.Close(ctx)
+		p = e.Prepare(ctx, spec.Module, spec.Digest, spec.MemoryLimit)
+	}
+	l, err := p.wait()
 	if err != nil {
-		e.discardIfBad(ctx, h, err)
 		return -1, err
 	}
 	defer l.close(ctx)
@@ -253,6 +248,71 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 		return -1, parseTrap(err.Error())
 	}
 	return 0, nil
+}
+
+// Prepared is a module being compiled (or loaded from the cache) ahead of its Run, so
+// that the compilation overlaps the caller's other work: berth writes the container's
+// bundle while the compiled code loads on another core. Pass it as Spec.Prepared; a
+// Prepared that Run did not take must be closed.
+type Prepared struct {
+	digest string
+	limit  uint64
+	done   chan struct{}
+	l      *loaded
+	err    error
+}
+
+// Prepare starts compiling wasm (whose digest is digest, "" = computed) for a run with
+// memoryLimit, in a goroutine, and returns at once.
+func (e *Engine) Prepare(ctx context.Context, wasm []byte, digest string, memoryLimit uint64) *Prepared {
+	p := &Prepared{digest: digest, limit: memoryLimit, done: make(chan struct{})}
+	if p.digest == "" {
+		p.digest = Digest(wasm)
+	}
+	go func() {
+		defer close(p.done)
+		p.l, p.err = e.loadChecked(ctx, p.digest, wasm, memoryLimit)
+	}()
+	return p
+}
+
+// loadChecked is load with the digest and limit as Spec gives them.
+func (e *Engine) loadChecked(ctx context.Context, digest string, wasm []byte, memoryLimit uint64) (*loaded, error) {
+	h, err := digestHex(digest)
+	if err != nil {
+		return nil, err
+	}
+	var limit uint32
+	limited := memoryLimit != 0
+	if limited {
+		limit = uint32(min(memoryLimit/pageSize, maxPages))
+	}
+	l, err := e.load(ctx, h, wasm, limit, limited)
+	if err != nil {
+		e.discardIfBad(ctx, h, err)
+		return nil, err
+	}
+	return l, nil
+}
+
+// Matches reports whether p was prepared for a run with digest ("" = any) and limit.
+func (p *Prepared) Matches(digest string, limit uint64) bool {
+	return p != nil && (digest == "" || digest == p.digest) && limit == p.limit
+}
+
+func (p *Prepared) wait() (*loaded, error) {
+	<-p.done
+	return p.l, p.err
+}
+
+// Close releases a Prepared that was not passed to Run. It is safe on nil.
+func (p *Prepared) Close(ctx context.Context) {
+	if p == nil {
+		return
+	}
+	if l, err := p.wait(); err == nil {
+		l.close(ctx)
+	}
 }
 
 // moduleConfig translates the parts of spec that the guest sees.

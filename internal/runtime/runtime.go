@@ -28,12 +28,16 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 )
 
-// IO is a container's standard streams. A nil Stdin reads as empty.
-type IO struct {
+// Options are a run's standard streams and hooks. A nil Stdin reads as empty.
+type Options struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	// Trace, when set, is told how long each step of a run took.
 	Trace func(phase string, d time.Duration)
+	// Prepared, when set, is the bundle's module already being compiled (engine.Prepare)
+	// for the digest in its dev.berth.module.digest annotation; the module file is then
+	// not read again. Run takes ownership of it.
+	Prepared *engine.Prepared
 }
 
 // Runner runs bundles on an engine.
@@ -46,7 +50,7 @@ func New(eng *engine.Engine) *Runner { return &Runner{eng: eng} }
 
 // Run runs the container of bundle dir to completion and returns its exit code. A trap
 // is returned as an error (*engine.TrapError) with engine.TrapExitCode.
-func (r *Runner) Run(ctx context.Context, dir string, stdio IO) (int, error) {
+func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error) {
 	trace := stdio.Trace
 	if trace == nil {
 		trace = func(string, time.Duration) {}
@@ -54,12 +58,18 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio IO) (int, error) {
 	t0 := time.Now()
 	spec, err := bundle.ReadSpec(dir)
 	if err != nil {
+		stdio.Prepared.Close(ctx)
 		return 0, err
 	}
 	rootfs := bundle.RootPath(dir, spec)
-	module, err := readModule(rootfs, spec.Process.Args[0])
-	if err != nil {
-		return 0, err
+	digest := spec.Annotations[bundle.AnnotationModuleDigest]
+	limit := uint64(bundle.MemoryLimit(spec))
+	var module []byte
+	if digest == "" || !stdio.Prepared.Matches(digest, limit) {
+		if module, err = readModule(rootfs, spec.Process.Args[0]); err != nil {
+			stdio.Prepared.Close(ctx)
+			return 0, err
+		}
 	}
 	mounts := []engine.Mount{{Source: rootfs, Target: "/", ReadOnly: spec.Root.Readonly}}
 	for _, m := range bundle.BindMounts(spec) {
@@ -73,14 +83,15 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio IO) (int, error) {
 	code, err := r.eng.Run(ctx, engine.Spec{
 		Trace:       trace,
 		Module:      module,
-		Digest:      spec.Annotations[bundle.AnnotationModuleDigest],
+		Digest:      digest,
+		Prepared:    stdio.Prepared,
 		Args:        spec.Process.Args,
 		Env:         env,
 		Stdin:       stdio.Stdin,
 		Stdout:      stdio.Stdout,
 		Stderr:      stdio.Stderr,
 		Mounts:      mounts,
-		MemoryLimit: uint64(bundle.MemoryLimit(spec)),
+		MemoryLimit: limit,
 	})
 	if err != nil {
 		if _, ok := err.(*engine.TrapError); ok {

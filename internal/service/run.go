@@ -50,7 +50,7 @@ func IsLocalModule(ref string) bool {
 // foreground, in this process. It returns the module's exit code; a trap returns
 // engine.TrapExitCode with the *engine.TrapError.
 func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, int, error) {
-	c, err := s.create(ctx, o)
+	c, prepared, err := s.create(ctx, o)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -58,7 +58,8 @@ func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, 
 		o.Started(c)
 	}
 	durable := !o.Remove
-	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.IO{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr, Trace: s.phase})
+	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.Options{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+		Trace: s.phase, Prepared: prepared})
 	t2 := time.Now()
 	if o.Remove {
 		if err := s.containers.Remove(ctx, c.ID); err != nil {
@@ -106,12 +107,21 @@ func ExitCode(err error) int {
 	return 125
 }
 
-func (s *Service) create(ctx context.Context, o RunOptions) (*container.Container, error) {
+// create makes the container's record and bundle. When the module is known it also
+// starts compiling it (engine.Prepare) so that the compilation overlaps the file-system
+// work of the bundle; the caller passes the returned Prepared to the runtime.
+func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Container, prepared *engine.Prepared, err error) {
+	defer func() {
+		if err != nil {
+			prepared.Close(ctx)
+			prepared = nil
+		}
+	}()
 	t := time.Now()
 	step := func(name string) { now := time.Now(); s.phase(name, now.Sub(t)); t = now }
 	unlock, err := s.snapLock(ctx, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer unlock()
 	var (
@@ -125,7 +135,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 	if IsLocalModule(o.Image) {
 		b, err := os.ReadFile(o.Image)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		module = b
 		modPath = "/" + filepath.Base(o.Image)
@@ -133,17 +143,17 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 	} else {
 		r, err := s.resolveImage(ctx, o.Image)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		m, err := s.readSnapshot(r.Digest)
 		if err != nil {
 			// Not prepared yet (or removed by hand): prepare now.
 			img, err := s.store.Image(ctx, r.Digest)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if m, err = s.prepare(ctx, img); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		cfg, digest = m.Config, r.Digest.String()
@@ -157,12 +167,23 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 	}
 	proc, err := cfg.Process(image.Overrides{Entrypoint: o.Entrypoint, Args: o.Args, Env: o.Env, WorkingDir: o.WorkingDir}, exists)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c := &container.Container{
+	if snapshot != "" && proc.Args[0] == modPath && modDigest != "" {
+		if module, err = readIn(snapshot, modPath); err != nil {
+			return nil, nil, fmt.Errorf("reading module %s of the image: %w", modPath, err)
+		}
+	}
+	if module != nil && proc.Args[0] == modPath {
+		prepared = s.eng.Prepare(ctx, module, modDigest, uint64(o.Memory))
+	}
+	c = &container.Container{
 		Name: o.Name, Image: o.Image, ImageDigest: digest,
 		Path: proc.Args[0], Args: proc.Args[1:], Env: proc.Env, WorkingDir: proc.Cwd,
 		HostConfig: container.HostConfig{AutoRemove: o.Remove, Memory: o.Memory},
+		// Recorded as running from the start: the module runs in this process as soon as
+		// the bundle is written, and a record written once costs one file, not two.
+		State: container.State{Status: container.StatusRunning, Running: true, Pid: os.Getpid(), StartedAt: time.Now().UTC()},
 	}
 	for _, v := range o.Volumes {
 		spec := v.Source + ":" + v.Destination
@@ -173,11 +194,11 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 	}
 	durable := !o.Remove
 	if err := s.containers.Create(ctx, c, durable); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	fail := func(err error) (*container.Container, error) {
+	fail := func(err error) (*container.Container, *engine.Prepared, error) {
 		_ = s.containers.Remove(context.WithoutCancel(ctx), c.ID)
-		return nil, err
+		return nil, prepared, err
 	}
 	step("record")
 	dir := s.containers.Dir(c.ID)
@@ -208,16 +229,8 @@ func (s *Service) create(ctx context.Context, o RunOptions) (*container.Containe
 	if err := bundle.WriteSpec(dir, spec, durable); err != nil {
 		return fail(err)
 	}
-	now := time.Now().UTC()
-	if err := s.containers.Update(ctx, c.ID, durable, func(r *container.Container) error {
-		r.State = container.State{Status: container.StatusRunning, Running: true, Pid: os.Getpid(), StartedAt: now}
-		*c = *r
-		return nil
-	}); err != nil {
-		return fail(err)
-	}
 	step("spec")
-	return c, nil
+	return c, prepared, nil
 }
 
 // phase logs how long a step of a run took, for `berth --debug run` and bench/.
