@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -109,7 +110,7 @@ var commands = map[string]command{
 }
 
 var (
-	reDirective = regexp.MustCompile(`^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`)
+	reDirective = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`) })
 	knownDirect = []string{"escape", "syntax", "check"}
 )
 
@@ -201,7 +202,7 @@ func Parse(r io.Reader) (*Dockerfile, error) {
 // file and reports whether the line was one. The first line that is not ends
 // the directives: after it, "# escape=`" is an ordinary comment.
 func (df *Dockerfile) directive(line string, lineNo int, seen map[string]bool) (bool, error) {
-	m := reDirective.FindStringSubmatch(line)
+	m := reDirective().FindStringSubmatch(line)
 	if m == nil {
 		return false, nil
 	}

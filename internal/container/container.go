@@ -25,6 +25,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -108,7 +109,9 @@ func (s *Store) lock(ctx context.Context) (func(), error) {
 	return func() { _ = l.Unlock() }, nil
 }
 
-var validName = regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$`)
+// validName is compiled on first use: a package-level regexp costs every berth
+// process its compile time at start-up, which `run` of a small module feels.
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$`) })
 
 // NewID returns a new random 64-hex-digit container id.
 func NewID() string {
@@ -120,7 +123,7 @@ func NewID() string {
 // Create records c, giving it an id and (when c.Name is empty) a generated name, and
 // creates its directory. durable false skips fsyncs, for containers removed when they exit.
 func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
-	if c.Name != "" && !validName.MatchString(c.Name) {
+	if c.Name != "" && !validName().MatchString(c.Name) {
 		return fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, c.Name)
 	}
 	c.Name = strings.TrimPrefix(c.Name, "/")
