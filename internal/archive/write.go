@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/internal/ctxio"
 )
 
 // SaveEntry is one image to write, with the names it is saved under (full canonical names such
@@ -347,7 +349,7 @@ func (b *writeBlob) write(ctx context.Context, tw *tar.Writer) error {
 	if err != nil {
 		return err
 	}
-	src := &ctxReader{ctx: ctx, r: rc}
+	src := ctxio.Reader(ctx, rc)
 	n, err := io.CopyN(tw, io.TeeReader(src, hasher), b.size)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("saving %s: copying layer %s: %w", b.owner, b.digest, err)
@@ -360,17 +362,4 @@ func (b *writeBlob) write(ctx context.Context, tw *tar.Writer) error {
 		return fmt.Errorf("saving %s: layer %s does not match its digest", b.owner, b.digest)
 	}
 	return nil
-}
-
-// ctxReader stops reading when its context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

@@ -57,6 +57,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/internal/ctxio"
 )
 
 // Layer is one image layer; go-containerregistry's v1.Layer satisfies it.
@@ -262,7 +264,7 @@ func (u *unpacker) applyLayer(ctx context.Context, i int, l Layer) (err error) {
 	}
 	// Drain the padding after the end-of-archive marker, within the byte budget.
 	left := u.lim.MaxBytes - u.nbytes
-	n, err := io.CopyBuffer(io.Discard, io.LimitReader(&ctxReader{ctx, rc}, min(left, math.MaxInt64-1)+1), u.buf)
+	n, err := io.CopyBuffer(io.Discard, io.LimitReader(ctxio.Reader(ctx, rc), min(left, math.MaxInt64-1)+1), u.buf)
 	if err != nil {
 		return fmt.Errorf("layer %d: reading past the end of the tar: %w", i, err)
 	}
@@ -510,7 +512,7 @@ func (u *unpacker) writeFile(ctx context.Context, name string, hdr *tar.Header, 
 	}
 	// The LimitReader is a second guard: archive/tar already stops at hdr.Size, which was checked
 	// against the budget.
-	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(&ctxReader{ctx, r}, hdr.Size), u.buf)
+	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(ctxio.Reader(ctx, r), hdr.Size), u.buf)
 	if err == nil && n != hdr.Size {
 		err = io.ErrUnexpectedEOF
 	}
@@ -813,19 +815,6 @@ func (u *unpacker) checkResolves(p string) error {
 		cur = next
 	}
 	return nil
-}
-
-// ctxReader fails reads once ctx is done, so a long copy stops on cancellation.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // writerOnly hides ReadFrom so io.CopyBuffer uses the given buffer.

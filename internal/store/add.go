@@ -11,6 +11,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/internal/ctxio"
 )
 
 // AddImage writes every blob of img (layers as their compressed bytes, config,
@@ -139,7 +141,7 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 	if err != nil {
 		return s.diskErr(fmt.Errorf("%s %s: creating temp file: %w", what, d.Digest, err))
 	}
-	var r io.Reader = &ctxReader{ctx: ctx, r: rc}
+	var r io.Reader = ctxio.Reader(ctx, rc)
 	if d.Size >= 0 {
 		r = io.LimitReader(r, d.Size+1) // bound what a lying source can write
 	}
@@ -167,7 +169,7 @@ func (s *Store) blobIntact(ctx context.Context, d v1.Descriptor) bool {
 		return false
 	}
 	defer r.Close()
-	_, err = io.Copy(io.Discard, &ctxReader{ctx: ctx, r: r})
+	_, err = io.Copy(io.Discard, ctxio.Reader(ctx, r))
 	return err == nil
 }
 
@@ -225,19 +227,6 @@ func (s *Store) mutate(ctx context.Context, change func(*v1.IndexManifest) error
 		return err
 	}
 	return s.writeIndex(idx)
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // errWriter remembers a write error, so that it can be told from a read error.
