@@ -22,9 +22,9 @@ func main() {
 	if b, err := os.ReadFile("/etc/greeting"); err == nil {
 		fmt.Print("/etc/greeting: ", string(b))
 	}
-	if err := os.WriteFile("/tmp/scratch", []byte("written inside the container\n"), 0o644); err != nil {
-		fmt.Println("write /tmp/scratch:", err)
+	if err := os.WriteFile("/scratch", []byte("written inside the container\n"), 0o644); err != nil {
+		fmt.Println("write /scratch:", err)
 	} else {
-		fmt.Println("wrote /tmp/scratch in the container's own root")
+		fmt.Println("wrote /scratch in the container's own root")
 	}
 }
