@@ -68,7 +68,7 @@ func (a *App) psCmd() *cobra.Command {
 				if quiet {
 					return nil
 				}
-				return printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}", rows)
+				return printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}", "CONTAINER ID", rows)
 			})
 		},
 	}

@@ -12,8 +12,9 @@ import (
 
 // printTable writes rows with docker's --format semantics: "" uses def (a "table …"
 // template), "json" writes one JSON object per row, "table TEMPLATE" writes a header and
-// aligned columns, anything else is a Go template applied to each row.
-func printTable[T any](w io.Writer, format, def string, rows []T) error {
+// aligned columns, anything else is a Go template applied to each row. idColumn names
+// the .ID column ("IMAGE ID", "CONTAINER ID").
+func printTable[T any](w io.Writer, format, def, idColumn string, rows []T) error {
 	if format == "" {
 		format = def
 	}
@@ -43,7 +44,11 @@ func printTable[T any](w io.Writer, format, def string, rows []T) error {
 	if table {
 		tw = tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
 		out = tw
-		if err := tmpl.Execute(tw, headerOf(text)); err != nil {
+		header := headerOf(text)
+		if _, ok := header["ID"]; ok {
+			header["ID"] = idColumn
+		}
+		if err := tmpl.Execute(tw, header); err != nil {
 			return fmt.Errorf("%w: --format: %v", ErrBadSpec, err)
 		}
 		fmt.Fprintln(tw)
@@ -77,8 +82,6 @@ func headerOf(text string) map[string]string {
 
 func columnName(field string) string {
 	switch field {
-	case "ID":
-		return "IMAGE ID"
 	case "CreatedSince", "RunningFor":
 		return "CREATED"
 	case "CreatedAt":

@@ -224,7 +224,7 @@ func (a *App) imagesCmd() *cobra.Command {
 				if quiet {
 					return nil
 				}
-				return printTable(a.Stdout, format, "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", rows)
+				return printTable(a.Stdout, format, "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", "IMAGE ID", rows)
 			})
 		},
 	}

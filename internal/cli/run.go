@@ -147,6 +147,12 @@ func (a *App) run(ctx context.Context, o service.RunOptions) error {
 			select {
 			case c = <-started:
 			case sig := <-sigs:
+				if c == nil { // both may be ready: select picks at random
+					select {
+					case c = <-started:
+					default:
+					}
+				}
 				code := 128 + int(sig.(syscall.Signal))
 				if c != nil {
 					if o.Remove {

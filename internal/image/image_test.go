@@ -32,6 +32,8 @@ func TestParseName(t *testing.T) {
 		{in: "a b", wantErr: true},
 		{in: "app:", wantErr: true},
 		{in: " hello", wantErr: true},
+		{in: strings.Repeat("a", 240), wantErr: true}, // "docker.io/library/" makes it 258
+		{in: strings.Repeat("a", 237), full: "docker.io/library/" + strings.Repeat("a", 237) + ":latest", familiar: strings.Repeat("a", 237) + ":latest"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

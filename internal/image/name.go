@@ -50,6 +50,11 @@ func ParseName(s string) (Name, error) {
 	if n.Tag == "" && n.Digest == "" {
 		n.Tag = "latest"
 	}
+	// As in Docker's reference grammar, the normalised repository name ("docker.io/library/x")
+	// is at most 255 characters, so that every name berth accepts also parses in full form.
+	if len(n.Repository()) > 255 {
+		return Name{}, fmt.Errorf("%w %q: the repository name %s is longer than 255 characters", ErrInvalidName, s, n.Repository())
+	}
 	return n, nil
 }
 

@@ -32,8 +32,8 @@ type RunOptions struct {
 	Stdin      io.Reader
 	Stdout     io.Writer
 	Stderr     io.Writer
-	// Started, when set, is called with the container once it is about to run (the CLI
-	// uses it to clean up on a signal).
+	// Started, when set, is called with the container (its ID set) just before its record
+	// is written (the CLI uses it to clean up on a signal).
 	Started func(*container.Container)
 }
 
@@ -53,9 +53,6 @@ func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, 
 	c, prepared, err := s.create(ctx, o)
 	if err != nil {
 		return nil, 0, err
-	}
-	if o.Started != nil {
-		o.Started(c)
 	}
 	durable := !o.Remove
 	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.Options{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
@@ -193,6 +190,10 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		c.HostConfig.Binds = append(c.HostConfig.Binds, spec)
 	}
 	durable := !o.Remove
+	c.ID = container.NewID()
+	if o.Started != nil {
+		o.Started(c) // from here on a signal must clean this container up
+	}
 	if err := s.containers.Create(ctx, c, durable); err != nil {
 		return nil, nil, err
 	}
