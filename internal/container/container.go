@@ -11,6 +11,10 @@
 //     concurrently without a daemon. Reads take no lock: atomic replacement means a
 //     reader sees a whole record, old or new.
 //   - The lock is held only for the bookkeeping, never while a container runs.
+//   - Names are reserved by creating DIR/names/NAME (holding the id) with O_EXCL, which is
+//     atomic across processes, so creating a container or finding one by name reads one
+//     small file, however many containers exist. A name file whose container record is
+//     gone (a crash between the two writes) is stale and may be taken over.
 package container
 
 import (
@@ -127,32 +131,29 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 		return fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, c.Name)
 	}
 	c.Name = strings.TrimPrefix(c.Name, "/")
+	if c.ID == "" {
+		c.ID = NewID()
+	}
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	all, err := s.list()
-	if err != nil {
-		return err
-	}
-	taken := make(map[string]string, len(all))
-	for _, o := range all {
-		taken[o.Name] = o.ID
-	}
-	if id, ok := taken[c.Name]; ok && c.Name != "" {
-		return fmt.Errorf("%w: the name %q is used by container %s; remove it (berth rm %s) or choose another --name", ErrNameInUse, c.Name, id[:12], c.Name)
-	}
-	if c.Name == "" {
+	if c.Name != "" {
+		if err := s.reserve(c.Name, c.ID); err != nil {
+			return err
+		}
+	} else {
 		for i := 0; ; i++ {
 			c.Name = generateName(i > 20)
-			if _, ok := taken[c.Name]; !ok {
+			err := s.reserve(c.Name, c.ID)
+			if err == nil {
 				break
 			}
+			if !errors.Is(err, ErrNameInUse) || i > 100 {
+				return err
+			}
 		}
-	}
-	if c.ID == "" {
-		c.ID = NewID()
 	}
 	if c.Created.IsZero() {
 		c.Created = time.Now().UTC()
@@ -160,14 +161,81 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 	if c.State.Status == "" {
 		c.State.Status = StatusCreated
 	}
+	undo := func(err error) error {
+		s.release(c.Name, c.ID)
+		return err
+	}
 	if err := os.Mkdir(s.Dir(c.ID), 0o711); err != nil {
-		return fmt.Errorf("creating container %s: %w", c.Name, err)
+		return undo(fmt.Errorf("creating container %s: %w", c.Name, err))
 	}
 	if err := s.write(c, durable); err != nil {
 		os.RemoveAll(s.Dir(c.ID))
-		return err
+		return undo(err)
 	}
 	return nil
+}
+
+func (s *Store) namePath(name string) string { return filepath.Join(s.dir, "names", name) }
+
+// reserve takes name for id, or returns ErrNameInUse naming the container that has it.
+// Callers hold the lock, which makes taking over a stale name safe.
+func (s *Store) reserve(name, id string) error {
+	for attempt := 0; attempt < 2; attempt++ {
+		f, err := os.OpenFile(s.namePath(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			_, err = f.WriteString(id)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(s.namePath(name))
+				return fmt.Errorf("reserving the name %q: %w", name, err)
+			}
+			return nil
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(s.namePath(name)), 0o711); err != nil {
+				return err
+			}
+			continue
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("reserving the name %q: %w", name, err)
+		}
+		owner, ok := s.nameOwner(name)
+		if ok {
+			return fmt.Errorf("%w: the name %q is used by container %s; remove it (berth rm %s) or choose another --name", ErrNameInUse, name, short(owner), name)
+		}
+		os.Remove(s.namePath(name)) // stale: its container record is gone
+	}
+	return fmt.Errorf("%w: %q", ErrNameInUse, name)
+}
+
+// nameOwner returns the id holding name, and whether that container still exists.
+func (s *Store) nameOwner(name string) (string, bool) {
+	b, err := os.ReadFile(s.namePath(name))
+	if err != nil {
+		return "", false
+	}
+	id := string(b)
+	if _, err := os.Stat(filepath.Join(s.Dir(id), "container.json")); err != nil {
+		return id, false
+	}
+	return id, true
+}
+
+// release frees name if id holds it.
+func (s *Store) release(name, id string) {
+	if owner, _ := s.nameOwner(name); owner == id {
+		os.Remove(s.namePath(name))
+	}
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 func (s *Store) write(c *Container, durable bool) error {
@@ -207,27 +275,42 @@ func (s *Store) read(id string) (*Container, error) {
 
 // Get finds a container by exact name, exact id or unique id prefix.
 func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
-	all, err := s.list()
-	if err != nil {
-		return nil, err
-	}
 	ref = strings.TrimPrefix(ref, "/")
-	var byPrefix []*Container
-	for _, c := range all {
-		if c.ID == ref || c.Name == ref {
-			return c, nil
-		}
-		if ref != "" && strings.HasPrefix(c.ID, ref) {
-			byPrefix = append(byPrefix, c)
+	if ref == "" {
+		return nil, fmt.Errorf("%w: empty name", ErrNotFound)
+	}
+	if validName().MatchString(ref) && !strings.Contains(ref, "/") {
+		if id, ok := s.nameOwner(ref); ok {
+			return s.read(id)
 		}
 	}
-	switch len(byPrefix) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var matches []string
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != "names" && strings.HasPrefix(e.Name(), ref) {
+			if e.Name() == ref {
+				matches = []string{ref}
+				break
+			}
+			matches = append(matches, e.Name())
+		}
+	}
+	var found []*Container
+	for _, id := range matches {
+		if c, err := s.read(id); err == nil {
+			found = append(found, c)
+		}
+	}
+	switch len(found) {
 	case 0:
 		return nil, fmt.Errorf("%w: %s (berth ps -a lists the containers)", ErrNotFound, ref)
 	case 1:
-		return byPrefix[0], nil
+		return found[0], nil
 	}
-	return nil, fmt.Errorf("%w: %q matches %d containers; give more of the id", ErrAmbiguous, ref, len(byPrefix))
+	return nil, fmt.Errorf("%w: %q matches %d containers; give more of the id", ErrAmbiguous, ref, len(found))
 }
 
 // List returns every container, newest first.
@@ -240,7 +323,7 @@ func (s *Store) list() ([]*Container, error) {
 	}
 	var out []*Container
 	for _, e := range ents {
-		if !e.IsDir() {
+		if !e.IsDir() || e.Name() == "names" {
 			continue
 		}
 		c, err := s.read(e.Name())
@@ -263,9 +346,13 @@ func (s *Store) Remove(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
+	c, _ := s.read(id)
 	// Drop the record first: a half-removed directory is then invisible, not corrupt.
 	if err := os.Remove(filepath.Join(s.Dir(id), "container.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("removing container %s: %w", id, err)
+	}
+	if c != nil {
+		s.release(c.Name, id)
 	}
 	if err := os.RemoveAll(s.Dir(id)); err != nil {
 		return fmt.Errorf("removing container %s: %w", id, err)

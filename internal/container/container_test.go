@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -107,5 +108,38 @@ func TestConcurrentNames(t *testing.T) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "*", ".container.json.tmp-*"))
 	if len(matches) != 0 {
 		t.Fatalf("temp files left: %v", matches)
+	}
+}
+
+// A removed container frees its name; a name file left by a crash (no record behind it)
+// is taken over; the name of a live container is not.
+func TestNameReservation(t *testing.T) {
+	ctx := context.Background()
+	s, _ := Open(t.TempDir())
+	a := &Container{Name: "web"}
+	if err := s.Create(ctx, a, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Remove(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(ctx, "web"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("removed container still found by name: %v", err)
+	}
+	b := &Container{Name: "web"}
+	if err := s.Create(ctx, b, false); err != nil {
+		t.Fatalf("name not freed by rm: %v", err)
+	}
+	os.MkdirAll(filepath.Join(s.dir, "names"), 0o711)
+	os.WriteFile(filepath.Join(s.dir, "names", "ghost"), []byte(NewID()), 0o600)
+	if err := s.Create(ctx, &Container{Name: "ghost"}, false); err != nil {
+		t.Fatalf("stale name not taken over: %v", err)
+	}
+	if got, err := s.Get(ctx, "ghost"); err != nil || got.Name != "ghost" {
+		t.Fatalf("Get(ghost) = %v, %v", got, err)
+	}
+	err := s.Create(ctx, &Container{Name: "web"}, false)
+	if !errors.Is(err, ErrNameInUse) || !strings.Contains(err.Error(), b.ID[:12]) {
+		t.Fatalf("live name: %v", err)
 	}
 }
