@@ -47,6 +47,9 @@ type Options struct {
 	// reproducible; callers pass SOURCE_DATE_EPOCH when it is set. It is
 	// truncated to whole seconds and stored in UTC.
 	Created time.Time
+	// Progress, when set, is told of each instruction of the built stage before it is
+	// carried out: its 1-based step, the number of steps and the instruction as written.
+	Progress func(step, total int, instruction string)
 }
 
 // defaultPathEnv is the environment BuildKit gives a FROM scratch image on
@@ -284,6 +287,12 @@ func (b *builder) run(ctx context.Context, df *Dockerfile) error {
 		}
 	}
 	from := &df.Instructions[last]
+	total := len(df.Instructions) - last
+	progress := b.opts.Progress
+	if progress == nil {
+		progress = func(int, int, string) {}
+	}
+	progress(1, total, from.Original)
 	if err := b.from(from); err != nil {
 		return fail(from, err)
 	}
@@ -292,6 +301,7 @@ func (b *builder) run(ctx context.Context, df *Dockerfile) error {
 			return err
 		}
 		in := &df.Instructions[i]
+		progress(i-last+1, total, in.Original)
 		layer, err := b.dispatch(ctx, in)
 		if err != nil {
 			return fail(in, err)

@@ -1008,3 +1008,18 @@ func makeTar(t *testing.T, files map[string]string) []byte {
 	}
 	return buf.Bytes()
 }
+
+// Progress reports each instruction of the built stage, in order, as written; global
+// ARGs before FROM are not steps.
+func TestProgress(t *testing.T) {
+	dir := contextDir(t, "ARG V=1\nFROM scratch\nCOPY a.txt /a.txt\nLABEL x=\"y\"\n", map[string]string{"a.txt": "a"})
+	var got []string
+	opts := Options{Context: dir, Progress: func(step, total int, in string) {
+		got = append(got, fmt.Sprintf("%d/%d %s", step, total, in))
+	}}
+	mustBuild(t, opts)
+	want := []string{"1/3 FROM scratch", "2/3 COPY a.txt /a.txt", "3/3 LABEL x=\"y\""}
+	if !slices.Equal(got, want) {
+		t.Fatalf("progress = %q, want %q", got, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,11 @@ func (a *App) buildCmd() *cobra.Command {
 				}
 				opts.Created = time.Unix(sec, 0).UTC()
 			}
+			if !quiet {
+				opts.Progress = func(step, total int, instruction string) {
+					fmt.Fprintf(a.Stderr, "[%d/%d] %s\n", step, total, strings.Join(strings.Fields(instruction), " "))
+				}
+			}
 			return a.withService(cmd.Context(), func(s *service.Service) error {
 				start := time.Now()
 				if !quiet {
@@ -65,7 +71,7 @@ func (a *App) buildCmd() *cobra.Command {
 					fmt.Fprintln(a.Stdout, res.Digest)
 					return nil
 				}
-				fmt.Fprintf(a.Stderr, "Built and precompiled in %.2fs\n", time.Since(start).Seconds())
+				fmt.Fprintf(a.Stderr, "Built, unpacked and precompiled in %.2fs\n", time.Since(start).Seconds())
 				fmt.Fprintf(a.Stdout, "Successfully built %s\n", res.Digest)
 				for _, n := range res.Names {
 					fmt.Fprintf(a.Stdout, "Successfully tagged %s\n", n)
