@@ -39,9 +39,9 @@ func (a *App) psCmd() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return a.withService(cmd.Context(), func(s *service.Service) error {
-				cs, err := s.Containers(cmd.Context())
-				if err != nil {
-					return err
+				cs, listErr := s.Containers(cmd.Context())
+				if listErr != nil && !errors.Is(listErr, container.ErrCorrupt) {
+					return listErr
 				}
 				now := time.Now()
 				var rows []containerRow
@@ -65,10 +65,12 @@ func (a *App) psCmd() *cobra.Command {
 						CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: since(c.Created, now),
 						Status: statusWord(c, now), Names: c.Name, State: c.State.Status})
 				}
-				if quiet {
-					return nil
+				if !quiet {
+					if err := printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}", "CONTAINER ID", rows); err != nil {
+						return err
+					}
 				}
-				return printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}", "CONTAINER ID", rows)
+				return listErr
 			})
 		},
 	}

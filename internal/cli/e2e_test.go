@@ -417,3 +417,28 @@ func TestParallelProcesses(t *testing.T) {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// ps lists the readable containers and names a corrupt record; rm -f ID removes it.
+func TestCorruptContainerRecord(t *testing.T) {
+	e := newEnv(t)
+	hello := testguest.C(t, testguest.CHello)
+	e.ok("run", "--name", "good", hello)
+	e.ok("run", "--name", "bad", hello)
+	id := strings.TrimSpace(e.ok("ps", "-a", "-q", "--no-trunc"))
+	var badID string
+	for _, line := range strings.Fields(id) {
+		b, _ := os.ReadFile(filepath.Join(e.root, "containers", line, "container.json"))
+		if strings.Contains(string(b), `"Name": "bad"`) {
+			badID = line
+		}
+	}
+	os.WriteFile(filepath.Join(e.root, "containers", badID, "container.json"), []byte("{"), 0o600)
+	out, errs, code := e.berth("", "ps", "-a", "--format", "{{.Names}}")
+	if code == 0 || out != "good\n" || !strings.Contains(errs, badID) || !strings.Contains(errs, "rm -f") {
+		t.Fatalf("ps with a corrupt record: exit %d, out %q, err %q", code, out, errs)
+	}
+	e.ok("rm", "-f", badID)
+	if out := e.ok("ps", "-a", "--format", "{{.Names}}"); out != "good\n" {
+		t.Fatalf("after rm -f: %q", out)
+	}
+}

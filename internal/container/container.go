@@ -53,6 +53,8 @@ var (
 	ErrNameInUse = errors.New("container name already in use")
 	// ErrInvalidName is returned (wrapped) for a name Docker would refuse.
 	ErrInvalidName = errors.New("invalid container name")
+	// ErrCorrupt is returned (wrapped) for a container record that cannot be read.
+	ErrCorrupt = errors.New("container record is corrupt")
 )
 
 // State is the lifecycle state of a container, in Docker's shape.
@@ -268,7 +270,7 @@ func (s *Store) read(id string) (*Container, error) {
 	}
 	var c Container
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("container record %s is corrupt: %w", filepath.Join(s.Dir(id), "container.json"), err)
+		return nil, fmt.Errorf("%w: %s: %v; remove the container with berth rm -f %s", ErrCorrupt, filepath.Join(s.Dir(id), "container.json"), err, id)
 	}
 	return &c, nil
 }
@@ -299,13 +301,21 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 		}
 	}
 	var found []*Container
+	var corrupt error
 	for _, id := range matches {
-		if c, err := s.read(id); err == nil {
+		c, err := s.read(id)
+		switch {
+		case err == nil:
 			found = append(found, c)
+		case errors.Is(err, ErrCorrupt):
+			corrupt = err
 		}
 	}
 	switch len(found) {
 	case 0:
+		if corrupt != nil {
+			return nil, corrupt
+		}
 		return nil, fmt.Errorf("%w: %s (berth ps -a lists the containers)", ErrNotFound, ref)
 	case 1:
 		return found[0], nil
@@ -313,7 +323,8 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 	return nil, fmt.Errorf("%w: %q matches %d containers; give more of the id", ErrAmbiguous, ref, len(found))
 }
 
-// List returns every container, newest first.
+// List returns every container, newest first. Records that cannot be read are left
+// out and reported in the error (wrapping ErrCorrupt), with the readable ones returned.
 func (s *Store) List(ctx context.Context) ([]*Container, error) { return s.list() }
 
 func (s *Store) list() ([]*Container, error) {
@@ -322,6 +333,7 @@ func (s *Store) list() ([]*Container, error) {
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
 	var out []*Container
+	var bad []error
 	for _, e := range ents {
 		if !e.IsDir() || e.Name() == "names" {
 			continue
@@ -331,12 +343,13 @@ func (s *Store) list() ([]*Container, error) {
 			continue // being created or removed
 		}
 		if err != nil {
-			return nil, err
+			bad = append(bad, err)
+			continue
 		}
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
-	return out, nil
+	return out, errors.Join(bad...)
 }
 
 // Remove deletes the container's record and directory.

@@ -143,3 +143,27 @@ func TestNameReservation(t *testing.T) {
 		t.Fatalf("live name: %v", err)
 	}
 }
+
+// A corrupt record does not hide the others: List returns them with an error naming the
+// file; Get of that id says it is corrupt; Remove deletes it.
+func TestCorruptRecord(t *testing.T) {
+	ctx := context.Background()
+	s, _ := Open(t.TempDir())
+	good, bad := &Container{Name: "good"}, &Container{Name: "bad"}
+	s.Create(ctx, good, false)
+	s.Create(ctx, bad, false)
+	os.WriteFile(filepath.Join(s.Dir(bad.ID), "container.json"), []byte("{not json"), 0o600)
+	all, err := s.List(ctx)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), bad.ID) || len(all) != 1 || all[0].ID != good.ID {
+		t.Fatalf("List = %v, %v", all, err)
+	}
+	if _, err := s.Get(ctx, bad.ID); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Get(corrupt) err = %v", err)
+	}
+	if err := s.Remove(ctx, bad.ID); err != nil {
+		t.Fatal(err)
+	}
+	if all, err := s.List(ctx); err != nil || len(all) != 1 {
+		t.Fatalf("after Remove: %v, %v", all, err)
+	}
+}

@@ -251,16 +251,13 @@ func hasKey(env []string, key string) bool {
 // Containers lists the container records, refreshing the state of those whose process
 // is gone (a foreground run killed by a signal leaves its record "running").
 func (s *Service) Containers(ctx context.Context) ([]*container.Container, error) {
-	cs, err := s.containers.List(ctx)
-	if err != nil {
-		return nil, err
-	}
+	cs, err := s.containers.List(ctx) // with corrupt records: the rest, and the error
 	for _, c := range cs {
 		if c.State.Running && !alive(c.State.Pid) {
 			c.State.Running, c.State.Status, c.State.ExitCode = false, container.StatusExited, 137
 		}
 	}
-	return cs, nil
+	return cs, err
 }
 
 func alive(pid int) bool {
@@ -277,6 +274,10 @@ var ErrContainerRunning = errors.New("container is running")
 // RemoveContainer removes a container; a running one only with force, which kills it first.
 func (s *Service) RemoveContainer(ctx context.Context, ref string, force bool) (*container.Container, error) {
 	c, err := s.containers.Get(ctx, ref)
+	if errors.Is(err, container.ErrCorrupt) && force && len(ref) == 64 {
+		// An unreadable record can only be named by its full id; -f removes it.
+		return nil, s.containers.Remove(ctx, ref)
+	}
 	if err != nil {
 		return nil, err
 	}
