@@ -71,7 +71,7 @@ func (s *Service) Load(ctx context.Context, r io.Reader) ([]Loaded, error) {
 	}
 	var out []Loaded
 	for _, p := range todo {
-		d, err := s.store.AddImage(ctx, p.img, p.names...)
+		d, err := s.addImage(ctx, p.img, p.names)
 		if err != nil {
 			return out, err
 		}
@@ -100,11 +100,27 @@ func (s *Service) Build(ctx context.Context, opts build.Options, tags []string) 
 	if _, err := s.prepare(ctx, img); err != nil {
 		return Loaded{}, err
 	}
-	d, err := s.store.AddImage(ctx, img, names...)
+	d, err := s.addImage(ctx, img, names)
 	if err != nil {
 		return Loaded{}, err
 	}
 	return Loaded{Digest: d.Digest, Names: familiar(names)}, nil
+}
+
+// addImage adds a prepared image to the store. When that fails and the store did not
+// already hold the image, its snapshot (and compiled code no other image uses) goes too,
+// so a failed build or load leaves nothing behind.
+func (s *Service) addImage(ctx context.Context, img v1.Image, names []string) (v1.Descriptor, error) {
+	d, err := s.store.AddImage(ctx, img, names...)
+	if err == nil {
+		return d, nil
+	}
+	if digest, derr := img.Digest(); derr == nil {
+		if _, rerr := s.store.Resolve(ctx, digest.String()); errors.Is(rerr, store.ErrNotFound) {
+			_ = s.removeSnapshot(context.WithoutCancel(ctx), digest)
+		}
+	}
+	return d, err
 }
 
 func familiar(names []string) []string {
