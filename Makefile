@@ -20,8 +20,8 @@ examples/hello/hello.wasm: examples/hello/main.go
 guests: examples/hello/hello.wasm
 
 demo: berth guests
-	@echo "== berth build -t hello:1 examples/hello"
-	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) build -t hello:1 examples/hello
+	@echo "== berth build -t hello:1 examples/hello   (stamped with the last commit's time: reproducible)"
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) BERTH_ROOT=$(DEMO_ROOT) $(BERTH) build -t hello:1 examples/hello
 	@echo "== berth images"
 	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) images
 	@echo "== berth run --rm -e WHO=you hello:1"
