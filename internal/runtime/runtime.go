@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/bundle"
@@ -76,7 +74,7 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 		mounts = append(mounts, engine.Mount{Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
 	}
 	env := spec.Process.Env
-	if cwd := spec.Process.Cwd; cwd != "" && cwd != "/" && !hasKey(env, "PWD") {
+	if cwd := spec.Process.Cwd; cwd != "" && cwd != "/" && !bundle.HasEnv(env, "PWD") {
 		env = append(env[:len(env):len(env)], "PWD="+cwd)
 	}
 	trace("bundle", time.Since(t0))
@@ -106,13 +104,7 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 var ErrModuleNotFound = fmt.Errorf("module not found")
 
 func readModule(rootfs, p string) ([]byte, error) {
-	root, err := os.OpenRoot(rootfs)
-	if err != nil {
-		return nil, fmt.Errorf("opening container root: %w", err)
-	}
-	defer root.Close()
-	rel := strings.TrimPrefix(path.Clean("/"+p), "/")
-	b, err := root.ReadFile(rel)
+	b, err := bundle.ReadRootFile(rootfs, p)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, fmt.Errorf("%w: %s is not in the container's file system (check the image's Entrypoint, or --entrypoint)", ErrModuleNotFound, p)
@@ -120,13 +112,4 @@ func readModule(rootfs, p string) ([]byte, error) {
 		return nil, fmt.Errorf("reading module %s: %w", p, err)
 	}
 	return b, nil
-}
-
-func hasKey(env []string, key string) bool {
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); k == key {
-			return true
-		}
-	}
-	return false
 }

@@ -167,7 +167,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		return nil, nil, err
 	}
 	if snapshot != "" && proc.Args[0] == modPath && modDigest != "" {
-		if module, err = readIn(snapshot, modPath); err != nil {
+		if module, err = bundle.ReadRootFile(snapshot, modPath); err != nil {
 			return nil, nil, fmt.Errorf("reading module %s of the image: %w", modPath, err)
 		}
 	}
@@ -218,7 +218,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 	}
 	step("rootfs")
 	env := proc.Env
-	if !hasKey(env, "HOSTNAME") {
+	if !bundle.HasEnv(env, "HOSTNAME") {
 		env = append([]string{"HOSTNAME=" + c.ID[:12]}, env...)
 	}
 	ann := map[string]string{}
@@ -237,15 +237,6 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 // phase logs how long a step of a run took, for `berth --debug run` and bench/.
 func (s *Service) phase(name string, d time.Duration) {
 	s.log.Debug("phase", "phase", name, "dur", d)
-}
-
-func hasKey(env []string, key string) bool {
-	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); k == key {
-			return true
-		}
-	}
-	return false
 }
 
 // Containers lists the container records, refreshing the state of those whose process

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -97,7 +95,7 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 			return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
 		}
 		meta.Module = p.Args[0]
-		module, err = readIn(rootfs, meta.Module)
+		module, err = bundle.ReadRootFile(rootfs, meta.Module)
 		if err != nil {
 			return nil, fmt.Errorf("%w: its command names the module %s, which is not in the image: %w", ErrBadImage, meta.Module, err)
 		}
@@ -148,19 +146,7 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 }
 
 func existsIn(rootfs string) func(string) bool {
-	return func(p string) bool {
-		fi, err := os.Lstat(filepath.Join(rootfs, filepath.FromSlash(path.Clean("/"+p))))
-		return err == nil && !fi.IsDir()
-	}
-}
-
-func readIn(rootfs, p string) ([]byte, error) {
-	r, err := os.OpenRoot(rootfs)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	return r.ReadFile(strings.TrimPrefix(path.Clean("/"+p), "/"))
+	return func(p string) bool { return bundle.RootFileExists(rootfs, p) }
 }
 
 // removeSnapshot deletes a snapshot and, when no other snapshot uses its module, the
