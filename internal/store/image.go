@@ -331,12 +331,13 @@ func (s *Store) Images(ctx context.Context) ([]Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.records(idx), nil
+	return s.records(idx, true), nil
 }
 
 // records groups the image entries of idx by manifest, in index order
 // (normalize sorts named entries first).
-func (s *Store) records(idx *v1.IndexManifest) []Record {
+// records lists the images of idx; with sizes, each costs a read of its manifest.
+func (s *Store) records(idx *v1.IndexManifest, sizes bool) []Record {
 	normalize(idx)
 	var out []Record
 	at := map[v1.Hash]int{}
@@ -348,7 +349,11 @@ func (s *Store) records(idx *v1.IndexManifest) []Record {
 		if !ok {
 			i = len(out)
 			at[d.Digest] = i
-			out = append(out, Record{Digest: d.Digest, Size: s.imageSize(d)})
+			r := Record{Digest: d.Digest}
+			if sizes {
+				r.Size = s.imageSize(d)
+			}
+			out = append(out, r)
 		}
 		if n := descName(d); n != "" {
 			out[i].Names = append(out[i].Names, n)
@@ -388,7 +393,19 @@ func (s *Store) Resolve(ctx context.Context, ref string) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	return resolve(s.records(idx), ref)
+	// Resolve is on the path of every `berth run`: find the image first, then read
+	// only its manifest for the size.
+	r, err := resolve(s.records(idx, false), ref)
+	if err != nil {
+		return Record{}, err
+	}
+	for _, d := range idx.Manifests {
+		if d.Digest == r.Digest {
+			r.Size = s.imageSize(d)
+			break
+		}
+	}
+	return r, nil
 }
 
 func resolve(recs []Record, ref string) (Record, error) {

@@ -201,6 +201,9 @@ func TestRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(recs, want) {
 				t.Errorf("Images = %+v, want %+v", recs, want)
 			}
+			if r, err := s.Resolve(ctx, "example.com/img:1"); err != nil || !reflect.DeepEqual(r, want[0]) {
+				t.Errorf("Resolve = %+v, %v, want %+v", r, err, want[0])
+			}
 			// Other OCI tools read the same image.
 			lp, err := layout.FromPath(s.Dir())
 			if err != nil {
