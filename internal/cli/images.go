@@ -32,7 +32,7 @@ func (a *App) buildCmd() *cobra.Command {
 			}
 			opts := build.Options{Context: args[0], Dockerfile: file, BuildArgs: map[string]string{}, Labels: map[string]string{}}
 			for _, kv := range buildArgs {
-				k, v, ok := kvSplit(kv)
+				k, v, ok := strings.Cut(kv, "=")
 				if !ok {
 					if hv, set := os.LookupEnv(k); set {
 						v = hv
@@ -43,7 +43,7 @@ func (a *App) buildCmd() *cobra.Command {
 				opts.BuildArgs[k] = v
 			}
 			for _, kv := range labels {
-				k, v, _ := kvSplit(kv)
+				k, v, _ := strings.Cut(kv, "=")
 				opts.Labels[k] = v
 			}
 			if e := a.Getenv("SOURCE_DATE_EPOCH"); e != "" {
@@ -88,15 +88,6 @@ func (a *App) buildCmd() *cobra.Command {
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image digest")
 	f.StringVar(&platform, "platform", "wasi/wasm", "target platform (only wasi/wasm)")
 	return c
-}
-
-func kvSplit(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '=' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 func (a *App) loadCmd() *cobra.Command {

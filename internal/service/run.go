@@ -244,11 +244,17 @@ func (s *Service) phase(name string, d time.Duration) {
 func (s *Service) Containers(ctx context.Context) ([]*container.Container, error) {
 	cs, err := s.containers.List(ctx) // with corrupt records: the rest, and the error
 	for _, c := range cs {
-		if c.State.Running && !alive(c.State.Pid) {
-			c.State.Running, c.State.Status, c.State.ExitCode = false, container.StatusExited, 137
-		}
+		refresh(c)
 	}
 	return cs, err
+}
+
+// refresh shows a container whose record says running but whose process is gone (a
+// foreground run killed by SIGKILL) as exited with 137, as docker reports a killed one.
+func refresh(c *container.Container) {
+	if c.State.Running && !alive(c.State.Pid) {
+		c.State.Running, c.State.Status, c.State.ExitCode = false, container.StatusExited, 137
+	}
 }
 
 func alive(pid int) bool {
@@ -293,9 +299,7 @@ func (s *Service) Container(ctx context.Context, ref string) (*container.Contain
 	if err != nil {
 		return nil, err
 	}
-	if c.State.Running && !alive(c.State.Pid) {
-		c.State.Running, c.State.Status, c.State.ExitCode = false, container.StatusExited, 137
-	}
+	refresh(c)
 	return c, nil
 }
 
