@@ -305,6 +305,27 @@ func (p *Prepared) wait() (*loaded, error) {
 	return p.l, p.err
 }
 
+// Digest is the digest of the module being prepared, "sha256:<hex>"; "" on nil.
+func (p *Prepared) Digest() string {
+	if p == nil {
+		return ""
+	}
+	return p.digest
+}
+
+// Wait waits until the module is compiled (or loaded from the cache) and returns what
+// went wrong, if anything: the errors Run would return for a module it cannot start
+// (ErrInvalidModule, ErrNotCommand, *ImportError, ErrMemoryLimit).
+//
+// # Notes
+//
+//   - The containerd shim waits in its Create, so a bad module fails `ctr run` at
+//     create time with a clear error instead of a task that dies at start.
+func (p *Prepared) Wait() error {
+	_, err := p.wait()
+	return err
+}
+
 // Close releases a Prepared that was not passed to Run. It is safe on nil.
 func (p *Prepared) Close(ctx context.Context) {
 	if p == nil {

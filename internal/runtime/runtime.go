@@ -54,50 +54,113 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 		trace = func(string, time.Duration) {}
 	}
 	t0 := time.Now()
-	spec, err := bundle.ReadSpec(dir)
+	c, err := r.load(ctx, dir, stdio.Prepared)
 	if err != nil {
-		stdio.Prepared.Close(ctx)
 		return 0, err
 	}
+	trace("bundle", time.Since(t0))
+	return c.Run(ctx, stdio)
+}
+
+// Load reads the container of bundle dir and compiles its module (from the cache when
+// it is there), without running it: the "create" half of create/start, as runc splits
+// them. Errors a module would meet at start (not found, invalid, unknown imports, a
+// memory limit below its initial memory) are returned here. The Container must be run
+// or closed.
+func (r *Runner) Load(ctx context.Context, dir string) (*Container, error) {
+	c, err := r.load(ctx, dir, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.prepared.Wait(); err != nil {
+		c.Close(ctx)
+		return nil, fmt.Errorf("loading %s: %w", c.args[0], err)
+	}
+	return c, nil
+}
+
+// Container is a bundle loaded by Load, ready to run.
+type Container struct {
+	eng      *engine.Engine
+	module   []byte
+	digest   string
+	args     []string
+	env      []string
+	mounts   []engine.Mount
+	limit    uint64
+	prepared *engine.Prepared
+}
+
+func (r *Runner) load(ctx context.Context, dir string, prepared *engine.Prepared) (*Container, error) {
+	spec, err := bundle.ReadSpec(dir)
+	if err != nil {
+		prepared.Close(ctx)
+		return nil, err
+	}
+	if spec.Process == nil || len(spec.Process.Args) == 0 {
+		prepared.Close(ctx)
+		return nil, fmt.Errorf("%w: config.json has no process.args: nothing names the module to run", ErrModuleNotFound)
+	}
 	rootfs := bundle.RootPath(dir, spec)
-	digest := spec.Annotations[bundle.AnnotationModuleDigest]
-	limit := uint64(bundle.MemoryLimit(spec))
-	var module []byte
-	if digest == "" || !stdio.Prepared.Matches(digest, limit) {
-		if module, err = readModule(rootfs, spec.Process.Args[0]); err != nil {
-			stdio.Prepared.Close(ctx)
-			return 0, err
+	c := &Container{
+		eng:    r.eng,
+		digest: spec.Annotations[bundle.AnnotationModuleDigest],
+		args:   spec.Process.Args,
+		limit:  uint64(bundle.MemoryLimit(spec)),
+	}
+	if c.digest == "" || !prepared.Matches(c.digest, c.limit) {
+		prepared.Close(ctx)
+		prepared = nil
+		if c.module, err = readModule(rootfs, spec.Process.Args[0]); err != nil {
+			return nil, err
 		}
 	}
-	mounts := []engine.Mount{{Source: rootfs, Target: "/", ReadOnly: spec.Root.Readonly}}
+	if prepared == nil {
+		prepared = r.eng.Prepare(ctx, c.module, c.digest, c.limit)
+	}
+	c.prepared = prepared
+	c.mounts = []engine.Mount{{Source: rootfs, Target: "/", ReadOnly: spec.Root.Readonly}}
 	for _, m := range bundle.BindMounts(spec) {
-		mounts = append(mounts, engine.Mount{Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
+		c.mounts = append(c.mounts, engine.Mount{Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
 	}
-	env := spec.Process.Env
-	if cwd := spec.Process.Cwd; cwd != "" && cwd != "/" && !bundle.HasEnv(env, "PWD") {
-		env = append(env[:len(env):len(env)], "PWD="+cwd)
+	c.env = spec.Process.Env
+	if cwd := spec.Process.Cwd; cwd != "" && cwd != "/" && !bundle.HasEnv(c.env, "PWD") {
+		c.env = append(c.env[:len(c.env):len(c.env)], "PWD="+cwd)
 	}
-	trace("bundle", time.Since(t0))
-	code, err := r.eng.Run(ctx, engine.Spec{
-		Trace:       trace,
-		Module:      module,
-		Digest:      digest,
-		Prepared:    stdio.Prepared,
-		Args:        spec.Process.Args,
-		Env:         env,
+	return c, nil
+}
+
+// Run runs the loaded container to completion and returns its exit code, as
+// Runner.Run does. stdio.Prepared is ignored: the Container has its own. Run consumes c.
+func (c *Container) Run(ctx context.Context, stdio Options) (int, error) {
+	p := c.prepared
+	c.prepared = nil
+	code, err := c.eng.Run(ctx, engine.Spec{
+		Trace:       stdio.Trace,
+		Module:      c.module,
+		Digest:      p.Digest(),
+		Prepared:    p,
+		Args:        c.args,
+		Env:         c.env,
 		Stdin:       stdio.Stdin,
 		Stdout:      stdio.Stdout,
 		Stderr:      stdio.Stderr,
-		Mounts:      mounts,
-		MemoryLimit: limit,
+		Mounts:      c.mounts,
+		MemoryLimit: c.limit,
 	})
 	if err != nil {
 		if _, ok := err.(*engine.TrapError); ok {
 			return engine.TrapExitCode, err
 		}
-		return code, fmt.Errorf("running %s: %w", spec.Process.Args[0], err)
+		return code, fmt.Errorf("running %s: %w", c.args[0], err)
 	}
 	return code, nil
+}
+
+// Close releases a Container that was not run. It is safe to call after Run.
+func (c *Container) Close(ctx context.Context) {
+	c.prepared.Close(ctx)
+	c.prepared = nil
 }
 
 // ErrModuleNotFound is returned (wrapped) when process.args[0] names no file in the rootfs.
