@@ -18,10 +18,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/paths"
 	"github.com/berth-dev/berth/internal/service"
 )
 
@@ -42,19 +42,9 @@ type App struct {
 	debug          bool
 }
 
-// DefaultRoot is the data root: $BERTH_ROOT, else /var/lib/berth for root and
-// $XDG_DATA_HOME/berth (default ~/.local/share/berth) for other users.
+// DefaultRoot is the data root: see paths.DefaultRoot.
 func DefaultRoot(getenv func(string) string, uid int) string {
-	if r := getenv("BERTH_ROOT"); r != "" {
-		return r
-	}
-	if uid == 0 {
-		return "/var/lib/berth"
-	}
-	if x := getenv("XDG_DATA_HOME"); x != "" {
-		return filepath.Join(x, "berth")
-	}
-	return filepath.Join(getenv("HOME"), ".local", "share", "berth")
+	return paths.DefaultRoot(getenv, uid)
 }
 
 func (a *App) open(ctx context.Context) (*service.Service, error) {

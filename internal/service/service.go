@@ -30,6 +30,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/paths"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -65,7 +66,7 @@ func Open(ctx context.Context, root string, log *slog.Logger) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(ctx, filepath.Join(root, "cache", "compiled"))
+	eng, err := engine.New(ctx, paths.CompileCache(root))
 	if err != nil {
 		return nil, err
 	}
