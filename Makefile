@@ -7,9 +7,15 @@ BERTH    := $(BIN)/berth
 DEMO_ROOT ?= $(CURDIR)/.demo-root
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all berth demo test test-race fuzz bench vet clean guests
+SHIM     := $(BIN)/containerd-shim-berth-v1
 
-all: berth
+.PHONY: all shim berth demo test test-race fuzz bench vet clean guests
+
+all: berth shim
+
+# The containerd runtime v2 shim (runtime type io.containerd.berth.v1): put it on containerd's PATH.
+shim:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-berth-v1
 
 berth:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BERTH) ./cmd/berth

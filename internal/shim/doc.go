@@ -1,0 +1,30 @@
+// Package shim is containerd-shim-berth-v1, berth's containerd runtime v2 shim (runtime
+// type io.containerd.berth.v1): the task API v2 over ttrpc through which containerd 1.6
+// to 2.x, Docker Engine and Kubernetes (CRI) run Wasm containers on berth's engine.
+//
+// A container is an OCI bundle, as for runc: config.json and a rootfs that containerd
+// mounted from its snapshotter (the shim mounts what Create hands it). The module is
+// process.args[0] inside the rootfs, read through os.Root (internal/runtime).
+//
+// # Notes
+//
+//   - One process per container: Create re-executes this binary (GuestArg) in the
+//     bundle; that process joins the spec's network namespace, is put in the spec's
+//     cgroup (linux.cgroupsPath, with linux.resources applied), loads the compiled module
+//     from berth's cache and waits; Start lets it run. wazero's compiled code cannot be
+//     preempted, so a guest in the shim's own process would freeze the shim at the next
+//     GC; in its own process, State, Kill and Stats answer at once and the kernel stops
+//     it. Density comes from sharing compiled code on disk, not a process.
+//   - Kill with any signal kills the process (SIGKILL): a Wasm module has no signal
+//     handlers. The task's exit status is 128+the signal asked for (143 for docker stop).
+//   - A CRI pod sandbox (annotation io.kubernetes.cri.container-type=sandbox) is held by
+//     a process of this binary that joins the pod's network namespace and waits to be
+//     killed: no pause image is run. CRI makes the pod's containers join
+//     /proc/<sandbox pid>/ns/net, so that process must live in the pod's namespace.
+//   - Containers with the same io.kubernetes.cri.sandbox-id (or dev.berth.shim.group)
+//     share one shim, as runc's shim groups a pod.
+//   - The shim uses containerd v1.7's runtime/v2/shim library, which containerd 1.6,
+//     1.7 and 2.x all accept; containerd 2's pkg/shim is refused by containerd 1.6.
+//     `-info`, which containerd 2 asks and the v1.7 library does not know, is answered
+//     by Info before the library parses its flags.
+package shim

@@ -1,0 +1,515 @@
+package shim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	eventstypes "github.com/containerd/containerd/api/events"
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/errdefs"
+	"github.com/containerd/containerd/mount"
+	"github.com/containerd/containerd/protobuf"
+	cdruntime "github.com/containerd/containerd/runtime"
+	"github.com/containerd/containerd/runtime/v2/shim"
+	"github.com/containerd/log"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/berth-dev/berth/internal/cgroup"
+)
+
+// RuntimeName is the runtime type containerd, Docker and CRI name berth by.
+const RuntimeName = "io.containerd.berth.v1"
+
+// Annotations by which containerd's CRI plugin marks pod sandboxes.
+const (
+	annotationContainerType = "io.kubernetes.cri.container-type"
+	containerTypeSandbox    = "sandbox"
+	annotationSandboxID     = "io.kubernetes.cri.sandbox-id"
+)
+
+// pidFile is where, in the bundle, the shim records its container process, so that the
+// `delete` action can stop it after the shim itself died.
+const pidFile = "berth-guest.pid"
+
+// ErrNotSupported is returned (wrapped in containerd's NotImplemented) for task calls a
+// Wasm container has no meaning for: exec, pause/resume, checkpoint, update, a terminal.
+var ErrNotSupported = errors.New("not supported by Wasm containers")
+
+func notSupported(what string) error {
+	return errdefs.ToGRPC(fmt.Errorf("%s is %w: %w", what, ErrNotSupported, errdefs.ErrNotImplemented))
+}
+
+// Service is containerd's task API v2 for the containers of one shim: usually one, or the
+// containers of one pod when CRI groups them by sandbox id.
+type Service struct {
+	ctx       context.Context // carries containerd's namespace, for events
+	publisher shim.Publisher
+	shutdown  func()
+	self      string // this binary, re-executed as each container's process
+
+	mu         sync.Mutex
+	containers map[string]*container
+}
+
+// container is one task: a process of this binary running the module (or holding a
+// sandbox), and what the shim holds for it.
+type container struct {
+	id, bundle string
+	req        *taskAPI.CreateTaskRequest
+	sandbox    bool
+	rootfs     string // where containerd's rootfs mounts were mounted; "" when none
+	cg         *cgroup.Cgroup
+	cmd        *exec.Cmd
+	start      *os.File // write end of the start pipe, nil once started
+	io         stdio
+
+	exited     chan struct{} // closed when the process has been waited for
+	mu         sync.Mutex
+	status     task.Status
+	pid        int
+	signal     syscall.Signal // the signal a Kill asked for; the process gets SIGKILL
+	exitStatus uint32
+	exitedAt   time.Time
+}
+
+// New is the shim library's Init: it returns the task service of a shim process.
+func New(ctx context.Context, id string, publisher shim.Publisher, shutdown func()) (shim.Shim, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return &Service{ctx: ctx, publisher: publisher, shutdown: shutdown, self: self, containers: map[string]*container{}}, nil
+}
+
+func (s *Service) get(id string) (*container, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	if !ok {
+		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "container %s", id)
+	}
+	return c, nil
+}
+
+// getInit is get for calls that name a process: only the init process exists.
+func (s *Service) getInit(id, execID string) (*container, error) {
+	if execID != "" && execID != id {
+		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "process %s of container %s (exec is not supported by Wasm containers)", execID, id)
+	}
+	return s.get(id)
+}
+
+func (s *Service) publish(topic string, ev interface{}) {
+	if err := s.publisher.Publish(s.ctx, topic, ev); err != nil {
+		log.G(s.ctx).WithError(err).WithField("topic", topic).Warn("publishing event")
+	}
+}
+
+// Create mounts the rootfs, starts the container's process, which loads the module
+// (compiled code from the cache) and waits, and puts it in the spec's cgroup.
+func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *taskAPI.CreateTaskResponse, retErr error) {
+	if r.Terminal {
+		return nil, notSupported("a terminal (tty)")
+	}
+	if r.Checkpoint != "" || r.ParentCheckpoint != "" {
+		return nil, notSupported("restoring a checkpoint")
+	}
+	s.mu.Lock()
+	if _, ok := s.containers[r.ID]; ok {
+		s.mu.Unlock()
+		return nil, errdefs.ToGRPCf(errdefs.ErrAlreadyExists, "container %s", r.ID)
+	}
+	c := &container{id: r.ID, bundle: r.Bundle, req: r, exited: make(chan struct{}), status: task.Status_CREATED}
+	s.containers[r.ID] = c
+	s.mu.Unlock()
+	defer func() {
+		if retErr != nil {
+			c.cleanup(ctx)
+			s.mu.Lock()
+			delete(s.containers, r.ID)
+			s.mu.Unlock()
+			retErr = errdefs.ToGRPC(retErr)
+		}
+	}()
+
+	spec, err := readSpec(r.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	c.sandbox = spec.Annotations[annotationContainerType] == containerTypeSandbox
+	if len(r.Rootfs) > 0 {
+		c.rootfs = filepath.Join(r.Bundle, "rootfs")
+		if err := os.MkdirAll(c.rootfs, 0o711); err != nil {
+			return nil, err
+		}
+		ms := make([]mount.Mount, 0, len(r.Rootfs))
+		for _, m := range r.Rootfs {
+			ms = append(ms, mount.Mount{Type: m.Type, Source: m.Source, Options: m.Options})
+		}
+		if err := mount.All(ms, c.rootfs); err != nil {
+			c.rootfs = ""
+			return nil, fmt.Errorf("mounting the rootfs: %w", err)
+		}
+	}
+
+	mode := modeGuest
+	if c.sandbox {
+		mode = modeSandbox
+	}
+	cmd := exec.Command(s.self, GuestArg, mode)
+	cmd.Dir = r.Bundle
+	cmd.Env = os.Environ()
+	// The process dies with the shim: containerd then runs `shim delete`, which reports
+	// it killed; nothing is left running that nobody manages.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if !c.sandbox {
+		if err := c.io.setup(ctx, r.ID, cmd, r.Stdin, r.Stdout, r.Stderr); err != nil {
+			return nil, err
+		}
+	}
+	startR, startW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		startR.Close()
+		startW.Close()
+		return nil, err
+	}
+	cmd.ExtraFiles = []*os.File{startR, statusW}
+	err = cmd.Start()
+	startR.Close()
+	statusW.Close()
+	if err != nil {
+		startW.Close()
+		statusR.Close()
+		return nil, fmt.Errorf("starting the container process: %w", err)
+	}
+	c.cmd, c.start, c.pid = cmd, startW, cmd.Process.Pid
+	go c.wait(s)
+
+	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+		cg, err := cgroup.New(ctx, spec.Linux.CgroupsPath, spec.Linux.Resources)
+		if err != nil {
+			statusR.Close()
+			return nil, err
+		}
+		c.cg = cg
+		if err := cg.Add(c.pid); err != nil {
+			statusR.Close()
+			return nil, err
+		}
+	}
+	err = readStatus(statusR)
+	statusR.Close()
+	if err != nil {
+		return nil, fmt.Errorf("creating container %s: %w", r.ID, err)
+	}
+	if err := os.WriteFile(filepath.Join(r.Bundle, pidFile), []byte(strconv.Itoa(c.pid)), 0o644); err != nil {
+		return nil, err
+	}
+
+	s.publish(cdruntime.TaskCreateEventTopic, &eventstypes.TaskCreate{
+		ContainerID: r.ID,
+		Bundle:      r.Bundle,
+		Rootfs:      r.Rootfs,
+		IO:          &eventstypes.TaskIO{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr, Terminal: r.Terminal},
+		Checkpoint:  r.Checkpoint,
+		Pid:         uint32(c.pid),
+	})
+	return &taskAPI.CreateTaskResponse{Pid: uint32(c.pid)}, nil
+}
+
+// wait reaps the container's process and records how it ended.
+func (c *container) wait(s *Service) {
+	err := c.cmd.Wait()
+	c.io.close()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				code = 128 + int(ws.Signal())
+			}
+		} else {
+			code = 255
+		}
+	}
+	c.mu.Lock()
+	if c.signal != 0 && code == 128+int(syscall.SIGKILL) {
+		// A Wasm module cannot handle signals: any signal stops it, and it is reported
+		// as killed by the signal that was asked for (143 for SIGTERM, as docker stop).
+		code = 128 + int(c.signal)
+	}
+	c.status = task.Status_STOPPED
+	c.exitStatus = uint32(code)
+	c.exitedAt = time.Now()
+	c.mu.Unlock()
+	close(c.exited)
+	s.publish(cdruntime.TaskExitEventTopic, &eventstypes.TaskExit{
+		ContainerID: c.id,
+		ID:          c.id,
+		Pid:         uint32(c.pid),
+		ExitStatus:  uint32(code),
+		ExitedAt:    protobuf.ToTimestamp(c.exitedAt),
+	})
+}
+
+// cleanup undoes Create: stops the process, unmounts the rootfs, removes the cgroup.
+func (c *container) cleanup(ctx context.Context) {
+	if c.cmd != nil && c.cmd.Process != nil {
+		select {
+		case <-c.exited:
+		default:
+			c.cmd.Process.Kill()
+			<-c.exited
+		}
+	}
+	if c.start != nil {
+		c.start.Close()
+		c.start = nil
+	}
+	c.io.close()
+	if c.rootfs != "" {
+		if err := mount.UnmountAll(c.rootfs, 0); err != nil {
+			log.G(ctx).WithError(err).WithField("rootfs", c.rootfs).Warn("unmounting the rootfs")
+		}
+	}
+	if c.cg != nil {
+		if err := c.cg.Delete(); err != nil {
+			log.G(ctx).WithError(err).Warn("removing the cgroup")
+		}
+	}
+	os.Remove(filepath.Join(c.bundle, pidFile))
+}
+
+// Start lets the container's process run the module.
+func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	c, err := s.getInit(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.status != task.Status_CREATED || c.start == nil && !c.sandbox {
+		st := c.status
+		c.mu.Unlock()
+		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s is %s, not created", r.ID, st)
+	}
+	c.status = task.Status_RUNNING
+	c.mu.Unlock()
+	if c.start != nil {
+		_, err := c.start.Write([]byte{1})
+		c.start.Close()
+		c.start = nil
+		if err != nil {
+			return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s: its process has ended", r.ID)
+		}
+	}
+	s.publish(cdruntime.TaskStartEventTopic, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(c.pid)})
+	return &taskAPI.StartResponse{Pid: uint32(c.pid)}, nil
+}
+
+// State reports the task's state.
+func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	c, err := s.getInit(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	resp := &taskAPI.StateResponse{
+		ID:         c.id,
+		Bundle:     c.bundle,
+		Pid:        uint32(c.pid),
+		Status:     c.status,
+		Stdin:      c.req.Stdin,
+		Stdout:     c.req.Stdout,
+		Stderr:     c.req.Stderr,
+		Terminal:   c.req.Terminal,
+		ExitStatus: c.exitStatus,
+	}
+	if c.status == task.Status_STOPPED {
+		resp.ExitedAt = protobuf.ToTimestamp(c.exitedAt)
+	}
+	return resp, nil
+}
+
+// Kill stops the module: whatever the signal, the process is killed (a Wasm module has
+// no signal handlers) and its exit status is 128+signal.
+func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
+	c, err := s.getInit(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-c.exited:
+		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "process already finished")
+	default:
+	}
+	if r.Signal == 0 {
+		return &emptypb.Empty{}, nil // a liveness probe, as kill(pid, 0)
+	}
+	c.mu.Lock()
+	if c.signal == 0 {
+		c.signal = syscall.Signal(r.Signal)
+	}
+	c.mu.Unlock()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Wait waits for the task to exit.
+func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
+	c, err := s.getInit(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-c.exited:
+	case <-ctx.Done():
+		return nil, errdefs.ToGRPC(ctx.Err())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &taskAPI.WaitResponse{ExitStatus: c.exitStatus, ExitedAt: protobuf.ToTimestamp(c.exitedAt)}, nil
+}
+
+// Delete removes a stopped (or never started) task and everything the shim held for it.
+func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	c, err := s.getInit(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	running := c.status == task.Status_RUNNING
+	c.mu.Unlock()
+	if running {
+		select {
+		case <-c.exited:
+		default:
+			return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s is running: kill it first", r.ID)
+		}
+	}
+	c.cleanup(ctx)
+	s.mu.Lock()
+	delete(s.containers, r.ID)
+	s.mu.Unlock()
+	c.mu.Lock()
+	resp := &taskAPI.DeleteResponse{Pid: uint32(c.pid), ExitStatus: c.exitStatus, ExitedAt: protobuf.ToTimestamp(c.exitedAt)}
+	c.mu.Unlock()
+	s.publish(cdruntime.TaskDeleteEventTopic, &eventstypes.TaskDelete{
+		ContainerID: r.ID, ID: r.ID, Pid: resp.Pid, ExitStatus: resp.ExitStatus, ExitedAt: resp.ExitedAt,
+	})
+	return resp, nil
+}
+
+// Pids lists the task's one process.
+func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &taskAPI.PidsResponse{Processes: []*task.ProcessInfo{{Pid: uint32(c.pid)}}}, nil
+}
+
+// Stats reads the task's cgroup: memory and CPU, in containerd's cgroup metrics types.
+func (s *Service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+	c, err := s.get(r.ID)
+	if err != nil {
+		return nil, err
+	}
+	if c.cg == nil {
+		return nil, errdefs.ToGRPCf(errdefs.ErrNotFound, "container %s has no cgroup (its spec names no linux.cgroupsPath)", r.ID)
+	}
+	m, err := c.cg.Metrics()
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	a, err := protobuf.MarshalAnyToProto(m)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &taskAPI.StatsResponse{Stats: a}, nil
+}
+
+// CloseIO ends the task's stdin.
+func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*emptypb.Empty, error) {
+	c, err := s.getInit(r.ID, r.ExecID)
+	if err != nil {
+		return nil, err
+	}
+	if r.Stdin {
+		c.io.closeStdin()
+	}
+	return &emptypb.Empty{}, nil
+}
+
+// Connect tells containerd the shim's and the task's pids.
+func (s *Service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
+	resp := &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid()), Version: "2"}
+	if c, err := s.get(r.ID); err == nil {
+		resp.TaskPid = uint32(c.pid)
+	}
+	return resp, nil
+}
+
+// Shutdown ends the shim once it holds no container.
+//
+// # Notes
+//
+//   - The events publisher is closed here: the shim library waits up to 5 s for it
+//     after its server stops, so an open one keeps every shim alive 5 s after its task.
+func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*emptypb.Empty, error) {
+	s.mu.Lock()
+	n := len(s.containers)
+	s.mu.Unlock()
+	if n > 0 {
+		return &emptypb.Empty{}, nil
+	}
+	s.publisher.Close()
+	s.shutdown()
+	return &emptypb.Empty{}, nil
+}
+
+// Exec is not supported: a Wasm container has one process, its module.
+func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
+	return nil, notSupported("exec")
+}
+
+// ResizePty is not supported: Wasm containers have no terminal.
+func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*emptypb.Empty, error) {
+	return nil, notSupported("a terminal (tty)")
+}
+
+// Pause is not supported.
+func (s *Service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*emptypb.Empty, error) {
+	return nil, notSupported("pause")
+}
+
+// Resume is not supported.
+func (s *Service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptypb.Empty, error) {
+	return nil, notSupported("resume")
+}
+
+// Checkpoint is not supported.
+func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	return nil, notSupported("checkpoint")
+}
+
+// Update is not supported: limits are set at create from the spec.
+func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
+	return nil, notSupported("updating resources of a running task")
+}

@@ -1,0 +1,129 @@
+package shim
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/containerd/containerd/pkg/process"
+	"github.com/containerd/fifo"
+)
+
+// stdio connects a container process to the standard streams containerd asked for.
+type stdio struct {
+	closers []io.Closer // what the shim holds until the process exits
+	stdinW  io.Closer   // the shim's end of the guest's stdin, closed by CloseIO
+}
+
+// setup opens the streams and sets them on cmd. Paths are FIFOs (what ctr, Docker and
+// CRI pass), file:// URIs (appended to) or binary:// URIs (a logging program, as
+// containerd's runc shim runs it); "" is /dev/null.
+//
+// # Notes
+//
+//   - Stdout and stderr FIFOs are handed to the guest process as they are, so its
+//     output reaches containerd with no copy through the shim. They are opened
+//     read-write: that never blocks, and the shim's open read side keeps the pipe alive
+//     if the reader goes away, as the runc shim's extra reader does.
+//   - Stdin is copied from the FIFO into a pipe, so that CloseIO (the client's stdin
+//     ended) can end the guest's stdin even while the FIFO stays open.
+func (s *stdio) setup(ctx context.Context, id string, cmd *exec.Cmd, stdin, stdout, stderr string) error {
+	if stdin != "" {
+		f, err := fifo.OpenFifo(ctx, stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return fmt.Errorf("opening stdin %s: %w", stdin, err)
+		}
+		r, w, err := os.Pipe()
+		if err != nil {
+			f.Close()
+			return err
+		}
+		s.closers = append(s.closers, f, r)
+		s.stdinW = w
+		cmd.Stdin = r
+		go func() {
+			io.Copy(w, f)
+			w.Close()
+		}()
+	}
+	if stdout == stderr && strings.HasPrefix(stdout, "binary://") {
+		u, err := url.Parse(stdout)
+		if err != nil {
+			return fmt.Errorf("stdout %q: %w", stdout, err)
+		}
+		bio, err := process.NewBinaryIO(ctx, id, u)
+		if err != nil {
+			return fmt.Errorf("starting the logging binary %s: %w", u.Path, err)
+		}
+		bio.Set(cmd)
+		s.closers = append(s.closers, bio)
+		return nil
+	}
+	out, err := s.open(stdout, "stdout")
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		cmd.Stdout = out
+	}
+	if stderr == stdout && out != nil {
+		cmd.Stderr = out
+		return nil
+	}
+	errf, err := s.open(stderr, "stderr")
+	if err != nil {
+		return err
+	}
+	if errf != nil {
+		cmd.Stderr = errf
+	}
+	return nil
+}
+
+func (s *stdio) open(p, name string) (*os.File, error) {
+	if p == "" {
+		return nil, nil // exec gives /dev/null
+	}
+	path := p
+	flag := os.O_RDWR
+	if u, err := url.Parse(p); err == nil && u.Scheme != "" {
+		switch u.Scheme {
+		case "fifo":
+			path = u.Path
+		case "file":
+			path = u.Path
+			flag = os.O_WRONLY | os.O_APPEND | os.O_CREATE
+		case "binary":
+			return nil, fmt.Errorf("%s %s: a binary:// logger must receive both stdout and stderr", name, p)
+		default:
+			return nil, fmt.Errorf("%s %s: unsupported scheme %q (use a FIFO path, file:// or binary://)", name, p, u.Scheme)
+		}
+	}
+	f, err := os.OpenFile(path, flag|syscall.O_CLOEXEC, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
+	}
+	s.closers = append(s.closers, f)
+	return f, nil
+}
+
+// closeStdin ends the guest's stdin (CloseIO).
+func (s *stdio) closeStdin() {
+	if s.stdinW != nil {
+		s.stdinW.Close()
+	}
+}
+
+// close releases what the shim holds once the process has exited.
+func (s *stdio) close() {
+	s.closeStdin()
+	for _, c := range s.closers {
+		c.Close()
+	}
+	s.closers = nil
+}
