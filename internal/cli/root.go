@@ -87,6 +87,7 @@ func (a *App) Command() *cobra.Command {
 		a.runCmd(), a.buildCmd(), a.loadCmd(), a.saveCmd(), a.imagesCmd(), a.tagCmd(), a.rmiCmd(),
 		a.imageCmd(), a.psCmd(), a.rmCmd(), a.inspectCmd(), a.versionCmd(), a.infoCmd(),
 	)
+	root.AddCommand(a.shimCmd())
 	return root
 }
 

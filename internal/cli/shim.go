@@ -1,0 +1,336 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/shiminstall"
+)
+
+const (
+	defaultContainerdConfig = "/etc/containerd/config.toml"
+	defaultShimBinDir       = "/usr/local/bin"
+	k3sContainerdDir        = "/var/lib/rancher/k3s/agent/etc/containerd"
+)
+
+// shimFlags are the flags of `berth shim install` and `uninstall`.
+type shimFlags struct {
+	config        string
+	binDir        string
+	dryRun, force bool
+	configVersion int
+}
+
+// shimCmd is `berth shim`: registering containerd-shim-berth-v1 with containerd.
+//
+// # Notes
+//
+//   - The editing is internal/shiminstall's; this file finds the files, prints the
+//     plan (--dry-run) or the outcome, and says what to do next.
+//   - The shim binary is copied first and the config written second, so a containerd
+//     restarted in between never knows a runtime whose binary is missing; uninstall
+//     goes the other way round.
+func (a *App) shimCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "shim",
+		Short: "Register berth's containerd shim (runtime io.containerd.berth.v1) with containerd",
+		Long: `Register berth's containerd shim with containerd, for Kubernetes (RuntimeClass handler "berth"),
+Docker and ctr (--runtime ` + shiminstall.RuntimeType + `).
+
+install copies ` + shiminstall.ShimBinary + ` onto containerd's PATH and adds the runtime to containerd's
+config.toml; uninstall removes exactly what install added. Both keep every other line of the config.
+See docs/kubernetes.md.`,
+		Args: cobra.NoArgs,
+	}
+	c.AddCommand(a.shimInstallCmd(), a.shimUninstallCmd())
+	return c
+}
+
+func (a *App) shimInstallCmd() *cobra.Command {
+	f := &shimFlags{}
+	c := &cobra.Command{
+		Use:   "install [OPTIONS]",
+		Short: "Install the shim binary and register the berth runtime in containerd's config",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.shimInstall(cmd.Context(), f, cmd.Flags().Changed("config-version"))
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.config, "config", defaultContainerdConfig, "containerd config file to edit (created when missing)")
+	fl.StringVar(&f.binDir, "bin-dir", defaultShimBinDir, "directory on containerd's PATH to copy the shim binary into (\"\" skips the copy)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the planned changes and a diff of the config; write nothing")
+	fl.IntVar(&f.configVersion, "config-version", 0, "config version (2 or 3) to write when the config is empty (default: 3 if the containerd on PATH is 2.x, else 2)")
+	fl.BoolVar(&f.force, "force", false, "replace a runtime already named berth with another runtime_type (uninstall restores it)")
+	return c
+}
+
+func (a *App) shimUninstallCmd() *cobra.Command {
+	f := &shimFlags{}
+	c := &cobra.Command{
+		Use:   "uninstall [OPTIONS]",
+		Short: "Remove what berth shim install added to containerd's config, and the shim binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.shimUninstall(f)
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.config, "config", defaultContainerdConfig, "containerd config file to edit")
+	fl.StringVar(&f.binDir, "bin-dir", defaultShimBinDir, "directory to remove the shim binary from (\"\" keeps it)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the planned changes and a diff of the config; write nothing")
+	return c
+}
+
+func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) error {
+	if versionSet && f.configVersion != 2 && f.configVersion != 3 {
+		return fmt.Errorf("%w: --config-version %d: berth writes version 2 (containerd 1.6/1.7) or 3 (containerd 2.x)", ErrBadSpec, f.configVersion)
+	}
+	data, exists, err := shiminstall.ReadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	detected, containerd := a.containerdConfigVersion(ctx)
+	newVersion := f.configVersion
+	if !versionSet {
+		newVersion = max(detected, 2)
+	}
+	res, err := shiminstall.Install(data, shiminstall.Options{Version: newVersion, Force: f.force})
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
+	if versionSet && res.Version != f.configVersion {
+		return fmt.Errorf("%w: --config-version %d: %s is a version %d config, which berth edits as it is (the flag only chooses the version of a new config); drop the flag, or migrate the file first with `containerd config migrate`",
+			ErrBadSpec, f.configVersion, f.config, res.Version)
+	}
+	warnings := res.Warnings
+	if detected == 2 && res.Version >= 3 {
+		warnings = append(warnings, fmt.Sprintf("%s cannot read a version %d config (containerd 2.x can)", containerd, res.Version))
+	}
+
+	var src string
+	if f.binDir != "" {
+		if src, err = a.findShim(); err != nil {
+			return err
+		}
+	}
+	w := a.Stdout
+	if f.dryRun {
+		fmt.Fprintln(w, "dry run: nothing is written")
+		if src != "" {
+			dst, current, err := shiminstall.BinaryCurrent(src, f.binDir)
+			if err != nil {
+				return err
+			}
+			if current {
+				fmt.Fprintf(w, "shim: %s is up to date\n", dst)
+			} else {
+				fmt.Fprintf(w, "shim: would copy %s to %s (mode 0755)\n", src, dst)
+			}
+		}
+		a.printConfigPlan(w, f.config, exists, data, res)
+		printWarnings(a.Stderr, warnings)
+		return nil
+	}
+
+	if src != "" {
+		dst, changed, err := shiminstall.InstallBinary(src, f.binDir)
+		if err != nil {
+			return fmt.Errorf("installing the shim: %w", err)
+		}
+		if changed {
+			fmt.Fprintf(w, "shim: installed %s (from %s)\n", dst, src)
+		} else {
+			fmt.Fprintf(w, "shim: %s is up to date\n", dst)
+		}
+	}
+	if res.Changed {
+		backup, err := shiminstall.WriteConfig(f.config, res.Output)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", f.config, err)
+		}
+		if !exists {
+			fmt.Fprintf(w, "config: created %s: %s\n", f.config, res.Message)
+		} else {
+			fmt.Fprintf(w, "config: %s: %s\n", f.config, res.Message)
+		}
+		if backup != "" {
+			fmt.Fprintf(w, "config: the previous config is saved as %s\n", backup)
+		}
+	} else {
+		fmt.Fprintf(w, "config: %s: %s\n", f.config, res.Message)
+	}
+	printWarnings(a.Stderr, warnings)
+
+	fmt.Fprintln(w, "\nNext:")
+	if res.Changed {
+		if isK3s(f.config) {
+			fmt.Fprintf(w, "  k3s rewrites %s from a template each time it starts: put the berth table\n", f.config)
+			fmt.Fprintf(w, "  into %s/config.toml.tmpl (config-v3.toml.tmpl on k3s with containerd 2)\n", k3sContainerdDir)
+			fmt.Fprintln(w, "  below {{ template \"base\" . }}, then: systemctl restart k3s   (or k3s-agent)")
+		} else {
+			fmt.Fprintln(w, "  restart containerd to load the config:  systemctl restart containerd")
+			if _, err := os.Stat(k3sContainerdDir); err == nil {
+				fmt.Fprintf(w, "  (k3s here? its containerd reads %s/config.toml, generated from config.toml.tmpl)\n", k3sContainerdDir)
+			}
+		}
+	} else {
+		fmt.Fprintln(w, "  nothing to restart: containerd's config already names berth")
+	}
+	fmt.Fprintln(w, "  Kubernetes: a RuntimeClass with handler: berth, then runtimeClassName: berth in pods (docs/kubernetes.md)")
+	fmt.Fprintf(w, "  Docker, nerdctl, ctr: --runtime %s\n", shiminstall.RuntimeType)
+	return nil
+}
+
+func (a *App) shimUninstall(f *shimFlags) error {
+	data, exists, err := shiminstall.ReadConfig(f.config)
+	if err != nil {
+		return err
+	}
+	res := &shiminstall.Result{Output: data, Message: "the file does not exist; nothing to remove"}
+	if exists {
+		if res, err = shiminstall.Uninstall(data); err != nil {
+			return fmt.Errorf("%s: %w", f.config, err)
+		}
+	}
+	w := a.Stdout
+	if f.dryRun {
+		fmt.Fprintln(w, "dry run: nothing is written")
+		a.printConfigPlan(w, f.config, exists, data, res)
+		if f.binDir != "" {
+			if p := filepath.Join(f.binDir, shiminstall.ShimBinary); fileExists(p) {
+				fmt.Fprintf(w, "shim: would remove %s\n", p)
+			} else {
+				fmt.Fprintf(w, "shim: %s is not there\n", p)
+			}
+		}
+		return nil
+	}
+	if res.Changed {
+		backup, err := shiminstall.WriteConfig(f.config, res.Output)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", f.config, err)
+		}
+		if backup != "" {
+			fmt.Fprintf(w, "config: the previous config is saved as %s\n", backup)
+		}
+	}
+	fmt.Fprintf(w, "config: %s: %s\n", f.config, res.Message)
+	if f.binDir != "" {
+		p, removed, err := shiminstall.RemoveBinary(f.binDir)
+		if err != nil {
+			return fmt.Errorf("removing the shim: %w", err)
+		}
+		if removed {
+			fmt.Fprintf(w, "shim: removed %s\n", p)
+		} else {
+			fmt.Fprintf(w, "shim: %s is not there\n", p)
+		}
+	}
+	if res.Changed {
+		fmt.Fprintln(w, "\nNext:\n  restart containerd to forget the runtime:  systemctl restart containerd")
+		fmt.Fprintln(w, "  pods with runtimeClassName: berth will no longer start on this node")
+	}
+	return nil
+}
+
+// printConfigPlan prints what would happen to the config, with a diff.
+func (a *App) printConfigPlan(w io.Writer, path string, exists bool, old []byte, res *shiminstall.Result) {
+	if !res.Changed {
+		fmt.Fprintf(w, "config: %s: %s\n", path, res.Message)
+		return
+	}
+	verb := "would edit"
+	if !exists {
+		verb = "would create"
+	} else if !fileExists(path + shiminstall.BackupSuffix) {
+		fmt.Fprintf(w, "config: would save the current config as %s%s\n", path, shiminstall.BackupSuffix)
+	}
+	fmt.Fprintf(w, "config: %s %s: %s\n", verb, path, res.Message)
+	from := path
+	if !exists {
+		from = "/dev/null"
+	}
+	fmt.Fprint(w, shiminstall.Diff(from, path, old, res.Output))
+}
+
+func printWarnings(w io.Writer, ws []string) {
+	for _, s := range ws {
+		fmt.Fprintf(w, "warning: %s\n", s)
+	}
+}
+
+// findShim finds the shim binary next to the running berth executable (following a
+// symlink to it, then as invoked), else on PATH.
+func (a *App) findShim() (string, error) {
+	var dirs []string
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	for _, d := range dirs {
+		if p := filepath.Join(d, shiminstall.ShimBinary); isExecutable(p) {
+			return p, nil
+		}
+	}
+	if p, ok := a.lookPath(shiminstall.ShimBinary); ok {
+		return p, nil
+	}
+	return "", fmt.Errorf("cannot find %s next to berth (in %s) or on PATH: build it with `make shim`, or pass --bin-dir \"\" to edit only the config",
+		shiminstall.ShimBinary, strings.Join(dirs, ", "))
+}
+
+// lookPath finds an executable on the App's PATH; relative PATH entries are skipped.
+func (a *App) lookPath(name string) (string, bool) {
+	for _, dir := range filepath.SplitList(a.Getenv("PATH")) {
+		if !filepath.IsAbs(dir) {
+			continue
+		}
+		if p := filepath.Join(dir, name); isExecutable(p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// containerdConfigVersion asks the containerd on PATH for its version and returns
+// the config version it reads natively (0 when there is none) and how it named itself.
+func (a *App) containerdConfigVersion(ctx context.Context) (int, string) {
+	p, ok := a.lookPath("containerd")
+	if !ok {
+		return 0, ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, p, "--version").Output()
+	if err != nil {
+		return 0, ""
+	}
+	v, err := shiminstall.ConfigVersionFor(string(out))
+	if err != nil {
+		return 0, ""
+	}
+	return v, strings.TrimSpace(string(out))
+}
+
+func isK3s(path string) bool { return strings.Contains(filepath.ToSlash(path), "/rancher/k3s/") }
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
