@@ -1,0 +1,287 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
+	"github.com/containerd/containerd/api/types/task"
+	"github.com/containerd/containerd/events"
+	"github.com/containerd/containerd/namespaces"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/testguest"
+)
+
+// The test binary is the shim binary here: Create re-executes it with GuestArg.
+func init() {
+	if IsGuest(os.Args) {
+		runtime.LockOSThread()
+	}
+}
+
+func TestMain(m *testing.M) {
+	if IsGuest(os.Args) {
+		os.Exit(GuestMain(context.Background(), os.Args))
+	}
+	os.Exit(m.Run())
+}
+
+const cGuest = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+int main(int argc, char **argv) {
+	if (argc > 1 && !strcmp(argv[1], "spin")) { printf("spinning\n"); fflush(stdout); volatile unsigned long x = 0; for (;;) x++; }
+	if (argc > 1 && !strcmp(argv[1], "cat")) { char b[256]; while (fgets(b, sizeof b, stdin)) printf("got %s", b); return 7; }
+	printf("hello out\n"); fprintf(stderr, "hello err\n");
+	return argc > 1 ? atoi(argv[1]) : 0;
+}
+`
+
+// recorder is an events publisher that keeps the topics it was given, in order.
+type recorder struct {
+	mu     sync.Mutex
+	topics []string
+}
+
+func (r *recorder) Publish(ctx context.Context, topic string, ev events.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.topics = append(r.topics, topic)
+	return nil
+}
+func (r *recorder) Close() error { return nil }
+func (r *recorder) got() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.topics, " ")
+}
+
+type fixture struct {
+	t    *testing.T
+	ctx  context.Context
+	svc  *Service
+	ev   *recorder
+	wasm string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	t.Setenv("BERTH_ROOT", t.TempDir())
+	ctx := namespaces.WithNamespace(context.Background(), "test")
+	ev := &recorder{}
+	s, err := New(ctx, "x", ev, func() {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{t: t, ctx: ctx, svc: s.(*Service), ev: ev, wasm: testguest.C(t, cGuest)}
+}
+
+// bundle writes a bundle whose rootfs holds the guest at /app.wasm.
+func (f *fixture) bundle(args []string, annotations map[string]string) string {
+	f.t.Helper()
+	dir := f.t.TempDir()
+	rootfs := filepath.Join(dir, "rootfs")
+	os.MkdirAll(rootfs, 0o755)
+	os.WriteFile(filepath.Join(rootfs, "app.wasm"), testguest.Read(f.t, f.wasm), 0o755)
+	b, _ := json.Marshal(specs.Spec{
+		Version:     specs.Version,
+		Process:     &specs.Process{Args: args, Cwd: "/"},
+		Root:        &specs.Root{Path: "rootfs"},
+		Annotations: annotations,
+	})
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	return dir
+}
+
+func (f *fixture) create(id string, args []string, out string) *taskAPI.CreateTaskResponse {
+	f.t.Helper()
+	resp, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: id, Bundle: f.bundle(args, nil), Stdout: out, Stderr: out})
+	if err != nil {
+		f.t.Fatalf("Create: %v", err)
+	}
+	return resp
+}
+
+func (f *fixture) wait(id string) uint32 {
+	f.t.Helper()
+	ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
+	defer cancel()
+	w, err := f.svc.Wait(ctx, &taskAPI.WaitRequest{ID: id})
+	if err != nil {
+		f.t.Fatalf("Wait: %v", err)
+	}
+	return w.ExitStatus
+}
+
+func TestRunToCompletion(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		args []string
+		code uint32
+	}{
+		{[]string{"/app.wasm"}, 0},
+		{[]string{"/app.wasm", "3"}, 3},
+	} {
+		id := "c" + tc.args[len(tc.args)-1][1:]
+		out := filepath.Join(t.TempDir(), "out.log")
+		f.create(id, tc.args, "file://"+out)
+		if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if code := f.wait(id); code != tc.code {
+			t.Errorf("%v: exit status %d, want %d", tc.args, code, tc.code)
+		}
+		b, _ := os.ReadFile(out)
+		if !strings.Contains(string(b), "hello out\n") || !strings.Contains(string(b), "hello err\n") {
+			t.Errorf("%v: log = %q", tc.args, b)
+		}
+		st, err := f.svc.State(f.ctx, &taskAPI.StateRequest{ID: id})
+		if err != nil || st.Status != task.Status_STOPPED || st.ExitStatus != tc.code {
+			t.Errorf("State = %v, %v", st, err)
+		}
+		if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := strings.Repeat("/tasks/create /tasks/start /tasks/exit /tasks/delete ", 2)
+	if got := f.ev.got() + " "; got != want {
+		t.Errorf("events = %q, want %q", got, want)
+	}
+}
+
+// A guest in a tight loop: the shim answers, and any signal stops it with 128+signal.
+func TestKillSpinningGuest(t *testing.T) {
+	f := newFixture(t)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL, syscall.SIGUSR1} {
+		id := "spin" + sig.String()[:3]
+		resp := f.create(id, []string{"/app.wasm", "spin"}, "")
+		if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		st, err := f.svc.State(f.ctx, &taskAPI.StateRequest{ID: id})
+		if err != nil || st.Status != task.Status_RUNNING || st.Pid != resp.Pid {
+			t.Fatalf("State = %v, %v", st, err)
+		}
+		if _, err := f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: id, Signal: uint32(sig)}); err != nil {
+			t.Fatal(err)
+		}
+		if code := f.wait(id); code != 128+uint32(sig) {
+			t.Errorf("%v: exit status %d, want %d", sig, code, 128+sig)
+		}
+		if _, err := f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: id, Signal: 9}); err == nil || !strings.Contains(err.Error(), "already finished") {
+			t.Errorf("Kill after exit = %v, want 'process already finished'", err)
+		}
+		if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+		if syscall.Kill(int(resp.Pid), 0) == nil {
+			t.Errorf("process %d still exists after Delete", resp.Pid)
+		}
+	}
+}
+
+// Stdin from a FIFO reaches the guest; CloseIO ends it.
+func TestStdinAndCloseIO(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := syscall.Mkfifo(in, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.log")
+	// The client side opens its writer, as containerd's cio does.
+	w, err := os.OpenFile(in, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "cat", Bundle: f.bundle([]string{"/app.wasm", "cat"}, nil),
+		Stdin: in, Stdout: "file://" + out, Stderr: "file://" + out}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "cat"}); err != nil {
+		t.Fatal(err)
+	}
+	w.WriteString("one\ntwo\n")
+	time.Sleep(100 * time.Millisecond)
+	if _, err := f.svc.CloseIO(f.ctx, &taskAPI.CloseIORequest{ID: "cat", Stdin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if code := f.wait("cat"); code != 7 {
+		t.Errorf("exit status %d, want 7", code)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "got one\ngot two\n" {
+		t.Errorf("output %q", b)
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "cat"})
+}
+
+// What a Wasm container cannot do fails at once, with a message that says so.
+func TestErrors(t *testing.T) {
+	f := newFixture(t)
+	_, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "missing", Bundle: f.bundle([]string{"/nope.wasm"}, nil)})
+	if err == nil || !strings.Contains(err.Error(), "/nope.wasm is not in the container's file system") {
+		t.Errorf("Create with a missing module = %v", err)
+	}
+	if _, err := f.svc.State(f.ctx, &taskAPI.StateRequest{ID: "missing"}); err == nil {
+		t.Error("a failed Create left its container behind")
+	}
+	_, err = f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "tty", Bundle: f.bundle([]string{"/app.wasm"}, nil), Terminal: true})
+	if err == nil || !strings.Contains(err.Error(), "not supported by Wasm containers") {
+		t.Errorf("Create with a terminal = %v", err)
+	}
+	f.create("c", []string{"/app.wasm"}, "")
+	for name, call := range map[string]func() error{
+		"exec":       func() error { _, err := f.svc.Exec(f.ctx, &taskAPI.ExecProcessRequest{ID: "c", ExecID: "e"}); return err },
+		"pause":      func() error { _, err := f.svc.Pause(f.ctx, &taskAPI.PauseRequest{ID: "c"}); return err },
+		"resume":     func() error { _, err := f.svc.Resume(f.ctx, &taskAPI.ResumeRequest{ID: "c"}); return err },
+		"checkpoint": func() error { _, err := f.svc.Checkpoint(f.ctx, &taskAPI.CheckpointTaskRequest{ID: "c"}); return err },
+		"update":     func() error { _, err := f.svc.Update(f.ctx, &taskAPI.UpdateTaskRequest{ID: "c"}); return err },
+	} {
+		if err := call(); err == nil || !strings.Contains(err.Error(), "not supported by Wasm containers") {
+			t.Errorf("%s = %v", name, err)
+		}
+	}
+	// Deleted before it started: the waiting process goes away.
+	st, _ := f.svc.State(f.ctx, &taskAPI.StateRequest{ID: "c"})
+	if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(int(st.Pid), 0) == nil {
+		t.Errorf("process %d of a deleted, never started container still exists", st.Pid)
+	}
+}
+
+// A CRI sandbox is held by a process that runs no module and waits to be killed.
+func TestSandbox(t *testing.T) {
+	f := newFixture(t)
+	b := f.bundle(nil, map[string]string{annotationContainerType: containerTypeSandbox})
+	resp, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "pod", Bundle: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "pod"}); err != nil {
+		t.Fatal(err)
+	}
+	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(int(resp.Pid)) + "/cmdline")
+	if !strings.Contains(string(cmdline), modeSandbox) {
+		t.Errorf("sandbox pid %d runs %q", resp.Pid, cmdline)
+	}
+	f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: "pod", Signal: 9})
+	if code := f.wait("pod"); code != 137 {
+		t.Errorf("exit status %d, want 137", code)
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "pod"})
+}
+
