@@ -13,9 +13,11 @@ SHIM     := $(BIN)/containerd-shim-berth-v1
 
 all: berth shim
 
-# The containerd runtime v2 shim (runtime type io.containerd.berth.v1): put it on containerd's PATH.
+# The containerd runtime v2 shim (runtime type io.containerd.berth.v1) and berth-guest,
+# the process it runs for each container: put both on containerd's PATH.
 shim:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SHIM) ./cmd/containerd-shim-berth-v1
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/berth-guest ./cmd/berth-guest
 
 berth:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BERTH) ./cmd/berth

@@ -8,7 +8,7 @@
 //
 // # Notes
 //
-//   - One process per container: Create re-executes this binary (GuestArg) in the
+//   - One process per container: Create starts berth-guest (internal/guest) in the
 //     bundle; that process joins the spec's network namespace, is put in the spec's
 //     cgroup (linux.cgroupsPath, with linux.resources applied), loads the compiled module
 //     from berth's cache and waits; Start lets it run. wazero's compiled code cannot be
@@ -18,7 +18,7 @@
 //   - Kill with any signal kills the process (SIGKILL): a Wasm module has no signal
 //     handlers. The task's exit status is 128+the signal asked for (143 for docker stop).
 //   - A CRI pod sandbox (annotation io.kubernetes.cri.container-type=sandbox) is held by
-//     a process of this binary that joins the pod's network namespace and waits to be
+//     a berth-guest process that joins the pod's network namespace and waits to be
 //     killed: no pause image is run. CRI makes the pod's containers join
 //     /proc/<sandbox pid>/ns/net, so that process must live in the pod's namespace.
 //   - Containers with the same io.kubernetes.cri.sandbox-id (or dev.berth.shim.group)

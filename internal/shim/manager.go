@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/berth-dev/berth/internal/cgroup"
+	"github.com/berth-dev/berth/internal/guest"
 )
 
 // Version is the shim's version, set at link time.
@@ -61,7 +62,7 @@ func (s *Service) StartShim(ctx context.Context, opts shim.StartOpts) (_ string,
 		return "", err
 	}
 	group := opts.ID
-	if spec, err := readSpec("."); err == nil {
+	if spec, err := guest.ReadSpec("."); err == nil {
 		for _, a := range groupAnnotations {
 			if v := spec.Annotations[a]; v != "" {
 				group = v
@@ -148,7 +149,7 @@ func (s *Service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 	if err := mount.UnmountAll(filepath.Join(dir, "rootfs"), 0); err != nil {
 		log.G(ctx).WithError(err).Warn("unmounting the rootfs")
 	}
-	if spec, err := readSpec(dir); err == nil && spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+	if spec, err := guest.ReadSpec(dir); err == nil && spec.Linux != nil && spec.Linux.CgroupsPath != "" {
 		if cg, err := cgroup.New(ctx, spec.Linux.CgroupsPath, nil); err == nil {
 			for i := 0; i < 50 && cg.Delete() != nil; i++ {
 				time.Sleep(10 * time.Millisecond) // the killed process leaves it
@@ -166,7 +167,7 @@ func (s *Service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 // that a recycled pid is never killed.
 func isOurs(pid int, dir string) bool {
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), GuestArg) {
+	if err != nil || !strings.Contains(string(cmdline), guest.Binary) {
 		return false
 	}
 	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))

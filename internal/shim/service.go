@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/berth-dev/berth/internal/cgroup"
+	"github.com/berth-dev/berth/internal/guest"
 )
 
 // RuntimeName is the runtime type containerd, Docker and CRI name berth by.
@@ -54,7 +55,8 @@ type Service struct {
 	ctx       context.Context // carries containerd's namespace, for events
 	publisher shim.Publisher
 	shutdown  func()
-	self      string // this binary, re-executed as each container's process
+	self      string // this binary
+	guest     string // the container process's binary (berth-guest)
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -88,6 +90,29 @@ func New(ctx context.Context, id string, publisher shim.Publisher, shutdown func
 		return nil, err
 	}
 	return &Service{ctx: ctx, publisher: publisher, shutdown: shutdown, self: self, containers: map[string]*container{}}, nil
+}
+
+// guestBinary finds berth-guest: $BERTH_GUEST_BINARY, else next to the shim, else on PATH.
+func (s *Service) guestBinary() (string, error) {
+	if s.guest != "" {
+		return s.guest, nil
+	}
+	if p := os.Getenv("BERTH_GUEST_BINARY"); p != "" {
+		s.guest = p
+		return p, nil
+	}
+	next := filepath.Join(filepath.Dir(s.self), guest.Binary)
+	if _, err := os.Stat(next); err == nil {
+		s.guest = next
+		return next, nil
+	}
+	p, err := exec.LookPath(guest.Binary)
+	if err != nil {
+		return "", fmt.Errorf("%s, which runs each Wasm container, is neither next to %s nor on PATH: install it beside the shim (make shim; berth shim install): %w",
+			guest.Binary, s.self, errdefs.ErrNotFound)
+	}
+	s.guest = p
+	return p, nil
 }
 
 func (s *Service) get(id string) (*container, error) {
@@ -141,7 +166,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		}
 	}()
 
-	spec, err := readSpec(r.Bundle)
+	spec, err := guest.ReadSpec(r.Bundle)
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +186,15 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		}
 	}
 
-	mode := modeGuest
-	if c.sandbox {
-		mode = modeSandbox
+	bin, err := s.guestBinary()
+	if err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(s.self, GuestArg, mode)
+	mode := guest.ModeGuest
+	if c.sandbox {
+		mode = guest.ModeSandbox
+	}
+	cmd := exec.Command(bin, mode)
 	cmd.Dir = r.Bundle
 	cmd.Env = os.Environ()
 	// The process dies with the shim: containerd then runs `shim delete`, which reports
@@ -210,7 +239,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 			return nil, err
 		}
 	}
-	err = readStatus(statusR)
+	err = guest.ReadStatus(statusR)
 	statusR.Close()
 	if err != nil {
 		return nil, fmt.Errorf("creating container %s: %w", r.ID, err)

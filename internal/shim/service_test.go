@@ -3,9 +3,10 @@ package shim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,21 +20,27 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"github.com/berth-dev/berth/internal/guest"
 	"github.com/berth-dev/berth/internal/testguest"
 )
 
-// The test binary is the shim binary here: Create re-executes it with GuestArg.
-func init() {
-	if IsGuest(os.Args) {
-		runtime.LockOSThread()
-	}
-}
-
+// Create starts berth-guest: build it once for the package's tests.
 func TestMain(m *testing.M) {
-	if IsGuest(os.Args) {
-		os.Exit(GuestMain(context.Background(), os.Args))
+	dir, err := os.MkdirTemp("", "berth-guest-")
+	if err != nil {
+		panic(err)
 	}
-	os.Exit(m.Run())
+	bin := filepath.Join(dir, guest.Binary)
+	build := exec.Command("go", "build", "-o", bin, "github.com/berth-dev/berth/cmd/berth-guest")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building berth-guest:", err)
+		os.Exit(1)
+	}
+	os.Setenv("BERTH_GUEST_BINARY", bin)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 const cGuest = `#include <stdio.h>
@@ -243,7 +250,10 @@ func TestErrors(t *testing.T) {
 	}
 	f.create("c", []string{"/app.wasm"}, "")
 	for name, call := range map[string]func() error{
-		"exec":       func() error { _, err := f.svc.Exec(f.ctx, &taskAPI.ExecProcessRequest{ID: "c", ExecID: "e"}); return err },
+		"exec": func() error {
+			_, err := f.svc.Exec(f.ctx, &taskAPI.ExecProcessRequest{ID: "c", ExecID: "e"})
+			return err
+		},
 		"pause":      func() error { _, err := f.svc.Pause(f.ctx, &taskAPI.PauseRequest{ID: "c"}); return err },
 		"resume":     func() error { _, err := f.svc.Resume(f.ctx, &taskAPI.ResumeRequest{ID: "c"}); return err },
 		"checkpoint": func() error { _, err := f.svc.Checkpoint(f.ctx, &taskAPI.CheckpointTaskRequest{ID: "c"}); return err },
@@ -275,7 +285,7 @@ func TestSandbox(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(int(resp.Pid)) + "/cmdline")
-	if !strings.Contains(string(cmdline), modeSandbox) {
+	if !strings.Contains(string(cmdline), guest.ModeSandbox) {
 		t.Errorf("sandbox pid %d runs %q", resp.Pid, cmdline)
 	}
 	f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: "pod", Signal: 9})
@@ -284,4 +294,3 @@ func TestSandbox(t *testing.T) {
 	}
 	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "pod"})
 }
-
