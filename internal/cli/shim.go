@@ -116,16 +116,22 @@ func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) er
 		warnings = append(warnings, fmt.Sprintf("%s cannot read a version %d config (containerd 2.x can)", containerd, res.Version))
 	}
 
-	var src string
+	var srcs []string // the shim, then berth-guest beside it
 	if f.binDir != "" {
-		if src, err = a.findShim(); err != nil {
+		src, err := a.findShim()
+		if err != nil {
 			return err
 		}
+		g := filepath.Join(filepath.Dir(src), shiminstall.GuestBinary)
+		if !isExecutable(g) {
+			return fmt.Errorf("%s has no %s beside it: the shim runs each container with it; build both with `make shim`", src, shiminstall.GuestBinary)
+		}
+		srcs = []string{src, g}
 	}
 	w := a.Stdout
 	if f.dryRun {
 		fmt.Fprintln(w, "dry run: nothing is written")
-		if src != "" {
+		for _, src := range srcs {
 			dst, current, err := shiminstall.BinaryCurrent(src, f.binDir)
 			if err != nil {
 				return err
@@ -141,10 +147,12 @@ func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) er
 		return nil
 	}
 
-	if src != "" {
+	// berth-guest first: a shim that finds no berth-guest beside it cannot run anything.
+	for i := len(srcs) - 1; i >= 0; i-- {
+		src := srcs[i]
 		dst, changed, err := shiminstall.InstallBinary(src, f.binDir)
 		if err != nil {
-			return fmt.Errorf("installing the shim: %w", err)
+			return fmt.Errorf("installing %s: %w", filepath.Base(src), err)
 		}
 		if changed {
 			fmt.Fprintf(w, "shim: installed %s (from %s)\n", dst, src)
@@ -206,10 +214,12 @@ func (a *App) shimUninstall(f *shimFlags) error {
 		fmt.Fprintln(w, "dry run: nothing is written")
 		a.printConfigPlan(w, f.config, exists, data, res)
 		if f.binDir != "" {
-			if p := filepath.Join(f.binDir, shiminstall.ShimBinary); fileExists(p) {
-				fmt.Fprintf(w, "shim: would remove %s\n", p)
-			} else {
-				fmt.Fprintf(w, "shim: %s is not there\n", p)
+			for _, name := range shiminstall.Binaries {
+				if p := filepath.Join(f.binDir, name); fileExists(p) {
+					fmt.Fprintf(w, "shim: would remove %s\n", p)
+				} else {
+					fmt.Fprintf(w, "shim: %s is not there\n", p)
+				}
 			}
 		}
 		return nil
@@ -225,14 +235,16 @@ func (a *App) shimUninstall(f *shimFlags) error {
 	}
 	fmt.Fprintf(w, "config: %s: %s\n", f.config, res.Message)
 	if f.binDir != "" {
-		p, removed, err := shiminstall.RemoveBinary(f.binDir)
-		if err != nil {
-			return fmt.Errorf("removing the shim: %w", err)
-		}
-		if removed {
-			fmt.Fprintf(w, "shim: removed %s\n", p)
-		} else {
-			fmt.Fprintf(w, "shim: %s is not there\n", p)
+		for _, name := range shiminstall.Binaries {
+			p, removed, err := shiminstall.RemoveBinary(f.binDir, name)
+			if err != nil {
+				return fmt.Errorf("removing %s: %w", name, err)
+			}
+			if removed {
+				fmt.Fprintf(w, "shim: removed %s\n", p)
+			} else {
+				fmt.Fprintf(w, "shim: %s is not there\n", p)
+			}
 		}
 	}
 	if res.Changed {

@@ -49,6 +49,9 @@ func newShimInstallation(t *testing.T, config string) *shimInstallation {
 	}
 	// The installer copies bytes; a small executable stands in for the shim binary
 	// (cmd/containerd-shim-berth-v1 is built by `make shim`, not by this test).
+	if err := os.WriteFile(filepath.Join(bin, "berth-guest"), []byte("#!/bin/sh\necho berth-guest stand-in\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(s.shim, []byte("#!/bin/sh\necho containerd-shim-berth-v1 stand-in\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -270,6 +273,7 @@ func TestShimInstallFindsShimOnPath(t *testing.T) {
 	pathDir := t.TempDir()
 	shim := filepath.Join(pathDir, "containerd-shim-berth-v1")
 	os.WriteFile(shim, []byte("#!/bin/sh\n"), 0o755)
+	os.WriteFile(filepath.Join(pathDir, "berth-guest"), []byte("#!/bin/sh\n"), 0o755)
 	root := t.TempDir()
 	config, binDir := filepath.Join(root, "config.toml"), filepath.Join(root, "bin")
 	var out, errb bytes.Buffer

@@ -128,8 +128,9 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// InstallBinary copies the shim binary src into dir as ShimBinary with mode 0755 and
-// returns its path; changed is false when an identical file was already there.
+// InstallBinary copies the binary src (one of Binaries) into dir, under its own name,
+// with mode 0755 and returns its path; changed is false when an identical file was
+// already there.
 //
 // # Notes
 //
@@ -159,10 +160,10 @@ func InstallBinary(src, dir string) (dst string, changed bool, err error) {
 	return dst, true, nil
 }
 
-// BinaryCurrent tells whether dir already holds src as ShimBinary (the same file, or
+// BinaryCurrent tells whether dir already holds src under its name (the same file, or
 // the same bytes with mode 0755); it fails when src is not a regular file.
 func BinaryCurrent(src, dir string) (dst string, current bool, err error) {
-	dst = filepath.Join(dir, ShimBinary)
+	dst = filepath.Join(dir, filepath.Base(src))
 	sfi, err := os.Stat(src)
 	if err != nil {
 		return dst, false, err
@@ -178,9 +179,9 @@ func BinaryCurrent(src, dir string) (dst string, current bool, err error) {
 		dfi.Mode().Perm() == 0o755 && dfi.Size() == sfi.Size() && sameContent(src, dst), nil
 }
 
-// RemoveBinary removes ShimBinary from dir; removed is false when it was not there.
-func RemoveBinary(dir string) (path string, removed bool, err error) {
-	path = filepath.Join(dir, ShimBinary)
+// RemoveBinary removes the binary name from dir; removed is false when it was not there.
+func RemoveBinary(dir, name string) (path string, removed bool, err error) {
+	path = filepath.Join(dir, name)
 	err = os.Remove(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return path, false, nil

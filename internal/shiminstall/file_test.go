@@ -94,10 +94,10 @@ func TestInstallBinary(t *testing.T) {
 	if b, _ := os.ReadFile(dst); string(b) != "#!/bin/sh\necho shim v2\n" {
 		t.Errorf("content %q", b)
 	}
-	if _, removed, err := RemoveBinary(bin); err != nil || !removed {
+	if _, removed, err := RemoveBinary(bin, ShimBinary); err != nil || !removed {
 		t.Errorf("RemoveBinary: %v, %v", removed, err)
 	}
-	if _, removed, err := RemoveBinary(bin); err != nil || removed {
+	if _, removed, err := RemoveBinary(bin, ShimBinary); err != nil || removed {
 		t.Errorf("RemoveBinary again: %v, %v", removed, err)
 	}
 	if _, _, err := InstallBinary(bin, t.TempDir()); err == nil {

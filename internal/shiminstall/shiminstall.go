@@ -40,6 +40,9 @@ const (
 	RuntimeType = "io.containerd.berth.v1"
 	// ShimBinary is the file name containerd looks for on its PATH for RuntimeType.
 	ShimBinary = "containerd-shim-berth-v1"
+	// GuestBinary is the program the shim runs for each container; it must be installed
+	// next to ShimBinary.
+	GuestBinary = "berth-guest"
 	// BackupSuffix is appended to the config's path for the copy saved before berth
 	// changes the file for the first time.
 	BackupSuffix = ".berth-bak"
@@ -114,3 +117,6 @@ type Result struct {
 	// Warnings are things the user should know that did not stop the edit.
 	Warnings []string
 }
+
+// Binaries are the files install puts on containerd's PATH, the shim first.
+var Binaries = []string{ShimBinary, GuestBinary}
