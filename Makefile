@@ -67,3 +67,10 @@ bench: berth
 
 clean:
 	rm -rf $(BIN) $(DEMO_ROOT) examples/hello/hello.wasm
+
+# End-to-end tests (package e2e): the shim under containerd 1.6 and 2.4, Docker Engine 29
+# and CRI with crictl, each daemon in a private mount and network namespace. Needs root and
+# the components .ci/run installs (see e2e/doc.go); BERTH_E2E_LOOPS sets the run-loop count.
+.PHONY: e2e
+e2e: berth shim
+	BERTH_E2E=1 $(GO) test -count=1 -timeout 40m ./e2e/
