@@ -17,6 +17,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -121,6 +122,14 @@ func (r *Runner) load(ctx context.Context, dir string, prepared *engine.Prepared
 	c.prepared = prepared
 	c.mounts = []engine.Mount{{Source: rootfs, Target: "/", ReadOnly: spec.Root.Readonly}}
 	for _, m := range bundle.BindMounts(spec) {
+		fi, err := os.Stat(m.Source)
+		if err == nil && !fi.IsDir() {
+			if runtimeFiles[m.Destination] {
+				continue
+			}
+			return nil, fmt.Errorf("%w: %s is a file bound at %s; a Wasm guest sees only directories (WASI preopens): bind the directory that holds it",
+				ErrFileMount, m.Source, m.Destination)
+		}
 		c.mounts = append(c.mounts, engine.Mount{Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
 	}
 	c.env = spec.Process.Env
@@ -161,6 +170,21 @@ func (c *Container) Run(ctx context.Context, stdio Options) (int, error) {
 func (c *Container) Close(ctx context.Context) {
 	c.prepared.Close(ctx)
 	c.prepared = nil
+}
+
+// ErrFileMount is returned (wrapped) for a bind mount of a single file, other than
+// those in runtimeFiles.
+var ErrFileMount = errors.New("file bind mounts are not supported by Wasm containers")
+
+// runtimeFiles are the files Docker and Kubernetes bind into every container. WASI
+// preopens only directories, and a Wasm guest has no resolver, hostname call or
+// termination-message writer that would read them, so they are left out rather than
+// refused: refusing them would refuse every container.
+var runtimeFiles = map[string]bool{
+	"/etc/hostname":        true,
+	"/etc/hosts":           true,
+	"/etc/resolv.conf":     true,
+	"/dev/termination-log": true,
 }
 
 // ErrModuleNotFound is returned (wrapped) when process.args[0] names no file in the rootfs.

@@ -235,6 +235,13 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		}
 		c.cg = cg
 		if err := cg.Add(c.pid); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				// The process ended at once; its status line says why.
+				if serr := guest.ReadStatus(statusR); serr != nil {
+					statusR.Close()
+					return nil, fmt.Errorf("creating container %s: %w", r.ID, serr)
+				}
+			}
 			statusR.Close()
 			return nil, err
 		}

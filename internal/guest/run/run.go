@@ -62,11 +62,14 @@ func Main(ctx context.Context, args []string) int {
 		return fail(err)
 	}
 	if mode == guest.ModeSandbox {
-		// Die of the signals a pause process dies of; keep nothing else alive.
+		// Hold the namespaces until stopped, as a pause process does: the shim kills
+		// with SIGKILL; SIGTERM and SIGINT from elsewhere end it too.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 		signal.Ignore(syscall.SIGHUP)
 		fmt.Fprintln(status, "ok")
 		status.Close()
-		select {} // until killed
+		return 128 + int((<-sig).(syscall.Signal))
 	}
 
 	root := paths.DefaultRoot(os.Getenv, os.Getuid())
