@@ -107,6 +107,23 @@ func criSuite(t *testing.T, version string) {
 				s.Info.Pid, got, want, path, netns(t, e.pid))
 		}
 		checkCgroup(t, s.Info.Pid, r.c.pid(), id)
+
+		// A second container of the pod is served by the pod's shim: one shim process
+		// for the sandbox and both containers, as runc's shim groups a pod.
+		id2, s2 := runSleeper(t, p, "sleeper2")
+		if got := netns(t, s2.Info.Pid); got != want {
+			t.Errorf("second guest process %d is in network namespace %s, want the pod's %s", s2.Info.Pid, got, want)
+		}
+		shims := 0
+		for _, c := range shimProcs(shim) {
+			if strings.Contains(c, "-namespace k8s.io") {
+				shims++
+			}
+		}
+		if shims != 1 {
+			t.Errorf("%d shim processes serve the pod's sandbox and two containers, want 1: %v", shims, shimProcs(shim))
+		}
+		stopAndRemove(t, id2)
 		stopAndRemove(t, id)
 		removePod(t, p)
 	})
