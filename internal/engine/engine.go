@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gofrs/flock"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
@@ -416,7 +417,9 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 		l.close(ctx)
 		return nil, fmt.Errorf("engine: instantiating WASI: %w", err)
 	}
+	unlock := lockCompile(filepath.Join(e.dir, h))
 	cm, err := compileModule(ctx, l.rt, wasm)
+	unlock()
 	var pe *fs.PathError
 	if err != nil && errors.As(err, &pe) {
 		// Another berth process removed the cache directory while we compiled. wazero
@@ -524,4 +527,23 @@ func (e *Engine) discardIfBad(ctx context.Context, h string, err error) {
 	if _, serr := os.Lstat(filepath.Join(e.dir, h)); serr == nil { // refused before compiling: nothing made
 		_ = e.remove(ctx, h)
 	}
+}
+
+// lockCompile takes an exclusive file lock on a module's cache directory for as long as
+// the module is compiled or loaded, and returns its release.
+//
+// # Notes
+//
+//   - Several processes may start the same new module at once: four containers of a
+//     fresh image under containerd, each in its own berth-guest process. Without the
+//     lock each compiles it (a second or more for a Go-built module); with it, one
+//     compiles and the others load its result from the cache.
+//   - Best effort: if the lock file cannot be made (a read-only cache), compiling
+//     without it is still correct, only slower.
+func lockCompile(dir string) func() {
+	l := flock.New(filepath.Join(dir, ".compile.lock"))
+	if err := l.Lock(); err != nil {
+		return func() {}
+	}
+	return func() { l.Unlock() }
 }
