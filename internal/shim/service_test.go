@@ -294,3 +294,48 @@ func TestSandbox(t *testing.T) {
 	}
 	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "pod"})
 }
+
+// binary:// runs a logging program, as containerd's runc shim does: the guest's stdout
+// and stderr reach it on fds 3 and 4, and it says it is ready by closing fd 5.
+func TestBinaryLogger(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	logger := filepath.Join(dir, "logger")
+	script := "#!/bin/sh\nexec 5>&-\ncat <&3 > " + dir + "/out &\ncat <&4 > " + dir + "/err &\nwait\n"
+	if err := os.WriteFile(logger, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	uri := "binary://" + logger
+	if _, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "logged", Bundle: f.bundle([]string{"/app.wasm", "4"}, nil), Stdout: uri, Stderr: uri}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "logged"})
+	if code := f.wait("logged"); code != 4 {
+		t.Errorf("exit status %d, want 4", code)
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "logged"})
+	var out, errb []byte
+	for i := 0; i < 100; i++ { // the logger drains the pipes after the guest exits
+		out, _ = os.ReadFile(filepath.Join(dir, "out"))
+		errb, _ = os.ReadFile(filepath.Join(dir, "err"))
+		if len(out) > 0 && len(errb) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if string(out) != "hello out\n" || string(errb) != "hello err\n" {
+		t.Errorf("logger got stdout %q, stderr %q", out, errb)
+	}
+}
+
+// Without berth-guest the shim cannot run a container, and says what to install.
+func TestNoGuestBinary(t *testing.T) {
+	f := newFixture(t)
+	t.Setenv("BERTH_GUEST_BINARY", "")
+	t.Setenv("PATH", t.TempDir())
+	f.svc.self = filepath.Join(t.TempDir(), "containerd-shim-berth-v1")
+	_, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "c", Bundle: f.bundle([]string{"/app.wasm"}, nil)})
+	if err == nil || !strings.Contains(err.Error(), "berth-guest, which runs each Wasm container, is neither next to") {
+		t.Errorf("Create = %v", err)
+	}
+}
