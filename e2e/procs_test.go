@@ -35,16 +35,18 @@ func shimProcs(shim string) map[int]string {
 }
 
 // leftovers is a snapshot of what shims leave behind: shim processes, sockets under
-// /run/containerd/s, and mounts under containerd's state directory.
+// /run/containerd/s, mounts under containerd's state directory, and task bundles there.
 type leftovers struct {
 	procs   map[int]string
 	sockets []string
 	mounts  []string
+	bundles []string
 }
 
 func snapshotLeftovers(t testing.TB, c *containerd, shim string) leftovers {
 	t.Helper()
-	return leftovers{procs: shimProcs(shim), sockets: c.shimSockets(), mounts: c.mountsUnder(t, c.state)}
+	bundles, _ := filepath.Glob(filepath.Join(c.state, "io.containerd.runtime.v2.task", "*", "*"))
+	return leftovers{procs: shimProcs(shim), sockets: c.shimSockets(), mounts: c.mountsUnder(t, c.state), bundles: bundles}
 }
 
 // newSince lists what is in now and not in before.
@@ -63,6 +65,11 @@ func (now leftovers) newSince(before leftovers) []string {
 	for _, m := range now.mounts {
 		if !slices.Contains(before.mounts, m) {
 			out = append(out, "mount "+m)
+		}
+	}
+	for _, b := range now.bundles {
+		if !slices.Contains(before.bundles, b) {
+			out = append(out, "bundle "+b)
 		}
 	}
 	slices.Sort(out)
