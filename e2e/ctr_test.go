@@ -170,6 +170,27 @@ func ctrSuite(t *testing.T, version string) {
 		s.killAndReap(t, id, "SIGKILL", 137)
 	})
 
+	// What a Wasm container cannot do fails at once with a message that says so, and
+	// leaves the task running.
+	t.Run("unsupported", func(t *testing.T) {
+		id := "unsupported"
+		s.runDetached(t, imgSleep, id)
+		for _, argv := range [][]string{
+			{"task", "exec", "--exec-id", "e1", id, "/hello.wasm"},
+			{"task", "pause", id},
+			{"task", "checkpoint", id},
+		} {
+			r := c.ctr(t, cmdOpts{timeout: 10 * time.Second}, argv...)
+			if r.ok() || !strings.Contains(r.stderr, "not supported by Wasm containers") {
+				t.Errorf("ctr %s must fail with \"not supported by Wasm containers\":\n%s", strings.Join(argv, " "), r)
+			}
+		}
+		if m, r := c.tasks(t); m[id].status != "RUNNING" {
+			t.Errorf("task %s is %q after the refused calls, want RUNNING:\n%s", id, m[id].status, r)
+		}
+		s.killAndReap(t, id, "SIGKILL", 137)
+	})
+
 	// A guest in a tight loop cannot be preempted: the shim must still answer state
 	// queries and stop it.
 	t.Run("tight-loop", func(t *testing.T) {

@@ -87,6 +87,21 @@ func TestDocker(t *testing.T) {
 		})
 	}
 
+	// A terminal and exec are refused with a message that names the reason.
+	t.Run("unsupported", func(t *testing.T) {
+		r := d.docker(t, cmdOpts{timeout: time.Minute}, append(append([]string{"run", "--rm", "-t"}, wasm...), imgHello)...)
+		if r.ok() || !strings.Contains(r.stdout+r.stderr, "not supported by Wasm containers") {
+			t.Errorf("docker run -t must fail with \"not supported by Wasm containers\":\n%s", r)
+		}
+		name := "e2e-exec"
+		t.Cleanup(func() { d.docker(t, cmdOpts{timeout: 30 * time.Second}, "rm", "-f", name) })
+		must(t, d.docker(t, cmdOpts{timeout: time.Minute}, append(append([]string{"run", "-d", "--name", name}, wasm...), imgSleep)...))
+		r = d.docker(t, cmdOpts{timeout: time.Minute}, "exec", name, "/sleep.wasm")
+		if r.ok() || !strings.Contains(r.stdout+r.stderr, "not supported by Wasm containers") {
+			t.Errorf("docker exec must fail with \"not supported by Wasm containers\":\n%s", r)
+		}
+	})
+
 	t.Run("no-leftovers", func(t *testing.T) {
 		checkNoLeftovers(t, c, shim, before)
 	})
