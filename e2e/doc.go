@@ -38,12 +38,20 @@
 //   - TestContainerd, TestDocker, TestCRI, TestRunLoop: the shim. They skip while
 //     cmd/containerd-shim-berth-v1 does not exist; berth-guest (cmd/berth-guest) is
 //     built next to the shim when it exists.
+//   - TestBenchCtrRun, TestBenchDocker, TestBenchThroughput, TestBenchMemory,
+//     TestBenchResponsive (bench_test.go): the shim's performance against runc, side by
+//     side; they run only with BERTH_BENCH=1 as well, through bench/shim.sh, which
+//     prints their report (docs/benchmarks.md keeps the latest).
 //
 // # Knobs
 //
 //   - BERTH_E2E_LOOPS: how many `ctr run --rm` TestRunLoop runs per containerd (default
 //     50; the issue's bench wants 1000).
 //   - BERTH_E2E_REQUIRE=1: a missing component fails instead of skipping.
+//   - BERTH_BENCH=1 runs the benchmarks; BERTH_BENCH_N (samples per side, default 30),
+//     BERTH_BENCH_TASKS (throughput tasks per side, default 200; bench/shim.sh: 1000),
+//     BERTH_BENCH_GROUP (idle containers in one shim group, default 100) and
+//     BERTH_BENCH_OUT (a file the markdown report is appended to) tune them.
 //
 // A failing test prints the tail of every daemon log of its environment.
 package e2e
