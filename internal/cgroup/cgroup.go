@@ -287,6 +287,25 @@ func (c *Cgroup) Metrics() (proto.Message, error) {
 	return c.metricsV1()
 }
 
+// OOMKills is how many processes of the cgroup the kernel's OOM killer has killed (v1
+// memory.oom_control, v2 memory.events); 0 when it cannot tell. The shim asks it when a
+// container dies of SIGKILL nobody sent, to report an OOM as containerd's runc shim does.
+func (c *Cgroup) OOMKills() uint64 {
+	if c == nil {
+		return 0
+	}
+	if c.v2 {
+		if m, err := c.metricsV2(); err == nil && m.MemoryEvents != nil {
+			return m.MemoryEvents.OomKill
+		}
+		return 0
+	}
+	if m, err := c.metricsV1(); err == nil && m.MemoryOomControl != nil {
+		return m.MemoryOomControl.OomKill
+	}
+	return 0
+}
+
 // Mode reports the host's cgroup layout for diagnostics: "v1", "v2", "hybrid" (v1
 // controllers with a v2 hierarchy beside them), or "none".
 func Mode() string {

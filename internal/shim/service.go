@@ -76,6 +76,7 @@ type container struct {
 
 	exited     chan struct{} // closed when the process has been waited for
 	mu         sync.Mutex
+	created    bool // Create succeeded: containerd knows the task, so its exit is published
 	status     task.Status
 	pid        int
 	signal     syscall.Signal // the signal a Kill asked for; the process gets SIGKILL
@@ -264,6 +265,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		return nil, err
 	}
 
+	c.mu.Lock()
+	c.created = true
+	c.mu.Unlock()
 	s.publish(cdruntime.TaskCreateEventTopic, &eventstypes.TaskCreate{
 		ContainerID: r.ID,
 		Bundle:      r.Bundle,
@@ -292,16 +296,25 @@ func (c *container) wait(s *Service) {
 		}
 	}
 	c.mu.Lock()
-	if c.signal != 0 && code == 128+int(syscall.SIGKILL) {
+	asked, created := c.signal, c.created
+	if asked != 0 && code == 128+int(syscall.SIGKILL) {
 		// A Wasm module cannot handle signals: any signal stops it, and it is reported
 		// as killed by the signal that was asked for (143 for SIGTERM, as docker stop).
-		code = 128 + int(c.signal)
+		code = 128 + int(asked)
 	}
 	c.status = task.Status_STOPPED
 	c.exitStatus = uint32(code)
 	c.exitedAt = time.Now()
 	c.mu.Unlock()
-	close(c.exited)
+	if !created {
+		close(c.exited) // a failed Create: containerd never knew the task
+		return
+	}
+	if asked == 0 && code == 128+int(syscall.SIGKILL) && c.cg.OOMKills() > 0 {
+		// Killed at its cgroup's memory limit: CRI reports the container OOMKilled.
+		s.publish(cdruntime.TaskOOMEventTopic, &eventstypes.TaskOOM{ContainerID: c.id})
+	}
+	// The exit event goes out before Wait returns, so containerd sees exit before delete.
 	s.publish(cdruntime.TaskExitEventTopic, &eventstypes.TaskExit{
 		ContainerID: c.id,
 		ID:          c.id,
@@ -309,6 +322,7 @@ func (c *container) wait(s *Service) {
 		ExitStatus:  uint32(code),
 		ExitedAt:    protobuf.ToTimestamp(c.exitedAt),
 	})
+	close(c.exited)
 }
 
 // cleanup undoes Create: stops the process, unmounts the rootfs, removes the cgroup.

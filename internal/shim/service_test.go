@@ -48,6 +48,7 @@ const cGuest = `#include <stdio.h>
 #include <string.h>
 int main(int argc, char **argv) {
 	if (argc > 1 && !strcmp(argv[1], "spin")) { printf("spinning\n"); fflush(stdout); volatile unsigned long x = 0; for (;;) x++; }
+	if (argc > 1 && !strcmp(argv[1], "alloc")) { static char *volatile keep[4096]; for (int i = 0; i < 4096; i++) { char *p = malloc(1 << 20); if (!p) { printf("malloc failed after %d MiB\n", i); return 9; } memset(p, i, 1 << 20); keep[i] = p; } return keep[1][7]; }
 	if (argc > 1 && !strcmp(argv[1], "cat")) { char b[256]; while (fgets(b, sizeof b, stdin)) printf("got %s", b); return 7; }
 	printf("hello out\n"); fprintf(stderr, "hello err\n");
 	return argc > 1 ? atoi(argv[1]) : 0;
@@ -95,6 +96,10 @@ func newFixture(t *testing.T) *fixture {
 
 // bundle writes a bundle whose rootfs holds the guest at /app.wasm.
 func (f *fixture) bundle(args []string, annotations map[string]string) string {
+	return f.bundleSpec(args, annotations, nil)
+}
+
+func (f *fixture) bundleSpec(args []string, annotations map[string]string, linux *specs.Linux) string {
 	f.t.Helper()
 	dir := f.t.TempDir()
 	rootfs := filepath.Join(dir, "rootfs")
@@ -105,6 +110,7 @@ func (f *fixture) bundle(args []string, annotations map[string]string) string {
 		Process:     &specs.Process{Args: args, Cwd: "/"},
 		Root:        &specs.Root{Path: "rootfs"},
 		Annotations: annotations,
+		Linux:       linux,
 	})
 	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
 	return dir
@@ -337,5 +343,33 @@ func TestNoGuestBinary(t *testing.T) {
 	_, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "c", Bundle: f.bundle([]string{"/app.wasm"}, nil)})
 	if err == nil || !strings.Contains(err.Error(), "berth-guest, which runs each Wasm container, is neither next to") {
 		t.Errorf("Create = %v", err)
+	}
+}
+
+// A guest killed at its cgroup's memory limit exits 137 and the shim reports the OOM
+// (/tasks/oom), from which CRI reports the container OOMKilled.
+func TestOOMKilled(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for a cgroup")
+	}
+	f := newFixture(t)
+	limit := int64(24 << 20)
+	swap := limit
+	cg := fmt.Sprintf("/berth-test-oom-%d", os.Getpid())
+	b := f.bundleSpec([]string{"/app.wasm", "alloc"}, nil, &specs.Linux{CgroupsPath: cg,
+		Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit, Swap: &swap}}})
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "oom", Bundle: b, Stdout: "file://" + out, Stderr: "file://" + out}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "oom"})
+	code := f.wait("oom")
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "oom"})
+	log, _ := os.ReadFile(out)
+	if code != 137 || !strings.Contains(f.ev.got(), "/tasks/oom /tasks/exit") {
+		t.Errorf("exit status %d, events %q; want 137 with /tasks/oom before /tasks/exit (guest said %q)", code, f.ev.got(), log)
+	}
+	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", cg)); err == nil {
+		t.Errorf("cgroup %s left behind", cg)
 	}
 }
