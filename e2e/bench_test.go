@@ -188,15 +188,20 @@ var runPhases = []struct{ key, what string }{
 	{"client", "ctr start-up (through nsenter) to containerd's first log line of the run (image and snapshot lookups)"},
 	{"container", "snapshot prepare and container record, to the task create request (2nd `get snapshot mounts`)"},
 	{"shim-start", "task create request → long-lived shim serving (`starting signal loop`): containerd's `start` exec, the shim's process start"},
-	{"  start-exec", "  of which: task create request → `connecting to shim` (containerd 2.x only: the `start` exec returned)"},
+	{"  start-exec", "of which: task create request → `connecting to shim` (containerd 2.x only: the `start` exec returned)"},
 	{"shim-task", "shim serving → `shim disconnected`: create, start, the guest's run, wait, delete, shim exit"},
-	{"  mount", "  berth: rootfs mount (`created` mount=)"},
-	{"  spawn", "  berth: berth-guest spawn (`created` spawn=)"},
-	{"  cgroup", "  berth: cgroup create + join (`created` cgroup=)"},
-	{"  load", "  berth: module load in the guest process (`created` load=)"},
-	{"  run", "  berth: `created` → `deleted` less cleanup: start, the guest's run, exit, wait, delete request"},
-	{"  cleanup", "  berth: delete's cleanup (`deleted` cleanup=: unmount, cgroup removal)"},
-	{"  exit", "  berth: `deleted` → `shim disconnected` (the shim exits)"},
+	{"  create", "shim serving → /tasks/create event (containerd 1.6 only: 2.x does not log task events)"},
+	{"    mount", "berth: rootfs mount (`created` mount=)"},
+	{"    spawn", "berth: berth-guest spawn (`created` spawn=)"},
+	{"    cgroup", "berth: cgroup create + join (`created` cgroup=)"},
+	{"    load", "berth: module load in the guest process (`created` load=)"},
+	{"  start", "/tasks/create → /tasks/start events (1.6)"},
+	{"  guest", "/tasks/start → /tasks/exit events: the process runs (1.6)"},
+	{"  reap+delete", "/tasks/exit → /tasks/delete events: ctr sees the exit, asks Delete (1.6)"},
+	{"    cleanup", "berth: delete's cleanup (`deleted` cleanup=: unmount, cgroup removal)"},
+	{"  shim-exit", "/tasks/delete event → `shim disconnected` (1.6)"},
+	{"  created→deleted", "berth, any containerd: `created` → `deleted` less cleanup: start, the guest's run, exit, delete request"},
+	{"  deleted→gone", "berth, any containerd: `deleted` → `shim disconnected` (the shim exits)"},
 	{"teardown", "`shim disconnected` → `remove snapshot`: containerd's dead-shim cleanup (`shim delete` exec) and container delete"},
 	{"client-exit", "`remove snapshot` → ctr exit"},
 }
@@ -221,6 +226,14 @@ func timeline(seg []byte, start, end time.Time) runTimeline {
 			tl[key] = b.Sub(a)
 		}
 	}
+	topic := func(name string) time.Time { // containerd 1.6: msg="event forwarded" topic=/tasks/…
+		for _, l := range ls {
+			if l.msg == "event forwarded" && logField(l.text, "topic") == name {
+				return l.at
+			}
+		}
+		return time.Time{}
+	}
 	var first, req, conn, serving, created, deleted, disc, rm time.Time
 	if len(ls) > 0 {
 		first = ls[0].at
@@ -241,7 +254,7 @@ func timeline(seg []byte, start, end time.Time) runTimeline {
 		created = l.at
 		for _, k := range []string{"mount", "spawn", "cgroup", "load"} {
 			if d, err := time.ParseDuration(logField(l.text, k)); err == nil {
-				tl["  "+k] = d
+				tl["    "+k] = d
 			}
 		}
 	}
@@ -250,7 +263,7 @@ func timeline(seg []byte, start, end time.Time) runTimeline {
 		deleted = l.at
 		if d, err := time.ParseDuration(logField(l.text, "cleanup")); err == nil {
 			cleanup = d
-			tl["  cleanup"] = d
+			tl["    cleanup"] = d
 		}
 	}
 	if l, ok := find("shim disconnected", 1); ok {
@@ -264,10 +277,16 @@ func timeline(seg []byte, start, end time.Time) runTimeline {
 	span("shim-start", req, serving)
 	span("  start-exec", req, conn)
 	span("shim-task", serving, disc)
+	tCreate, tStart, tExit, tDelete := topic("/tasks/create"), topic("/tasks/start"), topic("/tasks/exit"), topic("/tasks/delete")
+	span("  create", serving, tCreate)
+	span("  start", tCreate, tStart)
+	span("  guest", tStart, tExit)
+	span("  reap+delete", tExit, tDelete)
+	span("  shim-exit", tDelete, disc)
 	if !created.IsZero() && !deleted.IsZero() {
-		span("  run", created, deleted.Add(-cleanup))
+		span("  created→deleted", created, deleted.Add(-cleanup))
 	}
-	span("  exit", deleted, disc)
+	span("  deleted→gone", deleted, disc)
 	span("teardown", disc, rm)
 	span("client-exit", rm, end)
 	return tl
