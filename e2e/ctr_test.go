@@ -117,6 +117,19 @@ func ctrSuite(t *testing.T, version string) {
 		}
 	})
 
+	// An empty stdin that the client has closed before the shim opens the FIFO still
+	// reaches the guest as EOF (no hang).
+	t.Run("stdin-empty", func(t *testing.T) {
+		id := "stdin-empty"
+		t.Cleanup(func() { c.removeContainer(t, id) })
+		r := c.ctr(t, cmdOpts{timeout: 30 * time.Second, stdin: strings.NewReader("")},
+			runArgv([]string{"--rm"}, imgStdin, id)...)
+		want := "waiting for stdin\nstdin closed\n"
+		if !r.ok() || r.stdout != want {
+			t.Fatalf("want exit 0 and stdout %q, got %q:\n%s", want, r.stdout, r)
+		}
+	})
+
 	// A guest blocked reading stdin (a host call) still dies on SIGTERM.
 	t.Run("stdin-blocked-sigterm", func(t *testing.T) {
 		id := "stdin-blocked"

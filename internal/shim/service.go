@@ -367,6 +367,7 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	}
 	c.status = task.Status_RUNNING
 	c.mu.Unlock()
+	c.io.startStdin()
 	if c.start != nil {
 		_, err := c.start.Write([]byte{1})
 		c.start.Close()
@@ -465,15 +466,18 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	t0 := time.Now()
 	c.cleanup(ctx)
 	log.G(ctx).WithFields(log.Fields{"id": r.ID, "cleanup": time.Since(t0)}).Debug("deleted")
-	s.mu.Lock()
-	delete(s.containers, r.ID)
-	s.mu.Unlock()
 	c.mu.Lock()
 	resp := &taskAPI.DeleteResponse{Pid: uint32(c.pid), ExitStatus: c.exitStatus, ExitedAt: protobuf.ToTimestamp(c.exitedAt)}
 	c.mu.Unlock()
 	s.publish(cdruntime.TaskDeleteEventTopic, &eventstypes.TaskDelete{
 		ContainerID: r.ID, ID: r.ID, Pid: resp.Pid, ExitStatus: resp.ExitStatus, ExitedAt: resp.ExitedAt,
 	})
+	// Forgotten last: a Shutdown for another container of the group, arriving while this
+	// Delete is still answering, must find this one and keep the server up. (Removing it
+	// first let 26 of 100 grouped deletes fail with "ttrpc: closed".)
+	s.mu.Lock()
+	delete(s.containers, r.ID)
+	s.mu.Unlock()
 	return resp, nil
 }
 

@@ -8,16 +8,31 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 
 	"github.com/containerd/containerd/pkg/process"
-	"github.com/containerd/fifo"
+	"golang.org/x/sys/unix"
 )
 
 // stdio connects a container process to the standard streams containerd asked for.
 type stdio struct {
 	closers []io.Closer // what the shim holds until the process exits
-	stdinW  io.Closer   // the shim's end of the guest's stdin, closed by CloseIO
+	stdinW  *os.File    // the shim's end of the guest's stdin, closed by CloseIO
+	stdinF  *os.File    // containerd's stdin FIFO, copied into stdinW from start on
+}
+
+// startStdin starts copying the stdin FIFO into the guest's stdin. It waits for Start:
+// by then the client has opened (or is opening) its end of the FIFO, so an empty read
+// means the client's stdin has ended, not that it is not connected yet.
+func (s *stdio) startStdin() {
+	if s.stdinF == nil {
+		return
+	}
+	f, w := s.stdinF, s.stdinW
+	s.stdinF = nil
+	go func() {
+		io.Copy(w, f)
+		w.Close()
+	}()
 }
 
 // setup opens the streams and sets them on cmd. Paths are FIFOs (what ctr, Docker and
@@ -34,10 +49,19 @@ type stdio struct {
 //     ended) can end the guest's stdin even while the FIFO stays open.
 func (s *stdio) setup(ctx context.Context, id string, cmd *exec.Cmd, stdin, stdout, stderr string) error {
 	if stdin != "" {
-		f, err := fifo.OpenFifo(ctx, stdin, syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+		// Not containerd/fifo's OpenFifo: it opens a reader with a blocking open(2), which
+		// never returns when the client has already written its (empty) stdin and closed
+		// the FIFO. A non-blocking open returns at once; then read(2) blocks while a
+		// writer is connected, or waiting in its own open(2), and gives EOF once none is.
+		fd, err := unix.Open(stdin, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return fmt.Errorf("opening stdin %s: %w", stdin, err)
 		}
+		if err := unix.SetNonblock(fd, false); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("opening stdin %s: %w", stdin, err)
+		}
+		f := os.NewFile(uintptr(fd), stdin)
 		r, w, err := os.Pipe()
 		if err != nil {
 			f.Close()
@@ -45,11 +69,8 @@ func (s *stdio) setup(ctx context.Context, id string, cmd *exec.Cmd, stdin, stdo
 		}
 		s.closers = append(s.closers, f, r)
 		s.stdinW = w
+		s.stdinF = f
 		cmd.Stdin = r
-		go func() {
-			io.Copy(w, f)
-			w.Close()
-		}()
 	}
 	if stdout == stderr && strings.HasPrefix(stdout, "binary://") {
 		u, err := url.Parse(stdout)
@@ -104,7 +125,7 @@ func (s *stdio) open(p, name string) (*os.File, error) {
 			return nil, fmt.Errorf("%s %s: unsupported scheme %q (use a FIFO path, file:// or binary://)", name, p, u.Scheme)
 		}
 	}
-	f, err := os.OpenFile(path, flag|syscall.O_CLOEXEC, 0o640)
+	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s %s: %w", name, path, err)
 	}
