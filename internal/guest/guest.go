@@ -33,7 +33,8 @@ import (
 // Binary is the program's name; the shim looks for it next to itself, then on PATH.
 const Binary = "berth-guest"
 
-// Modes, the program's one argument.
+// Modes, the program's first argument; the second, when given, is the network
+// namespace to join.
 const (
 	ModeGuest   = "guest"   // runs the container's module
 	ModeSandbox = "sandbox" // holds a pod sandbox: joins its namespaces, waits to be killed
@@ -58,8 +59,10 @@ func ReadSpec(dir string) (*specs.Spec, error) {
 	return &s, nil
 }
 
-// netnsPath is the network namespace config.json names, "" for none (the shim's own).
-func netnsPath(s *specs.Spec) string {
+// NetnsPath is the network namespace config.json names, "" for none (the shim's own).
+// The shim passes it to berth-guest as its second argument, so that the process need
+// not parse config.json for it before runtime.Load parses it for the module.
+func NetnsPath(s *specs.Spec) string {
 	if s.Linux == nil {
 		return ""
 	}
@@ -71,12 +74,11 @@ func netnsPath(s *specs.Spec) string {
 	return ""
 }
 
-// JoinNetns moves the calling thread into the spec's network namespace, if it names one
-// by path. A network namespace without a path asks for a new, empty one: the guest gets
-// no network, which it has anyway (no sockets but preopened ones) until the networking
-// work; it stays in the shim's namespace.
-func JoinNetns(s *specs.Spec) error {
-	p := netnsPath(s)
+// JoinNetns moves the calling thread into the network namespace at path p (see
+// NetnsPath); "" leaves it where it is. A network namespace without a path in the spec
+// asks for a new, empty one: the guest gets no network, which it has anyway (no sockets
+// but preopened ones) until the networking work; it stays in the shim's namespace.
+func JoinNetns(p string) error {
 	if p == "" {
 		return nil
 	}

@@ -163,7 +163,7 @@ func (s *Service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 	}, nil
 }
 
-// isOurs reports whether pid is a container process of this binary in bundle dir, so
+// isOurs reports whether pid is a berth-guest process in bundle dir, so
 // that a recycled pid is never killed.
 func isOurs(pid int, dir string) bool {
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))

@@ -62,7 +62,7 @@ type Service struct {
 	containers map[string]*container
 }
 
-// container is one task: a process of this binary running the module (or holding a
+// container is one task: a berth-guest process running the module (or holding a
 // sandbox), and what the shim holds for it.
 type container struct {
 	id, bundle string
@@ -197,7 +197,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if c.sandbox {
 		mode = guest.ModeSandbox
 	}
-	cmd := exec.Command(bin, mode)
+	args := []string{mode}
+	if ns := guest.NetnsPath(spec); ns != "" {
+		args = append(args, ns)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = r.Bundle
 	cmd.Env = os.Environ()
 	// The process dies with the shim: containerd then runs `shim delete`, which reports

@@ -19,9 +19,9 @@ import (
 
 // Main is the container's process, run in the bundle directory with the container's
 // stdio as fds 0–2 and the two pipes FdStart and FdStatus; args are os.Args, whose
-// args[1] is the mode. It joins the network namespace config.json names, loads the
-// module (from berth's compile cache, $BERTH_ROOT), reports "ok" on FdStatus, waits for
-// the start byte and runs the module. Its exit status is the module's exit code (134 for a trap).
+// args[1] is the mode and args[2], if any, the network namespace. It joins that
+// namespace, loads the module (from berth's compile cache, $BERTH_ROOT), reports "ok" on
+// FdStatus, waits for the start byte and runs the module. Its exit status is the module's exit code (134 for a trap).
 //
 // # Notes
 //
@@ -54,11 +54,11 @@ func Main(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	spec, err := guest.ReadSpec(dir)
-	if err != nil {
-		return fail(err)
+	netns := ""
+	if len(args) > 2 {
+		netns = args[2]
 	}
-	if err := guest.JoinNetns(spec); err != nil {
+	if err := guest.JoinNetns(netns); err != nil {
 		return fail(err)
 	}
 	if mode == guest.ModeSandbox {
