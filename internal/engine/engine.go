@@ -20,6 +20,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/berth-dev/berth/internal/wasi"
 )
 
 const (
@@ -48,6 +50,10 @@ type Engine struct {
 	versionOnce sync.Once
 	version     string
 
+	host     Host // the WASI implementation of runs
+	hostOnce sync.Once
+	funcs    []wasi.Func // berth's host functions, when host is HostBerth
+
 	subdirOnce sync.Once
 	subdir     string // wazero's per-version directory name inside a digest directory
 	subdirErr  error
@@ -57,7 +63,7 @@ type Engine struct {
 // if missing. cacheDir/<module sha256 hex>/ holds the code of one module; wazero adds a
 // wazero-<version>-<arch>-<os>/ directory inside it, so the cache is keyed by module
 // digest and engine version.
-func New(ctx context.Context, cacheDir string) (*Engine, error) {
+func New(ctx context.Context, cacheDir string, opts ...Option) (*Engine, error) {
 	if cacheDir == "" {
 		return nil, errors.New("engine: no compilation cache directory given")
 	}
@@ -68,7 +74,11 @@ func New(ctx context.Context, cacheDir string) (*Engine, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("engine: creating compilation cache directory: %w", err)
 	}
-	return &Engine{dir: dir, caches: map[string]*cacheEntry{}}, nil
+	e := &Engine{dir: dir, caches: map[string]*cacheEntry{}}
+	for _, o := range opts {
+		o(e)
+	}
+	return e, nil
 }
 
 // Close releases the in-memory compilation caches. Runs still in progress finish
@@ -204,7 +214,7 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
-	mc, err := moduleConfig(&spec)
+	mc, err := e.moduleConfig(&spec)
 	if err != nil {
 		spec.Prepared.Close(ctx)
 		return -1, err
@@ -231,6 +241,14 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 
 	if err := ctx.Err(); err != nil {
 		return -1, err
+	}
+	if l.bind != nil {
+		s, err := berthSystem(ctx, &spec)
+		if err != nil {
+			return -1, err
+		}
+		defer s.Close()
+		l.bind.sys = s
 	}
 	mod, err := l.rt.InstantiateModule(ctx, l.cm, mc)
 	if err != nil {
@@ -337,8 +355,13 @@ func (p *Prepared) Close(ctx context.Context) {
 	}
 }
 
-// moduleConfig translates the parts of spec that the guest sees.
-func moduleConfig(spec *Spec) (wazero.ModuleConfig, error) {
+// moduleConfig translates the parts of spec that the guest sees. With berth's own host
+// they are in the run's wasi.System instead (berthSystem), and only the start function
+// choice is wazero's.
+func (e *Engine) moduleConfig(spec *Spec) (wazero.ModuleConfig, error) {
+	if e.host == HostBerth {
+		return wazero.NewModuleConfig().WithStartFunctions(), nil
+	}
 	mc := wazero.NewModuleConfig().
 		WithArgs(spec.Args...).
 		WithSysWalltime().
@@ -378,6 +401,8 @@ type loaded struct {
 	ent *cacheEntry
 	rt  wazero.Runtime
 	cm  wazero.CompiledModule
+	// bind is set with berth's own host: Run gives it the run's System.
+	bind *binding
 }
 
 func (l *loaded) close(ctx context.Context) {
@@ -413,9 +438,11 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 		cfg = cfg.WithMemoryLimitPages(limit)
 	}
 	l := &loaded{e: e, ent: ent, rt: wazero.NewRuntimeWithConfig(ctx, cfg)}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, l.rt); err != nil {
-		l.close(ctx)
-		return nil, fmt.Errorf("engine: instantiating WASI: %w", err)
+	if e.host == HostWazero {
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, l.rt); err != nil {
+			l.close(ctx)
+			return nil, fmt.Errorf("engine: instantiating WASI: %w", err)
+		}
 	}
 	unlock := lockCompile(filepath.Join(e.dir, h))
 	cm, err := compileModule(ctx, l.rt, wasm)
@@ -443,6 +470,13 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 	if err := e.check(l.rt, cm); err != nil {
 		l.close(ctx)
 		return nil, err
+	}
+	if e.host == HostBerth {
+		l.bind = &binding{}
+		if err := e.instantiateBerthHost(ctx, l.rt, cm, l.bind); err != nil {
+			l.close(ctx)
+			return nil, err
+		}
 	}
 	return l, nil
 }
@@ -475,6 +509,9 @@ func (e *Engine) check(rt wazero.Runtime, cm wazero.CompiledModule) error {
 	}
 	if len(start.ParamTypes()) != 0 || len(start.ResultTypes()) != 0 {
 		return fmt.Errorf("%w: its _start must take no parameters and return no results", ErrNotCommand)
+	}
+	if e.host == HostBerth {
+		return e.checkBerthImports(cm)
 	}
 	provided := e.wasiExports(rt)
 	for _, f := range cm.ImportedFunctions() {

@@ -38,10 +38,17 @@ var (
 type ImportError struct {
 	// Module and Name identify the import, as in "env"."foo".
 	Module, Name string
+	// Signature is set when berth provides a function of that name, but not with the
+	// parameter and result types the module imports it with.
+	Signature bool
 }
 
 // Error names the import and what berth provides instead.
 func (e *ImportError) Error() string {
+	if e.Signature {
+		return fmt.Sprintf("the module imports %s.%s with a signature berth does not provide (a different ABI version?)",
+			e.Module, e.Name)
+	}
 	return fmt.Sprintf("the module imports %s.%s, which berth does not provide (it provides %s)",
 		e.Module, e.Name, wasiModuleName)
 }

@@ -1,0 +1,4 @@
+package wasi
+
+// pollFuncs is poll_oneoff.
+func pollFuncs() []Func { return nil }
