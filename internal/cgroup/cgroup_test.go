@@ -448,8 +448,11 @@ func TestMemoryLimitEnforced(t *testing.T) {
 	}
 	switch m := msg.(type) {
 	case *v1.Metrics:
-		if m.MemoryOomControl.OomKill < 1 || m.Memory.Usage.Max > limit || m.Memory.Usage.Max < limit*3/4 {
-			t.Errorf("oom_kill %d, max usage %d; want > 0, and near but not over %d", m.MemoryOomControl.OomKill, m.Memory.Usage.Max, limit)
+		// The v1 memory controller charges a page before it reclaims or kills, so the
+		// high-water mark may pass the limit by a few pages (seen: 4096 bytes).
+		const slack = 64 << 10
+		if m.MemoryOomControl.OomKill < 1 || m.Memory.Usage.Max > limit+slack || m.Memory.Usage.Max < limit*3/4 {
+			t.Errorf("oom_kill %d, max usage %d; want > 0, and near %d (at most %d over)", m.MemoryOomControl.OomKill, m.Memory.Usage.Max, limit, slack)
 		}
 	case *v2.Metrics:
 		if m.MemoryEvents == nil || m.MemoryEvents.OomKill < 1 {
