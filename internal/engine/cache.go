@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -27,6 +28,21 @@ type cacheEntry struct {
 	cache   wazero.CompilationCache
 	refs    int  // runs and precompiles using it; guarded by Engine.mu
 	dropped bool // removed from Engine.caches; guarded by Engine.mu
+
+	// codeMu orders, within this process, loading the module's code (CompileModule)
+	// against instantiating it (InstantiateModule) in the runtimes sharing cache.
+	//
+	// # Notes
+	//
+	//   - wazero v1.12.0 publishes a module read from its file cache in the engine's
+	//     in-memory table before it has compiled the module's entry preambles
+	//     (wazero/wazero#2547, open), and InstantiateModule looks the module up in that
+	//     table. A run instantiating while another run of the same module loads it could
+	//     get code whose preambles are not there yet: `go test -race` reports it, and
+	//     upstream reports an index-out-of-range panic. Holding codeMu across both calls
+	//     closes the window; it costs nothing across processes (one run each) and an
+	//     instantiation's time (~0.1 ms for a small module) within one.
+	codeMu sync.Mutex
 }
 
 // acquire returns the cache entry of digest hex h, creating it (and its directory) on

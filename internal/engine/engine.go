@@ -250,7 +250,9 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 		defer s.Close()
 		l.bind.sys = s
 	}
+	l.ent.codeMu.Lock()
 	mod, err := l.rt.InstantiateModule(ctx, l.cm, mc)
+	l.ent.codeMu.Unlock()
 	if err != nil {
 		return -1, instantiateError(spec.Module, err)
 	}
@@ -444,9 +446,11 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 			return nil, fmt.Errorf("engine: instantiating WASI: %w", err)
 		}
 	}
+	ent.codeMu.Lock()
 	unlock := lockCompile(filepath.Join(e.dir, h))
 	cm, err := compileModule(ctx, l.rt, wasm)
 	unlock()
+	ent.codeMu.Unlock()
 	var pe *fs.PathError
 	if err != nil && errors.As(err, &pe) {
 		// Another berth process removed the cache directory while we compiled. wazero
@@ -455,7 +459,9 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 		// freed with this cache entry).
 		if sub, serr := e.versionSubdir(); serr == nil {
 			if os.MkdirAll(filepath.Join(e.dir, h, sub), 0o700) == nil {
+				ent.codeMu.Lock()
 				cm, err = compileModule(ctx, l.rt, wasm)
+				ent.codeMu.Unlock()
 			}
 		}
 	}
