@@ -31,6 +31,8 @@ type Config struct {
 	listeners       []*os.File
 	exit            func(code uint32)
 	interruptedCode uint32
+
+	sockPolicy SocketPolicy // policy.go
 }
 
 // NewConfig returns a Config with no arguments, no environment, an empty stdin,
@@ -103,6 +105,8 @@ type System struct {
 	stopIntr     func() bool
 	closed       bool
 	iovs         [][]byte // scratch for iovec resolution
+
+	sockPolicy SocketPolicy // nil: allow all (policy.go)
 }
 
 // New opens the mounts and sets up the fd table a guest will see. ctx's end interrupts
@@ -113,6 +117,7 @@ func New(ctx context.Context, c Config) (*System, error) {
 		env:         c.env,
 		exit:        c.exit,
 		interrupted: c.interruptedCode,
+		sockPolicy:  c.sockPolicy,
 		start:       time.Now(),
 		intrR:       -1,
 		intrW:       -1,
