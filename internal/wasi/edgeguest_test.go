@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +31,12 @@ type edgeRun struct {
 func startEdgeGuest(t *testing.T, wasm []byte, cfg Config, args ...string) *edgeRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	rt := wazero.NewRuntime(ctx)
+	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(os.TempDir(), fmt.Sprintf("berth-wasi-test-wazero-%d", os.Getuid())))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
 	cm, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
 		cancel()

@@ -92,6 +92,8 @@ func (e *ExitError) Error() string { return fmt.Sprintf("wasi: exit code %d", e.
 //     System's context is done; the guest then ends with the interrupted exit code. So an
 //     idle guest costs no CPU, and stopping it needs no signal.
 type System struct {
+	sockPolicy SocketPolicy // nil: allow all (policy.go)
+
 	args, env   []string
 	argsBuf     []byte // args, each NUL-terminated, in order
 	envBuf      []byte
@@ -105,8 +107,6 @@ type System struct {
 	stopIntr     func() bool
 	closed       bool
 	iovs         [][]byte // scratch for iovec resolution
-
-	sockPolicy SocketPolicy // nil: allow all (policy.go)
 }
 
 // New opens the mounts and sets up the fd table a guest will see. ctx's end interrupts

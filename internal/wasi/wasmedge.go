@@ -364,6 +364,9 @@ func edgeSockAcceptV1(ctx context.Context, s *System, mem []byte, st []uint64) E
 	if errno != ErrnoSuccess {
 		return errno
 	}
+	// As preview1's sock_accept (sock.go): a native Go server's connections have
+	// TCP_NODELAY, and a guest's cannot set it through preview1.
+	_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 	fd, errno := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: sockRights, hostfd: nfd, owned: true, sock: &sockState{}})
 	if errno != ErrnoSuccess {
 		unix.Close(nfd)
@@ -481,7 +484,7 @@ func (s *System) edgeRecvFrom(e *fdEntry, mem []byte, iovsP, iovsN, riflags uint
 				from = sa
 			}
 			if waitall && n > 0 {
-				if iovs = advance(iovs, n); len(iovs) > 0 {
+				if iovs = advanceBufs(iovs, n); len(iovs) > 0 {
 					continue
 				}
 			}
@@ -499,8 +502,8 @@ func (s *System) edgeRecvFrom(e *fdEntry, mem []byte, iovsP, iovsN, riflags uint
 	}
 }
 
-// advance drops the first n bytes of iovs.
-func advance(iovs [][]byte, n int) [][]byte {
+// advanceBufs drops the first n bytes of iovs.
+func advanceBufs(iovs [][]byte, n int) [][]byte {
 	for len(iovs) > 0 && n >= len(iovs[0]) {
 		n -= len(iovs[0])
 		iovs = iovs[1:]
@@ -944,7 +947,7 @@ func edgeSockGetaddrinfo(ctx context.Context, s *System, mem []byte, st []uint64
 	if protocol > edgeProtoUDP || socktype > edgeSockStream {
 		return ErrnoNosys
 	}
-	results, errno := s.resolve(ctx, node, service, flags, family, socktype, protocol)
+	results, errno := s.edgeResolve(ctx, node, service, flags, family, socktype, protocol)
 	if errno != ErrnoSuccess {
 		return errno
 	}
@@ -1020,8 +1023,8 @@ func cstring(b []byte) string {
 	return string(b)
 }
 
-// resolve looks up node and service as getaddrinfo(3) would, filtered by the policy.
-func (s *System) resolve(ctx context.Context, node, service string, flags uint16, family, socktype, protocol uint8) ([]edgeAddrinfo, Errno) {
+// edgeResolve looks up node and service as getaddrinfo(3) would, filtered by the policy.
+func (s *System) edgeResolve(ctx context.Context, node, service string, flags uint16, family, socktype, protocol uint8) ([]edgeAddrinfo, Errno) {
 	var types []uint8
 	switch {
 	case socktype == edgeSockStream && protocol != edgeProtoUDP, socktype == edgeSockAny && protocol == edgeProtoTCP:
