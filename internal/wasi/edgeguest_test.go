@@ -20,10 +20,11 @@ import (
 // stderr read line by line. The tests here run guests on wazero directly rather than
 // through internal/engine so they can give the System any Config (a socket policy).
 type edgeRun struct {
-	t     *testing.T
-	lines chan string
-	done  chan uint32
-	seen  []string
+	t      *testing.T
+	cancel context.CancelFunc // ends the System's context: interrupts the guest
+	lines  chan string
+	done   chan uint32
+	seen   []string
 }
 
 // startEdgeGuest starts wasm with cfg and args. A guest importing a function the host
@@ -86,7 +87,7 @@ func startEdgeGuest(t *testing.T, wasm []byte, cfg Config, args ...string) *edge
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := &edgeRun{t: t, lines: make(chan string, 64), done: make(chan uint32, 1)}
+	run := &edgeRun{t: t, cancel: cancel, lines: make(chan string, 64), done: make(chan uint32, 1)}
 	go func() {
 		sc := bufio.NewScanner(r)
 		for sc.Scan() {

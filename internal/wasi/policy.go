@@ -3,6 +3,8 @@ package wasi
 import (
 	"context"
 	"net/netip"
+
+	"golang.org/x/sys/unix"
 )
 
 // SocketOp is the socket operation a SocketPolicy is asked about.
@@ -57,7 +59,8 @@ type SocketRequest struct {
 // SocketPolicy decides which socket operations a guest may perform. Every socket
 // operation of the WasmEdge extension and preview1's sock_accept passes through it
 // (System.checkSocket), so it is the one place where a container's network access is
-// decided: `--network none` uses DenyAll, and `-p HOST:GUEST` maps binds.
+// decided: `--network none` uses DenyAll, and `-p HOST:GUEST` maps binds. (An accept
+// implementation asks it through System.admit.)
 //
 // Socket returns the address the host uses and the errno the guest sees
 // (ErrnoSuccess to allow).
@@ -129,9 +132,18 @@ func (s *System) checkSocket(ctx context.Context, req SocketRequest) (netip.Addr
 	return s.sockPolicy.Socket(ctx, req)
 }
 
-// checkAccept is what a sock_accept implementation asks before handing a connection
-// from peer to the guest: false means close the connection and accept the next one.
-func (s *System) checkAccept(ctx context.Context, peer netip.AddrPort) bool {
-	_, errno := s.checkSocket(ctx, SocketRequest{Op: SockAccept, Network: "tcp", Addr: peer})
+// admit is what an accept asks of the policy about a new connection's host
+// descriptor: false means the connection is refused (the caller closes it and takes
+// the next one, as a firewall would have dropped it). Without a policy it costs
+// nothing; with one, a getpeername(2).
+func (s *System) admit(ctx context.Context, nfd int) bool {
+	if s.sockPolicy == nil {
+		return true
+	}
+	sa, err := unix.Getpeername(nfd)
+	if err != nil {
+		return false // already reset by the peer
+	}
+	_, errno := s.checkSocket(ctx, SocketRequest{Op: SockAccept, Network: "tcp", Addr: addrPortOf(sa)})
 	return errno == ErrnoSuccess
 }

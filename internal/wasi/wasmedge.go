@@ -342,7 +342,8 @@ func edgeSockListen(ctx context.Context, s *System, _ []byte, st []uint64) Errno
 	if err := unix.Listen(e.hostfd, int(int32(st[1]))); err != nil {
 		return ErrnoOf(err)
 	}
-	e.sock.listener = true
+	// sockState.listener stays false: it marks the listeners the host preopened,
+	// whose shutdown sock.go refuses; a guest's own listener is the guest's to shut.
 	return ErrnoSuccess
 }
 
@@ -383,9 +384,9 @@ func edgeSockAcceptV1(ctx context.Context, s *System, mem []byte, st []uint64) E
 // net package does.
 func (s *System) acceptConn(ctx context.Context, e *fdEntry) (int, Errno) {
 	for {
-		nfd, sa, err := unix.Accept4(e.hostfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, _, err := unix.Accept4(e.hostfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		if err == nil {
-			if s.sockPolicy != nil && !s.checkAccept(ctx, addrPortOf(sa)) {
+			if !s.admit(ctx, nfd) {
 				unix.Close(nfd)
 				continue
 			}

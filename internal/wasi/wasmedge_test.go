@@ -381,3 +381,71 @@ func TestWasmEdgeAcceptPolicy(t *testing.T) {
 	}
 	run.wait(0)
 }
+
+// TestWasmEdgeInterrupt: a guest blocked in a WasmEdge call ends, with the
+// interrupted exit code, as soon as its System's context ends.
+func TestWasmEdgeInterrupt(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	tests := []struct {
+		name, flag string
+		args       []string
+		ready      string
+	}{
+		{"accept", "-DV1", []string{"server"}, "PORT"},
+		{"recv_from", "-DV2", []string{"udp", strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port)}, "PORT"},
+		// The listener never accepts and the guest's read waits for a reply.
+		{"read after connect", "-DV2", []string{"client", strconv.Itoa(l.Addr().(*net.TCPAddr).Port)}, "LOCALPORT"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := startEdgeGuest(t, edgeGuest(t, tt.flag), NewConfig(), tt.args...)
+			run.expect(tt.ready)
+			time.Sleep(50 * time.Millisecond) // let it block
+			start := time.Now()
+			run.cancel()
+			run.wait(143)
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("guest took %v to stop", d)
+			}
+		})
+	}
+}
+
+func TestDenyAll(t *testing.T) {
+	lo := netip.MustParseAddrPort("127.0.0.1:80")
+	tests := []struct {
+		op   SocketOp
+		want Errno
+	}{
+		{SockOpen, ErrnoSuccess},
+		{SockBind, ErrnoAddrnotavail},
+		{SockListen, ErrnoAddrnotavail},
+		{SockConnect, ErrnoNetunreach},
+		{SockSendTo, ErrnoNetunreach},
+		{SockAccept, ErrnoAcces},
+		{SockResolve, ErrnoAiAgain},
+	}
+	for _, tt := range tests {
+		t.Run(tt.op.String(), func(t *testing.T) {
+			addr, errno := DenyAll.Socket(context.Background(), SocketRequest{Op: tt.op, Network: "tcp", Addr: lo})
+			if errno != tt.want {
+				t.Errorf("%v: errno %v, want %v", tt.op, errno, tt.want)
+			}
+			if addr != lo {
+				t.Errorf("%v: address %v, want it unchanged", tt.op, addr)
+			}
+		})
+	}
+	if got := SocketOp(42).String(); got != "op(42)" {
+		t.Errorf("unknown op %q", got)
+	}
+}
