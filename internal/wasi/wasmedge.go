@@ -178,16 +178,16 @@ func edgeAddrBuf(mem []byte, p uint32) ([]byte, Errno) {
 	return b, ErrnoSuccess
 }
 
-// putEdgeAddr writes a into b, a guest address buffer: raw bytes when b is a v1
-// buffer (4 or 16 bytes, or any size but 128), v2's family-tagged storage when b has
-// 128 bytes. It returns the WasmEdge address family.
-func putEdgeAddr(b []byte, a netip.Addr) (uint32, Errno) {
+// putEdgeAddr writes a into b, a guest address buffer: v2's family-tagged storage
+// when v2 is set and b has 128 bytes, the raw address otherwise (v1, and v2's 4- or
+// 16-byte buffers). It returns the WasmEdge address family.
+func putEdgeAddr(b []byte, a netip.Addr, v2 bool) (uint32, Errno) {
 	fam := uint32(edgeAFInet4)
 	raw := a.AsSlice()
 	if a.Is6() {
 		fam = edgeAFInet6
 	}
-	if len(b) == 128 {
+	if v2 && len(b) == 128 {
 		clear(b)
 		binary.LittleEndian.PutUint16(b, uint16(fam))
 		copy(b[2:], raw)
@@ -571,7 +571,7 @@ func edgeRecvFromCommon(s *System, mem []byte, st []uint64, v2 bool) Errno {
 	if ap := addrPortOf(from); ap.IsValid() {
 		port = ap.Port()
 		if v2 || len(addr) >= len(ap.Addr().AsSlice()) {
-			putEdgeAddr(addr, ap.Addr())
+			putEdgeAddr(addr, ap.Addr(), v2)
 		}
 	} else if v2 && len(addr) == 128 {
 		clear(addr[:2]) // no sender (a connected stream): family UNSPEC
@@ -825,7 +825,7 @@ func edgeAddrV1(s *System, mem []byte, st []uint64, get func(*System, *fdEntry) 
 	if errno != ErrnoSuccess {
 		return errno
 	}
-	fam, errno := putEdgeAddr(b, ap.Addr())
+	fam, errno := putEdgeAddr(b, ap.Addr(), false)
 	if errno != ErrnoSuccess {
 		return errno
 	}
@@ -858,7 +858,7 @@ func edgeAddrV2(s *System, mem []byte, st []uint64, get func(*System, *fdEntry) 
 	if errno != ErrnoSuccess {
 		return errno
 	}
-	putEdgeAddr(b, ap.Addr())
+	putEdgeAddr(b, ap.Addr(), true)
 	writeU32(mem, portP, uint32(ap.Port()))
 	return ErrnoSuccess
 }

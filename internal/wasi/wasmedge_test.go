@@ -17,7 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/testguest"
 )
 
-// edgeGenerations are the two builds of cEdge.
+// edgeGenerations are the two builds of testguest.CWasmEdge.
 var edgeGenerations = []struct {
 	name string
 	flag string
@@ -29,7 +29,7 @@ var edgeGenerations = []struct {
 }
 
 func edgeGuest(t *testing.T, flag string) []byte {
-	return testguest.Read(t, testguest.C(t, cEdge, flag))
+	return testguest.Read(t, testguest.C(t, testguest.CWasmEdge, flag))
 }
 
 // TestWasmEdgeSignatures checks that each generation's guest imports the signatures

@@ -1,12 +1,12 @@
-package wasi
+package testguest
 
-// cEdge is a C guest that calls the WasmEdge socket extension through its own import
+// CWasmEdge is a C guest that calls the WasmEdge socket extension through its own import
 // declarations (wasi-libc knows nothing of it). Built with -DV1 it imports the v1
 // signatures (sock_accept with 2 parameters, sock_recv_from with 7,
 // sock_getlocaladdr/sock_getpeeraddr with 4), with -DV2 the v2 ones. argv[1] picks a
 // scenario; the guest prints "KEY value" lines for the test, "FAIL ..." and exits 1
 // when a check fails, exits 0 when all pass. Errno values are witx's, written out.
-const cEdge = `#include <stdint.h>
+const CWasmEdge = `#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
