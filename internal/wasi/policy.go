@@ -56,11 +56,11 @@ type SocketRequest struct {
 	Host string
 }
 
-// SocketPolicy decides which socket operations a guest may perform. Every socket
-// operation of the WasmEdge extension and preview1's sock_accept passes through it
-// (System.checkSocket), so it is the one place where a container's network access is
-// decided: `--network none` uses DenyAll, and `-p HOST:GUEST` maps binds. (An accept
-// implementation asks it through System.admit.)
+// SocketPolicy decides which socket operations a guest may perform. Every operation
+// of the WasmEdge extension passes through it (System.checkSocket), and so does every
+// accepted connection (System.admit, which each sock_accept calls), so it is the one
+// place where a container's network access is decided: `--network none` uses DenyAll,
+// and `-p HOST:GUEST` maps binds.
 //
 // Socket returns the address the host uses and the errno the guest sees
 // (ErrnoSuccess to allow).
