@@ -368,7 +368,8 @@ func edgeSockAcceptV1(ctx context.Context, s *System, mem []byte, st []uint64) E
 	// As preview1's sock_accept (sock.go): a native Go server's connections have
 	// TCP_NODELAY, and a guest's cannot set it through preview1.
 	_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	fd, errno := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: sockRights, hostfd: nfd, owned: true, sock: &sockState{}})
+	// A connection cannot accept: a socket's rights less RightSockAccept, as sock.go's.
+	fd, errno := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: sockRights &^ RightSockAccept, hostfd: nfd, owned: true, sock: &sockState{}})
 	if errno != ErrnoSuccess {
 		unix.Close(nfd)
 		return errno
