@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 )
 
 // TB is the subset of testing.TB this package uses.
@@ -57,6 +58,13 @@ func key(parts ...string) string {
 // "go.mod") to contents; without a go.mod, a minimal one is written.
 func Go(t TB, src string, extraFiles ...map[string]string) string {
 	t.Helper()
+	return GoTags(t, nil, src, extraFiles...)
+}
+
+// GoTags is Go with build tags (go build -tags), for guests whose libraries choose
+// an implementation by tag (stealthrocket/net's getaddrinfo).
+func GoTags(t TB, tags []string, src string, extraFiles ...map[string]string) string {
+	t.Helper()
 	files := map[string]string{"main.go": src}
 	for _, m := range extraFiles {
 		for k, v := range m {
@@ -71,6 +79,9 @@ func Go(t TB, src string, extraFiles ...map[string]string) string {
 		parts = append(parts, name, files[name])
 	}
 	parts = append(parts, runtime.Version())
+	if len(tags) > 0 {
+		parts = append(parts, "tags="+strings.Join(tags, ","))
+	}
 	out := filepath.Join(cacheDir(t), "go-"+key(parts...)+".wasm")
 	if _, err := os.Stat(out); err == nil {
 		return out
@@ -86,7 +97,11 @@ func Go(t TB, src string, extraFiles ...map[string]string) string {
 		}
 	}
 	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
-	cmd := exec.Command(goBin(), "build", "-trimpath", "-o", tmp, ".")
+	args := []string{"build", "-trimpath", "-o", tmp}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.Command(goBin(), append(args, ".")...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
 	if b, err := cmd.CombinedOutput(); err != nil {

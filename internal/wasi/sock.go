@@ -7,4 +7,5 @@ func sockFuncs() []Func { return nil }
 // sockState is what the System knows of a socket fd.
 type sockState struct {
 	listener bool
+	edge     *edgeSock // WasmEdge extension state, nil when unused (wasmedge.go)
 }

@@ -31,6 +31,8 @@ type Config struct {
 	listeners       []*os.File
 	exit            func(code uint32)
 	interruptedCode uint32
+
+	sockPolicy SocketPolicy // policy.go
 }
 
 // NewConfig returns a Config with no arguments, no environment, an empty stdin,
@@ -90,6 +92,8 @@ func (e *ExitError) Error() string { return fmt.Sprintf("wasi: exit code %d", e.
 //     System's context is done; the guest then ends with the interrupted exit code. So an
 //     idle guest costs no CPU, and stopping it needs no signal.
 type System struct {
+	sockPolicy SocketPolicy // nil: allow all (policy.go)
+
 	args, env   []string
 	argsBuf     []byte // args, each NUL-terminated, in order
 	envBuf      []byte
@@ -113,6 +117,7 @@ func New(ctx context.Context, c Config) (*System, error) {
 		env:         c.env,
 		exit:        c.exit,
 		interrupted: c.interruptedCode,
+		sockPolicy:  c.sockPolicy,
 		start:       time.Now(),
 		intrR:       -1,
 		intrW:       -1,
