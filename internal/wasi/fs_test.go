@@ -66,6 +66,8 @@ func TestPathOpen(t *testing.T) {
 		{name: "dot segments", dirfd: 3, path: "./d/../d/./g", want: ErrnoSuccess, content: "in d"},
 		{name: "symlink followed", dirfd: 3, lookup: follow, path: "lf", want: ErrnoSuccess, content: "hello"},
 		{name: "symlink not followed", dirfd: 3, path: "lf", want: ErrnoLoop},
+		{name: "symlink to dir not followed", dirfd: 3, path: "ld", oflags: oflagDirectory, want: ErrnoLoop},
+		{name: "symlink to dir followed", dirfd: 3, lookup: follow, path: "ld", oflags: oflagDirectory, want: ErrnoSuccess},
 		{name: "symlinked dir in the middle", dirfd: 3, path: "ld/g", want: ErrnoSuccess, content: "in d"},
 		{name: "empty", dirfd: 3, path: "", want: ErrnoNoent},
 		{name: "missing", dirfd: 3, path: "nope", want: ErrnoNoent},
@@ -354,6 +356,8 @@ func TestPathOps(t *testing.T) {
 		{"symlink", func() Errno { return call("path_symlink", "d/g", 3, "s") }, ErrnoSuccess, func() bool { t, _ := os.Readlink(filepath.Join(mnt, "s")); return t == "d/g" }},
 		{"symlink existing", func() Errno { return call("path_symlink", "f", 3, "s") }, ErrnoExist, nil},
 		{"symlink with slash", func() Errno { return call("path_symlink", "f", 3, "s2/") }, ErrnoNoent, nil},
+		{"symlink with slash over dir", func() Errno { return call("path_symlink", "f", 3, "d/") }, ErrnoExist, nil},
+		{"symlink with slash over file", func() Errno { return call("path_symlink", "x", 3, "f/") }, ErrnoNotdir, nil},
 		{"symlink empty target", func() Errno { return call("path_symlink", "", 3, "s3") }, ErrnoNoent, nil},
 		{"readlink", func() Errno { return call("path_readlink", 3, "s", 512, 64, out) }, ErrnoSuccess, func() bool { return h.u32(out) == 3 && string(h.mem[512:515]) == "d/g" }},
 		{"readlink cut", func() Errno { return call("path_readlink", 3, "s", 600, 2, out) }, ErrnoSuccess, func() bool { return h.u32(out) == 2 && string(h.mem[600:602]) == "d/" }},
@@ -362,6 +366,10 @@ func TestPathOps(t *testing.T) {
 		{"link", func() Errno { return call("path_link", 3, 0, "f", 3, "hard") }, ErrnoSuccess, func() bool { b, _ := os.ReadFile(filepath.Join(mnt, "hard")); return string(b) == "hello" }},
 		{"link existing", func() Errno { return call("path_link", 3, 0, "f", 3, "hard") }, ErrnoExist, nil},
 		{"link dir", func() Errno { return call("path_link", 3, 0, "d", 3, "hd") }, ErrnoPerm, nil},
+		{"link to new name with slash", func() Errno { return call("path_link", 3, 0, "f", 3, "hl2/") }, ErrnoNoent, nil},
+		{"link to old name with slash", func() Errno { return call("path_link", 3, 0, "f", 3, "hard/") }, ErrnoExist, nil},
+		{"link file with slash", func() Errno { return call("path_link", 3, 0, "f/", 3, "hl3") }, ErrnoNotdir, nil},
+		{"link dir with slash", func() Errno { return call("path_link", 3, 0, "d/", 3, "hl3") }, ErrnoPerm, nil},
 		{"link symlink itself", func() Errno { return call("path_link", 3, 0, "lf", 3, "hl") }, ErrnoSuccess, func() bool { t, _ := os.Readlink(filepath.Join(mnt, "hl")); return t == "f" }},
 		{"rename", func() Errno { return call("path_rename", 3, "hard", 3, "d/moved") }, ErrnoSuccess, func() bool { return !exists("hard") && exists("d/moved") }},
 		{"rename missing", func() Errno { return call("path_rename", 3, "hard", 3, "x") }, ErrnoNoent, nil},
@@ -582,7 +590,67 @@ func TestPathOpenRights(t *testing.T) {
 		t.Fatal(errno)
 	}
 	g := h.mustOpen(d, "g", 0, true)
-	if base, _ := rights(g); base&RightFdWrite != 0 {
-		t.Errorf("file under a directory without FD_WRITE inheriting has it: %#x", base)
+	if base, _ := rights(g); base&writingRights != 0 {
+		t.Errorf("file under a directory without FD_WRITE inheriting has writing rights: %#x", base)
+	}
+	iovs, n := h.iov([]byte("x"))
+	if errno := h.call("fd_write", uint64(g), iovs, n, 64); errno != ErrnoBadf {
+		t.Errorf("fd_write to it = %v, want BADF (not opened for writing)", errno)
+	}
+
+	// Rights asked for do not limit the fd beyond its mode: a directory opened with
+	// a few rights (as the WASI test suite's scratch directories are) can still be
+	// used for every path operation.
+	p, pl := h.str("d")
+	few := RightPathOpen | RightPathCreateFile | RightFdReaddir
+	if errno := h.call("path_open", 3, 0, p, pl, oflagDirectory, few, RightFdRead, 0, 64); errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	scratch := h.u32(64)
+	if base, inherit := rights(scratch); base != dirRights&^writingRights || inherit != dirRights|fileRights {
+		t.Errorf("scratch directory rights %#x/%#x, want %#x/%#x", base, inherit, dirRights&^writingRights, dirRights|fileRights)
+	}
+
+	// Neither read nor write: a handle, from which reads fail.
+	p, pl = h.str("g")
+	if errno := h.call("path_open", uint64(scratch), 0, p, pl, 0, 0, 0, 0, 64); errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	handle := h.u32(64)
+	if base, _ := rights(handle); base&(readingRights|writingRights) != 0 {
+		t.Errorf("handle rights %#x include reading or writing ones", base)
+	}
+	if errno := h.call("fd_read", uint64(handle), iovs, n, 64); errno != ErrnoBadf {
+		t.Errorf("fd_read of a handle = %v, want BADF", errno)
+	}
+	if errno := h.call("fd_filestat_get", uint64(handle), 128); errno != ErrnoSuccess || h.u64(128+32) != 4 {
+		t.Errorf("fd_filestat_get of a handle = %v, size %d; want 4", errno, h.u64(128+32))
+	}
+
+	// A right dropped from a directory is gone from what is opened through it.
+	base, inherit = rights(scratch)
+	if errno := h.call("fd_fdstat_set_rights", uint64(scratch), base, inherit&^RightFdRead); errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	r, _ := h.open(scratch, 0, "g", 0, false, 0)
+	if base, inherit := rights(r); base&RightFdRead != 0 || inherit&RightFdRead != 0 {
+		t.Errorf("FD_READ dropped from the directory's inheriting, yet the file has it: %#x/%#x", base, inherit)
+	}
+	if errno := h.call("fd_read", uint64(r), iovs, n, 64); errno != ErrnoBadf {
+		t.Errorf("fd_read without FD_READ = %v, want BADF", errno)
+	}
+
+	// TRUNC without PATH_FILESTAT_SET_SIZE: EPERM (the WASI test suite's truncation_rights).
+	if errno := h.call("fd_fdstat_set_rights", uint64(scratch), base&^RightPathFilestatSetSize, inherit&^RightFdRead); errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	if _, errno := h.open(scratch, 0, "g", oflagTrunc, false, 0); errno != ErrnoPerm {
+		t.Errorf("TRUNC without PATH_FILESTAT_SET_SIZE = %v, want PERM", errno)
+	}
+	if errno := h.call("fd_fdstat_set_rights", uint64(scratch), base&^(RightPathOpen|RightPathFilestatSetSize), 0); errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	if _, errno := h.open(scratch, 0, "g", 0, false, 0); errno != ErrnoNotcapable {
+		t.Errorf("path_open without PATH_OPEN = %v, want NOTCAPABLE", errno)
 	}
 }
