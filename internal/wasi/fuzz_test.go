@@ -22,7 +22,8 @@ func FuzzPathResolution(f *testing.F) {
 		"d//g", "ld/../../secret", "lloop/x", strings.Repeat("../", 40) + "etc",
 	} {
 		f.Add([]byte(seed), uint8(1), uint8(0))
-		f.Add([]byte(seed), uint8(0), uint8(oflagDirectory))
+		f.Add([]byte(seed), uint8(2), uint8(oflagDirectory))
+		f.Add([]byte(seed), uint8(3), uint8(0))
 	}
 	top, mnt := fixture(f)
 	h := mountHarness(f, Mount{HostPath: mnt, GuestPath: "/"})
@@ -42,8 +43,12 @@ func FuzzPathResolution(f *testing.F) {
 		for _, dirfd := range []uint32{3, d} {
 			p := h.put(path)
 			oflags := uint64(oflags) & (oflagDirectory | oflagCreat | oflagExcl)
+			rights := fileRights &^ writingRights
+			if lookup&2 != 0 {
+				rights = 0 // a handle (O_PATH)
+			}
 			errno := h.call("path_open", uint64(dirfd), uint64(lookup&1), p, uint64(len(path)), oflags,
-				fileRights&^writingRights, 0, 0, 8)
+				rights, 0, 0, 8)
 			if errno == ErrnoSuccess {
 				fd := h.u32(8)
 				e, _ := h.s.fds.get(fd)
