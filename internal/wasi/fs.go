@@ -161,7 +161,7 @@ func fdDatasync(_ context.Context, s *System, _ []byte, st []uint64) Errno {
 	if errno != ErrnoSuccess {
 		return errno
 	}
-	return ErrnoOf(retryEINTR(func() error { return unix.Fdatasync(e.hostfd) }))
+	return ErrnoOf(retryFS(func() error { return unix.Fdatasync(e.hostfd) }))
 }
 
 func fdSync(_ context.Context, s *System, _ []byte, st []uint64) Errno {
@@ -169,10 +169,10 @@ func fdSync(_ context.Context, s *System, _ []byte, st []uint64) Errno {
 	if errno != ErrnoSuccess {
 		return errno
 	}
-	return ErrnoOf(retryEINTR(func() error { return unix.Fsync(e.hostfd) }))
+	return ErrnoOf(retryFS(func() error { return unix.Fsync(e.hostfd) }))
 }
 
-func retryEINTR(f func() error) error {
+func retryFS(f func() error) error {
 	for {
 		if err := f(); err != unix.EINTR {
 			return err
@@ -296,7 +296,7 @@ func fdFilestatSetSize(_ context.Context, s *System, _ []byte, st []uint64) Errn
 	if st[1] > math.MaxInt64 {
 		return ErrnoInval
 	}
-	return ErrnoOf(retryEINTR(func() error { return unix.Ftruncate(e.hostfd, int64(st[1])) }))
+	return ErrnoOf(retryFS(func() error { return unix.Ftruncate(e.hostfd, int64(st[1])) }))
 }
 
 // Fstflags (witx $fstflags).
@@ -338,7 +338,7 @@ func timespecs(atim, mtim uint64, flags uint16) ([2]unix.Timespec, Errno) {
 // futimens sets the times of the file fd refers to (utimensat with a NULL path, which
 // x/sys/unix does not expose).
 func futimens(fd int, ts *[2]unix.Timespec) error {
-	return retryEINTR(func() error {
+	return retryFS(func() error {
 		_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
 		if e != 0 {
 			return e

@@ -125,13 +125,13 @@ func resolve(e *fdEntry, path string) (r resolved, errno Errno) {
 		return r, ErrnoOf(err)
 	}
 	r.f = f
-	r.fd = fileFd(f)
+	r.fd = osFileFd(f)
 	return r, ErrnoSuccess
 }
 
-// fileFd is f's descriptor, read without os.File.Fd's side effect of making it
+// osFileFd is f's descriptor, read without os.File.Fd's side effect of making it
 // blocking.
-func fileFd(f *os.File) int {
+func osFileFd(f *os.File) int {
 	fd := -1
 	if sc, err := f.SyscallConn(); err == nil {
 		_ = sc.Control(func(p uintptr) { fd = int(p) })
@@ -141,7 +141,7 @@ func fileFd(f *os.File) int {
 
 // lstat stats the last component without following it.
 func (r *resolved) lstat(st *unix.Stat_t) error {
-	return retryEINTR(func() error { return unix.Fstatat(r.fd, r.base, st, unix.AT_SYMLINK_NOFOLLOW) })
+	return retryFS(func() error { return unix.Fstatat(r.fd, r.base, st, unix.AT_SYMLINK_NOFOLLOW) })
 }
 
 // stat stats what the path names, following a symlink in the last component through
@@ -195,7 +195,7 @@ func pathCreateDirectory(_ context.Context, s *System, mem []byte, st []uint64) 
 	if r.e.ro {
 		return ErrnoRofs
 	}
-	return ErrnoOf(retryEINTR(func() error { return unix.Mkdirat(r.fd, r.base, 0o777) }))
+	return ErrnoOf(retryFS(func() error { return unix.Mkdirat(r.fd, r.base, 0o777) }))
 }
 
 func pathFilestatGet(_ context.Context, s *System, mem []byte, st []uint64) Errno {
@@ -241,12 +241,12 @@ func pathFilestatSetTimes(_ context.Context, s *System, mem []byte, st []uint64)
 			return ErrnoOf(err)
 		}
 		defer f.Close()
-		return ErrnoOf(futimens(fileFd(f), &ts))
+		return ErrnoOf(futimens(osFileFd(f), &ts))
 	}
 	if r.slash && sb.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return ErrnoNotdir
 	}
-	return ErrnoOf(retryEINTR(func() error {
+	return ErrnoOf(retryFS(func() error {
 		return unix.UtimesNanoAt(r.fd, r.base, ts[:], unix.AT_SYMLINK_NOFOLLOW)
 	}))
 }
@@ -325,7 +325,7 @@ func twoPaths(oe *fdEntry, op string, ne *fdEntry, np string, link bool, do func
 			return ErrnoPerm // no hard links to directories
 		}
 	}
-	return ErrnoOf(retryEINTR(func() error { return do(&o, &n) }))
+	return ErrnoOf(retryFS(func() error { return do(&o, &n) }))
 }
 
 // Oflags (witx $oflags).
@@ -476,7 +476,7 @@ func pathOpen(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 	followLast := lookup&lookupSymlinkFollow != 0 || r.slash
 
 	ne := &fdEntry{flags: fdflags, hostfd: -1, owned: true, ro: e.ro}
-	fd, err := openat(r.fd, r.base, flags)
+	fd, err := openatRetry(r.fd, r.base, flags)
 	var sb unix.Stat_t
 	if err == nil && flags&unix.O_PATH != 0 {
 		// O_PATH|O_NOFOLLOW opens a symlink itself rather than failing.
@@ -497,7 +497,7 @@ func pathOpen(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 		var f *os.File
 		f, err = e.root.OpenFile(path, ff, 0o666)
 		if err == nil {
-			fd, ne.file = fileFd(f), f
+			fd, ne.file = osFileFd(f), f
 		}
 	}
 	if err != nil {
@@ -517,7 +517,7 @@ func pathOpen(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 	if flags&unix.O_PATH != 0 && req&RightFdReaddir != 0 && sb.Mode&unix.S_IFMT == unix.S_IFDIR {
 		// A directory opened to be listed (FD_READDIR without FD_READ, as opendir
 		// asks): open it readable, through the handle, which cannot leave it.
-		dfd, derr := openat(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+		dfd, derr := openatRetry(fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 		unix.Close(fd)
 		if derr != nil {
 			return ErrnoOf(derr)
@@ -573,7 +573,7 @@ func pathOpen(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 	return ErrnoSuccess
 }
 
-func openat(dirfd int, name string, flags int) (int, error) {
+func openatRetry(dirfd int, name string, flags int) (int, error) {
 	for {
 		fd, err := unix.Openat(dirfd, name, flags, 0o666)
 		if err != unix.EINTR {
@@ -608,7 +608,7 @@ func pathReadlink(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 	}
 	var target [unix.PathMax]byte
 	var n int
-	err := retryEINTR(func() (err error) { n, err = unix.Readlinkat(r.fd, r.base, target[:]); return err })
+	err := retryFS(func() (err error) { n, err = unix.Readlinkat(r.fd, r.base, target[:]); return err })
 	if err != nil {
 		return ErrnoOf(err)
 	}
@@ -626,7 +626,7 @@ func pathRemoveDirectory(_ context.Context, s *System, mem []byte, st []uint64) 
 	if r.e.ro {
 		return ErrnoRofs
 	}
-	err := retryEINTR(func() error { return unix.Unlinkat(r.fd, r.base, unix.AT_REMOVEDIR) })
+	err := retryFS(func() error { return unix.Unlinkat(r.fd, r.base, unix.AT_REMOVEDIR) })
 	if err == unix.EEXIST {
 		err = unix.ENOTEMPTY // some file systems say EEXIST for a directory with entries
 	}
@@ -687,7 +687,7 @@ func pathSymlink(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 		}
 		return ErrnoNotdir
 	}
-	return ErrnoOf(retryEINTR(func() error { return unix.Symlinkat(target, r.fd, r.base) }))
+	return ErrnoOf(retryFS(func() error { return unix.Symlinkat(target, r.fd, r.base) }))
 }
 
 // pathUnlinkFile removes a non-directory: a directory is ErrnoIsdir (Linux's unlink),
@@ -711,5 +711,5 @@ func pathUnlinkFile(_ context.Context, s *System, mem []byte, st []uint64) Errno
 		}
 		return ErrnoNotdir
 	}
-	return ErrnoOf(retryEINTR(func() error { return unix.Unlinkat(r.fd, r.base, 0) }))
+	return ErrnoOf(retryFS(func() error { return unix.Unlinkat(r.fd, r.base, 0) }))
 }
