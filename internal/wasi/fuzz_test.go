@@ -146,3 +146,53 @@ func expectedIovErrno(mem []byte, iovs, n uint32, off uint64, out uint32) Errno 
 	}
 	return ErrnoSuccess
 }
+
+// FuzzFsFuncs calls any file-system function with any arguments on any memory
+// contents: no call may panic, and nothing outside the mount may change.
+func FuzzFsFuncs(f *testing.F) {
+	f.Add(uint8(0), []byte{3, 0, 0, 0, 0, 0, 0, 0}, []byte("f\x00"))
+	f.Add(uint8(18), []byte{3, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0}, []byte("../secret"))
+	f.Add(uint8(10), []byte{3, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0}, []byte{})
+	top, mnt := fixture(f)
+	h := mountHarness(f, Mount{HostPath: mnt, GuestPath: "/"})
+	h.mustOpen(3, "f", 0, true)
+	h.mustOpen(3, "d", oflagDirectory, false)
+	funcs := fsFuncs()
+	secret := filepath.Join(top, "secret")
+	f.Fuzz(func(t *testing.T, which uint8, args []byte, data []byte) {
+		h.t = t
+		fn := funcs[int(which)%len(funcs)]
+		stack := make([]uint64, max(len(fn.Params), 1))
+		for i := range fn.Params {
+			var b [8]byte
+			if len(args) > 0 {
+				n := copy(b[:], args)
+				args = args[n:]
+			}
+			v := binary.LittleEndian.Uint64(b[:])
+			if fn.Params[i] == I32 {
+				if b[7]&1 == 0 {
+					v %= 8 // an fd, flags, a small length
+				} else {
+					v = uint64(uint32(v)) % (1 << 17) // mostly inside memory, sometimes past it
+				}
+			}
+			stack[i] = v
+		}
+		if fn.Name == "fd_allocate" {
+			stack[1] %= 1 << 20 // no huge allocations on the host's disk
+			stack[2] %= 1 << 20
+		}
+		mem := make([]byte, 1<<16)
+		copy(mem[256:], data)
+		fn.Call(t.Context(), h.s, mem, stack)
+		for fd := 6; fd < len(h.s.fds.e); fd++ { // keep the fixture's fds 3-5 only
+			if e := h.s.fds.remove(uint32(fd)); e != nil {
+				e.close()
+			}
+		}
+		if b, err := os.ReadFile(secret); err != nil || string(b) != "secret" {
+			t.Fatalf("%s%v changed the secret outside the mount: %q, %v", fn.Name, stack, b, err)
+		}
+	})
+}
