@@ -106,7 +106,8 @@ type System struct {
 	intrR, intrW int // interrupt pipe
 	stopIntr     func() bool
 	closed       bool
-	iovs         [][]byte // scratch for iovec resolution
+	iovs         [][]byte    // scratch for iovec resolution
+	poll         pollScratch // scratch of poll_oneoff and the socket calls (poll.go)
 }
 
 // New opens the mounts and sets up the fd table a guest will see. ctx's end interrupts
