@@ -182,6 +182,11 @@ type Spec struct {
 	Stdout, Stderr io.Writer
 	// Mounts are the host directories the guest sees.
 	Mounts []Mount
+	// Listeners are listening sockets the guest can accept on (WASI sock_accept; Go's
+	// net.FileListener), preopened after the mounts: fd 3+len(Mounts), in order. Only
+	// berth's WASI host (HostBerth) has them; Run duplicates them, the caller keeps its
+	// files.
+	Listeners []*os.File
 	// MemoryLimit caps the guest's linear memory, in bytes, rounded down to 64 KiB pages.
 	// 0 means no limit beyond wasm32's 4 GiB. A module whose initial memory exceeds it
 	// fails with ErrMemoryLimit; a guest growing past it sees memory.grow fail (malloc
@@ -363,6 +368,9 @@ func (p *Prepared) Close(ctx context.Context) {
 func (e *Engine) moduleConfig(spec *Spec) (wazero.ModuleConfig, error) {
 	if e.host == HostBerth {
 		return wazero.NewModuleConfig().WithStartFunctions(), nil
+	}
+	if len(spec.Listeners) > 0 {
+		return nil, fmt.Errorf("engine: listeners need berth's WASI host: create the engine WithHost(HostBerth)")
 	}
 	mc := wazero.NewModuleConfig().
 		WithArgs(spec.Args...).

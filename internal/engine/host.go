@@ -138,6 +138,7 @@ func berthSystem(ctx context.Context, spec *Spec) (*wasi.System, error) {
 		WithArgs(spec.Args...).
 		WithEnv(spec.Env...).
 		WithMounts(mounts...).
+		WithListeners(spec.Listeners...).
 		WithExit(exitGuest)
 	if spec.Stdin != nil {
 		cfg = cfg.WithStdin(spec.Stdin)

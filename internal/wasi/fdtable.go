@@ -264,5 +264,8 @@ func listenerEntry(l *os.File) (*fdEntry, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("wasi: listener %s: %w", l.Name(), err)
 	}
-	return &fdEntry{typ: FiletypeSocketStream, base: sockRights, hostfd: fd, owned: true, sock: &sockState{listener: true}}, nil
+	// FdflagNonblock, as wasmtime's --tcplisten reports it: Go's net.FileListener polls
+	// only a listener that says it is non-blocking (else its accept stalls the guest).
+	return &fdEntry{typ: FiletypeSocketStream, base: sockRights, flags: FdflagNonblock, hostfd: fd, owned: true,
+		sock: &sockState{listener: true}}, nil
 }

@@ -65,11 +65,13 @@ func (s *System) sockEntry(fd uint32) (*fdEntry, Errno) {
 //
 // # Notes
 //
-//   - Whether it waits is the listener's business, as accept(2)'s is: it returns
-//     ErrnoAgain on an empty queue when the guest made the listener non-blocking
-//     (FdflagNonblock through fd_fdstat_set_flags, which is what Go's net package
-//     does), and otherwise waits, interruptibly. flags only sets the new fd's flags;
-//     FdflagNonblock is the only one accepted (wasi-common), others are ErrnoInval.
+//   - Whether it waits is the listener's business, as accept(2)'s is: on an empty
+//     queue it returns ErrnoAgain when the listener's fd has FdflagNonblock, and
+//     otherwise waits, interruptibly. Preopened listeners start non-blocking, as
+//     wasmtime's --tcplisten ones do (Go's net.FileListener needs it); a guest that
+//     wants a blocking accept clears the flag with fd_fdstat_set_flags. flags only sets
+//     the new fd's flags; FdflagNonblock is the only one accepted (wasi-common), others
+//     are ErrnoInval.
 //   - The host descriptor of the connection is always non-blocking (fd_read and
 //     fd_write wait in ppoll when the guest wants blocking), close-on-exec, and has
 //     TCP_NODELAY set, which a native Go server gets by default and which a preview1

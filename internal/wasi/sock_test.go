@@ -61,10 +61,24 @@ func acceptOne(t *testing.T, s *System, l net.Listener, lfd uint32, flags uint16
 	}
 	t.Cleanup(func() { c.Close() })
 	mem := make([]byte, 16)
+	defer setBlocking(t, s, lfd)()
 	if errno := call(s, sockAccept, mem, uint64(lfd), uint64(flags), sockResult); errno != ErrnoSuccess {
 		t.Fatalf("sock_accept = %v", errno)
 	}
 	return binary.LittleEndian.Uint32(mem[sockResult:]), c
+}
+
+// setBlocking clears FdflagNonblock on the guest's fd, as fd_fdstat_set_flags would,
+// and returns the function that restores the flags.
+func setBlocking(t *testing.T, s *System, fd uint32) (restore func()) {
+	t.Helper()
+	e, errno := s.fds.get(fd)
+	if errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	old := e.flags
+	e.flags &^= FdflagNonblock
+	return func() { e.flags = old }
 }
 
 func TestSockAccept(t *testing.T) {
@@ -72,37 +86,31 @@ func TestSockAccept(t *testing.T) {
 	s := newTestSystem(t, context.Background(), NewConfig().WithListeners(lf))
 	const lfd = 3
 
-	// The listener is preopened as a stream socket.
+	// The listener is preopened as a non-blocking stream socket.
 	mem := make([]byte, sockMem)
 	if errno := call(s, fdFdstatGet, mem, lfd, 0); errno != ErrnoSuccess {
 		t.Fatal(errno)
 	}
-	if Filetype(mem[0]) != FiletypeSocketStream {
-		t.Errorf("listener filetype %d, want %d", mem[0], FiletypeSocketStream)
+	if ft, fl, rights := Filetype(mem[0]), binary.LittleEndian.Uint16(mem[2:]), binary.LittleEndian.Uint64(mem[8:]); ft != FiletypeSocketStream || fl != FdflagNonblock || rights != sockRights {
+		t.Errorf("listener fdstat: filetype %d flags %#x rights %#x, want %d %#x %#x", ft, fl, rights, FiletypeSocketStream, FdflagNonblock, sockRights)
 	}
 
 	errTests := []struct {
-		name       string
-		fd, flags  uint64
-		result     uint64
-		nonblocked bool // the guest made the listener non-blocking
-		want       Errno
+		name      string
+		fd, flags uint64
+		result    uint64
+		want      Errno
 	}{
 		{name: "unknown fd", fd: 42, want: ErrnoBadf},
 		{name: "not a socket", fd: 1, want: ErrnoNotsock},
 		{name: "flags other than nonblock", fd: lfd, flags: uint64(FdflagAppend), want: ErrnoInval},
 		{name: "flags past 16 bits", fd: lfd, flags: 1 << 20, want: ErrnoInval},
 		{name: "result past memory", fd: lfd, result: sockMem - 3, want: ErrnoFault},
-		{name: "non-blocking listener, empty queue", fd: lfd, nonblocked: true, want: ErrnoAgain},
-		{name: "non-blocking listener, nonblock flag, empty queue", fd: lfd, flags: uint64(FdflagNonblock), nonblocked: true, want: ErrnoAgain},
+		{name: "non-blocking listener, empty queue", fd: lfd, want: ErrnoAgain},
+		{name: "non-blocking listener, nonblock flag, empty queue", fd: lfd, flags: uint64(FdflagNonblock), want: ErrnoAgain},
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
-			e, _ := s.fds.get(lfd)
-			if tt.nonblocked {
-				e.flags |= FdflagNonblock
-				defer func() { e.flags &^= FdflagNonblock }()
-			}
 			if got := call(s, sockAccept, mem, tt.fd, tt.flags, tt.result); got != tt.want {
 				t.Errorf("sock_accept = %v, want %v", got, tt.want)
 			}
@@ -110,6 +118,7 @@ func TestSockAccept(t *testing.T) {
 	}
 
 	t.Run("blocking accept waits for a connection", func(t *testing.T) {
+		defer setBlocking(t, s, lfd)()
 		go func() {
 			time.Sleep(50 * time.Millisecond)
 			if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
@@ -424,7 +433,8 @@ func TestSockInterrupted(t *testing.T) {
 		f    hostCall
 		args func(t *testing.T, s *System, l net.Listener) []uint64
 	}{
-		{"sock_accept", sockAccept, func(*testing.T, *System, net.Listener) []uint64 {
+		{"sock_accept", sockAccept, func(t *testing.T, s *System, _ net.Listener) []uint64 {
+			setBlocking(t, s, 3)
 			return []uint64{3, 0, sockResult}
 		}},
 		{"sock_recv", sockRecv, func(t *testing.T, s *System, l net.Listener) []uint64 {
