@@ -76,9 +76,14 @@ func (s *System) sockEntry(fd uint32) (*fdEntry, Errno) {
 //     fd_write wait in ppoll when the guest wants blocking), close-on-exec, and has
 //     TCP_NODELAY set, which a native Go server gets by default and which a preview1
 //     guest cannot set itself.
+//   - Each connection passes through the System's SocketPolicy (SockAccept, with the
+//     peer's address), as the WasmEdge extension's do (acceptConn, wasmedge.go): one
+//     the policy refuses is closed before the guest sees it.
+//   - An fd without RightSockAccept (an accepted connection, stdio that is a socket)
+//     is ErrnoNotcapable, as the WasmEdge v1 sock_accept answers.
 //   - result_fd is checked before accepting, so a bad pointer does not lose a
 //     connection.
-func sockAccept(_ context.Context, s *System, mem []byte, st []uint64) Errno {
+func sockAccept(ctx context.Context, s *System, mem []byte, st []uint64) Errno {
 	fd, flags, resPtr := uint32(st[0]), uint32(st[1]), uint32(st[2])
 	if flags&^uint32(FdflagNonblock) != 0 {
 		return ErrnoInval
@@ -87,31 +92,15 @@ func sockAccept(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 	if errno != ErrnoSuccess {
 		return errno
 	}
+	if !e.has(RightSockAccept) {
+		return ErrnoNotcapable // a connection, or stdio that is a socket
+	}
 	if _, ok := slice(mem, resPtr, 4); !ok {
 		return ErrnoFault
 	}
-	var nfd int
-	for {
-		r, _, en := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(e.hostfd), 0, 0,
-			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-		if en == 0 {
-			nfd = int(r)
-			break
-		}
-		switch en {
-		case unix.EINTR, unix.ECONNABORTED:
-			// A signal, or a connection reset while it was queued: take the next.
-			continue
-		case unix.EAGAIN:
-			if e.flags&FdflagNonblock != 0 {
-				return ErrnoAgain
-			}
-			if errno := s.waitFd(e.hostfd, unix.POLLIN); errno != ErrnoSuccess {
-				return errno
-			}
-			continue
-		}
-		return ErrnoOf(en)
+	nfd, errno := s.acceptConn(ctx, e) // the policy admits or drops each peer
+	if errno != ErrnoSuccess {
+		return errno
 	}
 	_ = unix.SetsockoptInt(nfd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // fails on Unix sockets: no matter
 	newfd, errno := s.fds.insert(&fdEntry{

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -155,6 +156,14 @@ func TestSockAccept(t *testing.T) {
 		}
 	})
 
+	t.Run("a connection cannot accept", func(t *testing.T) {
+		fd, _ := acceptOne(t, s, l, lfd, 0)
+		if errno := call(s, sockAccept, mem, uint64(fd), 0, sockResult); errno != ErrnoNotcapable {
+			t.Errorf("sock_accept on a connection = %v, want NOTCAPABLE", errno)
+		}
+		call(s, fdClose, mem, uint64(fd))
+	})
+
 	t.Run("bad result pointer loses no connection", func(t *testing.T) {
 		c, err := net.Dial("tcp", l.Addr().String())
 		if err != nil {
@@ -173,6 +182,56 @@ func TestSockAccept(t *testing.T) {
 		}
 		call(s, fdClose, mem, uint64(fd))
 	})
+}
+
+// TestSockAcceptPolicy checks that preopened listeners' connections pass through the
+// System's SocketPolicy: a refused peer is closed before the guest sees it, and the
+// guest gets the next one.
+func TestSockAcceptPolicy(t *testing.T) {
+	l, lf := listenerFile(t)
+	var asked []SocketRequest
+	policy := SocketPolicyFunc(func(_ context.Context, req SocketRequest) (netip.AddrPort, Errno) {
+		asked = append(asked, req)
+		if len(asked) == 1 {
+			return req.Addr, ErrnoAcces
+		}
+		return req.Addr, ErrnoSuccess
+	})
+	s := newTestSystem(t, context.Background(), NewConfig().WithListeners(lf).WithSocketPolicy(policy))
+	refused, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	admitted, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admitted.Close()
+	mem := make([]byte, sockMem)
+	defer setBlocking(t, s, 3)()
+	if errno := call(s, sockAccept, mem, 3, 0, sockResult); errno != ErrnoSuccess {
+		t.Fatalf("sock_accept = %v", errno)
+	}
+	if len(asked) != 2 || asked[0].Op != SockAccept || asked[0].Network != "tcp" ||
+		asked[0].Addr.String() != refused.LocalAddr().String() || asked[1].Addr.String() != admitted.LocalAddr().String() {
+		t.Errorf("policy asked %+v, want accepts of %v then %v", asked, refused.LocalAddr(), admitted.LocalAddr())
+	}
+	refused.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := refused.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("refused peer read: %v, want its connection closed", err)
+	}
+	fd := binary.LittleEndian.Uint32(mem[sockResult:])
+	copy(mem[sockData:], "hi")
+	putIovs(mem, 2)
+	if errno := call(s, sockSend, mem, uint64(fd), sockIovs, 1, 0, sockResult); errno != ErrnoSuccess {
+		t.Fatal(errno)
+	}
+	buf := make([]byte, 2)
+	admitted.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(admitted, buf); err != nil || string(buf) != "hi" {
+		t.Errorf("admitted peer read %q, %v", buf, err)
+	}
 }
 
 func TestSockRecvSend(t *testing.T) {
