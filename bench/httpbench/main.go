@@ -14,13 +14,13 @@
 //   - Load: wrk (Debian's package) with -c connections when it is on PATH, else a Go
 //     client with as many keep-alive connections. Rounds alternate the servers' order,
 //     so machine noise hits both alike; medians are printed.
-//   - Idle CPU is read from /proc/PID/stat (user + system, all threads) over -idle after
-//     the load, with no connection open.
+//   - Idle CPU is the time the server's threads ran (/proc/PID/task/*/schedstat) over
+//     -idle after the load, with no connection open. A thread that ended during the
+//     window is not counted; a Go process keeps its threads.
 package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -113,7 +113,7 @@ func main() {
 	for i, s := range servers {
 		m := median(rps[i])
 		fmt.Printf("| %s | %.0f | %.2f× | %.2f %% (%v in %v) |\n", s.name, m, m/median(rps[0]),
-			100*cpu[i].Seconds()/idle.Seconds(), cpu[i], *idle)
+			100*cpu[i].Seconds()/idle.Seconds(), cpu[i].Round(10*time.Microsecond), *idle)
 	}
 }
 
@@ -205,19 +205,23 @@ func (s *server) stop() {
 	}
 }
 
-// cpuTime is the CPU time (user + system, all threads) the server has used.
+// cpuTime is the CPU time the server has used: the sum over its threads of the time
+// the scheduler ran them (/proc/PID/task/*/schedstat, in ns; /proc/PID/stat counts in
+// 10 ms ticks, too coarse for an idle server).
 func (s *server) cpuTime() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", s.cmd.Process.Pid))
 	check(err)
-	// Fields after the command name (in parentheses, which may hold spaces): state is
-	// field 3, utime 14, stime 15.
-	rest := string(b[strings.LastIndexByte(string(b), ')')+2:])
-	f := strings.Fields(rest)
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	check(errors.Join(err1, err2))
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticks
+	var total time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread ended
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
+		check(err)
+		total += time.Duration(ns)
+	}
+	return total
 }
 
 var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
