@@ -576,3 +576,35 @@ func TestPollOneoffSockets(t *testing.T) {
 		t.Errorf("peer closed: events %+v, want readable with 4 bytes and hangup", evs)
 	}
 }
+
+// TestSockRecvSendNoAllocs checks that sock_send and sock_recv allocate nothing once
+// the System's scratch has grown: they are a WasmEdge server's per-request path.
+func TestSockRecvSendNoAllocs(t *testing.T) {
+	s := newTestSystem(t, context.Background(), NewConfig())
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: connRights, hostfd: p[0], owned: true, sock: &sockState{}})
+	b, _ := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: connRights, hostfd: p[1], owned: true, sock: &sockState{}})
+	mem := make([]byte, sockMem)
+	copy(mem[sockData:], "0123456789")
+	putIovs(mem, 4, 6)
+	st := make([]uint64, 6)
+	allocs := testing.AllocsPerRun(100, func() {
+		st[0], st[1], st[2], st[3], st[4] = uint64(a), sockIovs, 2, 0, sockResult
+		if errno := sockSend(context.Background(), s, mem, st); errno != ErrnoSuccess {
+			t.Fatal(errno)
+		}
+		st[0], st[1], st[2], st[3], st[4], st[5] = uint64(b), sockIovs, 2, 0, sockResult, sockFlags
+		if errno := sockRecv(context.Background(), s, mem, st); errno != ErrnoSuccess {
+			t.Fatal(errno)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per sock_send + sock_recv, want 0", allocs)
+	}
+	if n := binary.LittleEndian.Uint32(mem[sockResult:]); n != 10 || string(mem[sockData:sockData+10]) != "0123456789" {
+		t.Errorf("received %d bytes %q", n, mem[sockData:sockData+10])
+	}
+}
