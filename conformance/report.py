@@ -26,17 +26,22 @@ def go_results(path):
         pkg, test, action = ev.get("Package"), ev.get("Test"), ev.get("Action")
         if not pkg:
             continue
-        if action == "output" and test is None:
+        if action == "output":
+            # berth's own error: a guest that could not start (on a test's output too,
+            # when the test runs guests itself, as internal/runtime/wasitest does).
             m = re.search(r"berth: (.*)", ev.get("Output", ""))
             if m and pkg not in errors:
                 imp = re.search(r"imports (\S+)\.(\S+), which berth does not provide", m.group(1))
-                errors[pkg] = f"missing import {imp.group(2)}" if imp else m.group(1).strip()
+                if imp or test is None:
+                    errors[pkg] = f"missing import {imp.group(2)}" if imp else m.group(1).strip()
         if action == "fail" and test and "/" not in test:
             failed_tests.setdefault(pkg, []).append(test)
         if test is None and action in ("pass", "fail", "skip"):
             if action == "fail":
                 tests = failed_tests.get(pkg, [])
-                if tests:
+                if pkg in errors and errors[pkg].startswith("missing import"):
+                    reason = errors[pkg]
+                elif tests:
                     shown = ", ".join(tests[:4]) + (f" and {len(tests) - 4} more" if len(tests) > 4 else "")
                     reason = f"{len(tests)} failed: {shown}"
                 else:

@@ -6,7 +6,8 @@
 #
 # Suites:
 #   go    Go's own standard-library tests for GOOS=wasip1, through `go test -exec
-#         conformance/go_wasip1_berth_exec` (berth run --rm -v /:/ -w "$PWD" …).
+#         conformance/go_wasip1_berth_exec` (berth run --rm -v /:/ -w "$PWD" …), and
+#         the host-side TestNonblock of internal/runtime/wasitest (guests polling FIFOs).
 #   wasi  github.com/WebAssembly/wasi-testsuite, run by conformance/wasi-testsuite/run.py:
 #         its C tests built here with clang --target=wasm32-wasi from tests/c/src, and the
 #         Rust and AssemblyScript tests where the checkout has them built
@@ -31,7 +32,7 @@ here=$PWD
 suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(go wasi)
 hosts=(${HOSTS:-wazero berth})
-pkgs=${GO_PKGS:-"os io io/fs io/ioutil path/filepath syscall time testing/fstest archive/tar archive/zip bufio fmt log/slog embed strconv net"}
+pkgs=${GO_PKGS:-"os io io/fs io/ioutil path/filepath syscall time testing/fstest archive/tar bufio fmt log/slog os/exec strconv net"}
 out=${CONFORMANCE_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/berth-conformance.XXXXXX")}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -39,6 +40,8 @@ out=$(cd "$out" && pwd)
 echo "building berth into $out"
 CGO_ENABLED=0 go build -buildvcs=false -trimpath -o "$out/berth" ./cmd/berth || exit 1
 export BERTH="$out/berth" BERTH_ROOT="$out/root"
+mkdir -p "$out/bin"
+ln -sf "$here/conformance/go_wasip1_berth_exec" "$out/bin/go_wasip1_wasm_exec"
 
 status=0
 for suite in "${suites[@]}"; do
@@ -50,6 +53,11 @@ for suite in "${suites[@]}"; do
 			# shellcheck disable=SC2086 # $pkgs is a list
 			BERTH_WASI=$host GOOS=wasip1 GOARCH=wasm go test -json -count=1 -p 1 -timeout "${GO_TIMEOUT:-10m}" \
 				-exec "$here/conformance/go_wasip1_berth_exec" $pkgs >"$out/go-$host.json" 2>"$out/go-$host.stderr" || status=1
+			# A host-side test of the Go runtime's wasip1 port: guests reading FIFOs in
+			# non-blocking mode (poll_oneoff). Its `go run` finds the runner by the name
+			# go_wasip1_wasm_exec on PATH, as it would find Go's own.
+			BERTH_WASI=$host PATH="$out/bin:$PATH" go test -json -count=1 -timeout "${GO_TIMEOUT:-10m}" \
+				-run TestNonblock internal/runtime/wasitest -args -target=wasip1/wasm >>"$out/go-$host.json" 2>>"$out/go-$host.stderr" || status=1
 			;;
 		wasi)
 			if [ -z "${WASI_TESTSUITE:-}" ] || [ ! -d "$WASI_TESTSUITE/tests" ]; then
