@@ -9,7 +9,7 @@ export GOFLAGS := -buildvcs=false
 
 SHIM     := $(BIN)/containerd-shim-berth-v1
 
-.PHONY: all shim berth demo test test-race fuzz bench vet clean guests
+.PHONY: all shim berth demo test test-race fuzz bench vet clean guests conformance
 
 all: berth shim
 
@@ -67,6 +67,13 @@ bench: berth
 
 clean:
 	rm -rf $(BIN) $(DEMO_ROOT) examples/hello/hello.wasm
+
+# Test suites nobody here wrote, run against `berth run` on both WASI hosts (BERTH_WASI=wazero
+# and berth): Go's standard-library tests for GOOS=wasip1 and, with WASI_TESTSUITE set to a
+# checkout of github.com/WebAssembly/wasi-testsuite, its C tests. Prints a table per suite.
+# Slow (see docs/conformance.md), so not part of `make test`.
+conformance:
+	conformance/run.sh
 
 # End-to-end tests (package e2e): the shim under containerd 1.6 and 2.4, Docker Engine 29
 # and CRI with crictl, each daemon in a private mount and network namespace. Needs root and

@@ -6,6 +6,7 @@
 //   - Commands and flags follow the docker CLI's names and output, so habits and scripts
 //     carry over: `images --format`, `rmi -f`, `run --rm -e -v -w --entrypoint`.
 //   - The service is opened per command, never at start-up: `berth version` touches no disk.
+//   - $BERTH_WASI (engine.HostEnv) chooses the WASI host, read when the service opens.
 //   - Exit codes of `run` are docker's: the module's own code, 125 when berth failed before
 //     the module started, 126 when the module cannot run, 127 when it is missing, and
 //     134 (128+SIGABRT, as wasmtime) when it traps.
@@ -21,6 +22,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/paths"
 	"github.com/berth-dev/berth/internal/service"
 )
@@ -53,7 +55,11 @@ func (a *App) open(ctx context.Context) (*service.Service, error) {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
-	return service.Open(ctx, a.root, log)
+	host, err := engine.ParseHost(a.Getenv(engine.HostEnv))
+	if err != nil {
+		return nil, err
+	}
+	return service.Open(ctx, a.root, log, engine.WithHost(host))
 }
 
 // withService opens the data root for the duration of fn.

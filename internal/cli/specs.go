@@ -19,9 +19,18 @@ var ErrBadSpec = errors.New("invalid flag value")
 
 // ParseVolume parses a -v/--volume spec HOST:GUEST[:OPTIONS] the way the docker CLI
 // does for bind mounts: HOST is absolute or starts with "." (made absolute against cwd);
-// GUEST is absolute and not "/"; OPTIONS is a comma list of ro, rw (and the SELinux and
+// GUEST is absolute; OPTIONS is a comma list of ro, rw (and the SELinux and
 // consistency words docker accepts, which mean nothing here and are ignored).
 // Named volumes are not supported yet.
+//
+// # Notes
+//
+//   - Unlike docker, GUEST may be "/": the host directory then replaces the container's
+//     root file system as the guest's "/" (a Wasm guest sees only preopened directories,
+//     so nothing of the image is lost that the guest could otherwise reach, other than
+//     the module, which berth loads before the run). This is what
+//     `wasmtime run --dir=/` and `wazero run -mount /:/` do, and what the runners of
+//     WASI test suites (Go's go_wasip1_wasm_exec among them) expect.
 func ParseVolume(spec, cwd string) (bundle.Mount, error) {
 	bad := func(format string, a ...any) (bundle.Mount, error) {
 		return bundle.Mount{}, fmt.Errorf("%w: -v %q: %s", ErrBadSpec, spec, fmt.Sprintf(format, a...))
@@ -60,9 +69,6 @@ func ParseVolume(spec, cwd string) (bundle.Mount, error) {
 		return bad("the container path %q must be absolute", guest)
 	}
 	guest = filepath.Clean(guest)
-	if guest == "/" {
-		return bad("cannot mount over the container's root /")
-	}
 	m.Source, m.Destination = filepath.Clean(host), guest
 	return m, nil
 }

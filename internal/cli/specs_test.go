@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -21,7 +22,8 @@ func TestParseVolume(t *testing.T) {
 		{spec: "./data:/data", want: bundle.Mount{Source: "/home/u/data", Destination: "/data"}},
 		{spec: "data:/data", err: "named volumes"},
 		{spec: "/a:rel", err: "must be absolute"},
-		{spec: "/a:/", err: "root"},
+		{spec: "/a:/", want: bundle.Mount{Source: "/a", Destination: "/"}},
+		{spec: "/:/:ro", want: bundle.Mount{Source: "/", Destination: "/", ReadOnly: true}},
 		{spec: "/a", err: "HOST_DIR:CONTAINER_DIR"},
 		{spec: "/a:/b:ro:x", err: "HOST_DIR:CONTAINER_DIR"},
 		{spec: "/a:/b:rx", err: "unknown option"},
@@ -101,7 +103,7 @@ func FuzzParseVolume(f *testing.F) {
 			}
 			return
 		}
-		if !strings.HasPrefix(m.Source, "/") || !strings.HasPrefix(m.Destination, "/") || m.Destination == "/" {
+		if !strings.HasPrefix(m.Source, "/") || !strings.HasPrefix(m.Destination, "/") || filepath.Clean(m.Destination) != m.Destination {
 			t.Fatalf("accepted %q as %+v", s, m)
 		}
 	})

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tetratelabs/wazero"
@@ -28,6 +29,39 @@ func (h Host) String() string {
 	}
 	return "wazero"
 }
+
+// HostEnv is the environment variable that chooses the WASI host of berth's commands
+// (berth, berth-guest): "wazero" or "berth"; unset or empty means DefaultHost. The
+// commands read it once and pass the choice down with WithHost.
+const HostEnv = "BERTH_WASI"
+
+// DefaultHost is the WASI host used when none is chosen.
+const DefaultHost = HostWazero
+
+// ErrUnknownHost is returned (wrapped) by ParseHost for a name that is no WASI host.
+var ErrUnknownHost = errors.New("unknown WASI host")
+
+// ParseHost returns the Host a name chooses: "wazero" or "berth", "" for DefaultHost.
+//
+// # Notes
+//
+//   - An environment variable rather than a flag: a WASI host is a property of the
+//     installation, not of one run, and conformance runners (go test -exec scripts,
+//     wasi-testsuite adapters) call `berth run` with a user's flags only.
+func ParseHost(name string) (Host, error) {
+	switch name {
+	case "":
+		return DefaultHost, nil
+	case "wazero":
+		return HostWazero, nil
+	case "berth":
+		return HostBerth, nil
+	}
+	return 0, fmt.Errorf("%w %q in %s: use wazero (wazero's built-in WASI) or berth (berth's own)", ErrUnknownHost, name, HostEnv)
+}
+
+// Host is the WASI implementation the Engine's runs use.
+func (e *Engine) Host() Host { return e.host }
 
 // Option configures an Engine.
 type Option func(*Engine)

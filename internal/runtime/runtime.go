@@ -7,7 +7,8 @@
 //   - The module is process.args[0], a path inside the rootfs. It is read through an
 //     os.Root on the rootfs, so a symlinked module path cannot make berth read a host file.
 //   - The rootfs is preopened at "/"; bind mounts in config.json become further preopens
-//     (read-only when their options say "ro"); Linux pseudo file systems are skipped.
+//     (read-only when their options say "ro"), a bind at "/" replacing the rootfs;
+//     Linux pseudo file systems are skipped.
 //   - The working directory is passed to the guest as PWD. WASI preview1 has no working
 //     directory; Go's wasip1 port reads PWD to resolve relative paths, and wasi-libc
 //     resolves them against "/". This is how `-w` and WORKDIR take effect in Wasm.
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"time"
 
 	"github.com/berth-dev/berth/internal/bundle"
@@ -120,7 +122,7 @@ func (r *Runner) load(ctx context.Context, dir string, prepared *engine.Prepared
 		prepared = r.eng.Prepare(ctx, c.module, c.digest, c.limit)
 	}
 	c.prepared = prepared
-	c.mounts = []engine.Mount{{Source: rootfs, Target: "/", ReadOnly: spec.Root.Readonly}}
+	var binds []bundle.Mount
 	for _, m := range bundle.BindMounts(spec) {
 		fi, err := os.Stat(m.Source)
 		if err == nil && !fi.IsDir() {
@@ -130,13 +132,43 @@ func (r *Runner) load(ctx context.Context, dir string, prepared *engine.Prepared
 			return nil, fmt.Errorf("%w: %s is a file bound at %s; a Wasm guest sees only directories (WASI preopens): bind the directory that holds it",
 				ErrFileMount, m.Source, m.Destination)
 		}
-		c.mounts = append(c.mounts, engine.Mount{Source: m.Source, Target: m.Destination, ReadOnly: m.ReadOnly})
+		binds = append(binds, m)
 	}
+	c.mounts = preopens(rootfs, spec.Root.Readonly, binds)
 	c.env = spec.Process.Env
 	if cwd := spec.Process.Cwd; cwd != "" && cwd != "/" && !bundle.HasEnv(c.env, "PWD") {
 		c.env = append(c.env[:len(c.env):len(c.env)], "PWD="+cwd)
 	}
 	return c, nil
+}
+
+// preopens returns the guest's preopened directories: the rootfs at "/", then the bind
+// mounts in order, where a bind at a guest path already taken (the rootfs's "/" too)
+// takes that preopen's place.
+//
+// # Notes
+//
+//   - A mount over a path shadows what was there, as in a mount table. For "/" this is
+//     how `berth run -v DIR:/` gives the guest DIR as its root, which conformance
+//     runners rely on (Go's go_wasip1_wasm_exec mounts the host's / as the guest's /,
+//     as `wasmtime run --dir=/` does). Two preopens with one name would leave the
+//     guest's choice to the order its libc happens to scan them in.
+//   - The shadowing preopen keeps the position of the one it replaces, so "/" stays
+//     fd 3, where guests (and wasi-libc's cwd resolution) expect the root.
+func preopens(rootfs string, rootReadOnly bool, binds []bundle.Mount) []engine.Mount {
+	out := []engine.Mount{{Source: rootfs, Target: "/", ReadOnly: rootReadOnly}}
+	at := map[string]int{"/": 0}
+	for _, m := range binds {
+		target := path.Clean("/" + m.Destination)
+		pm := engine.Mount{Source: m.Source, Target: target, ReadOnly: m.ReadOnly}
+		if i, ok := at[target]; ok {
+			out[i] = pm
+			continue
+		}
+		at[target] = len(out)
+		out = append(out, pm)
+	}
+	return out
 }
 
 // Run runs the loaded container to completion and returns its exit code, as

@@ -101,3 +101,78 @@ func TestRunContainerdStyleBundle(t *testing.T) {
 		}
 	}
 }
+
+const rootGuest = `#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <wasi/api.h>
+int main(void) {
+	char buf[64] = {0};
+	for (__wasi_fd_t fd = 3;; fd++) {
+		__wasi_prestat_t ps;
+		if (__wasi_fd_prestat_get(fd, &ps) != 0) break;
+		char name[64] = {0};
+		__wasi_fd_prestat_dir_name(fd, (uint8_t *)name, ps.u.dir.pr_name_len < 63 ? ps.u.dir.pr_name_len : 63);
+		printf("preopen %d %s\n", fd, name);
+	}
+	FILE *f = fopen("/in.txt", "r");
+	if (!f || !fgets(buf, sizeof buf, f)) { perror("in.txt"); return 2; }
+	fclose(f);
+	printf("in %s\n", buf);
+	printf("module visible %d\n", access("/main.wasm", F_OK) == 0);
+	f = fopen("/sub/out.txt", "w");
+	if (!f) { perror("out.txt"); return 3; }
+	fputs("written", f);
+	fclose(f);
+	printf("pwd %s\n", getenv("PWD"));
+	return 0;
+}
+`
+
+// A bind mount at "/" (berth run -v DIR:/) is the guest's root instead of the rootfs,
+// as `wasmtime run --dir=/` makes the host's: one preopen "/", the bind's; the module,
+// read from the rootfs, still runs, and the working directory reaches the guest as PWD.
+// On both WASI hosts (wazero's merges preopens of one path by itself, berth's does not).
+func TestRunBindAtRoot(t *testing.T) {
+	ctx := context.Background()
+	wasm := testguest.Read(t, testguest.C(t, rootGuest))
+	for _, h := range []engine.Host{engine.HostWazero, engine.HostBerth} {
+		t.Run(h.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			rootfs := filepath.Join(dir, "rootfs")
+			os.Mkdir(rootfs, 0o755)
+			os.WriteFile(filepath.Join(rootfs, "main.wasm"), wasm, 0o755)
+			host := t.TempDir()
+			os.Mkdir(filepath.Join(host, "sub"), 0o755)
+			os.WriteFile(filepath.Join(host, "in.txt"), []byte("from host"), 0o644)
+			spec := specs.Spec{
+				Version: specs.Version,
+				Process: &specs.Process{Args: []string{"/main.wasm"}, Cwd: "/sub"},
+				Root:    &specs.Root{Path: "rootfs", Readonly: true},
+				Mounts:  []specs.Mount{{Destination: "/", Type: "bind", Source: host, Options: []string{"rbind", "rw"}}},
+			}
+			b, _ := json.Marshal(spec)
+			os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+
+			eng, err := engine.New(ctx, t.TempDir(), engine.WithHost(h))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Close(ctx)
+			var out bytes.Buffer
+			code, err := runtime.New(eng).Run(ctx, dir, runtime.Options{Stdout: &out, Stderr: &out})
+			if ie := (*engine.ImportError)(nil); errors.As(err, &ie) && h == engine.HostBerth {
+				t.Skipf("berth's WASI host does not provide %s yet", ie.Name)
+			}
+			if err != nil || code != 0 {
+				t.Fatalf("Run = %d, %v\n%s", code, err, out.String())
+			}
+			if want := "preopen 3 /\nin from host\nmodule visible 0\npwd /sub\n"; out.String() != want {
+				t.Errorf("output %q, want %q", out.String(), want)
+			}
+			if b, err := os.ReadFile(filepath.Join(host, "sub", "out.txt")); err != nil || string(b) != "written" {
+				t.Errorf("host sub/out.txt = %q, %v; want the guest's write (the read-only rootfs is not /)", b, err)
+			}
+		})
+	}
+}

@@ -37,9 +37,17 @@ type RunOptions struct {
 	Started func(*container.Container)
 }
 
-// IsLocalModule reports whether a run argument names a local .wasm file rather than an image.
+// IsLocalModule reports whether a run argument names a local module file rather than an
+// image: a regular file whose name ends in ".wasm", or any regular file named by a path
+// that starts with "/", "./" or "../", which no image reference does.
+//
+// # Notes
+//
+//   - The second form is for tools that name the module they run without a suffix: Go's
+//     `go test -exec` hands its runner a test binary such as /tmp/go-build…/os.test.
 func IsLocalModule(ref string) bool {
-	if !strings.HasSuffix(ref, ".wasm") {
+	if !strings.HasSuffix(ref, ".wasm") && !strings.HasPrefix(ref, "/") &&
+		!strings.HasPrefix(ref, "./") && !strings.HasPrefix(ref, "../") {
 		return false
 	}
 	fi, err := os.Stat(ref)

@@ -45,8 +45,9 @@ type Service struct {
 	runner     *runtime.Runner
 }
 
-// Open opens (creating if needed) the data root.
-func Open(ctx context.Context, root string, log *slog.Logger) (*Service, error) {
+// Open opens (creating if needed) the data root. engineOpts configure its engine (such
+// as engine.WithHost, the WASI host the CLI read from $BERTH_WASI).
+func Open(ctx context.Context, root string, log *slog.Logger, engineOpts ...engine.Option) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -66,7 +67,7 @@ func Open(ctx context.Context, root string, log *slog.Logger) (*Service, error) 
 	if err != nil {
 		return nil, err
 	}
-	eng, err := engine.New(ctx, paths.CompileCache(root))
+	eng, err := engine.New(ctx, paths.CompileCache(root), engineOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +102,7 @@ func (s *Service) snapLock(ctx context.Context, exclusive bool) (func(), error) 
 type Info struct {
 	Root          string
 	Engine        string
+	WASIHost      string // "wazero" or "berth"
 	Images        int
 	Containers    int
 	CacheEntries  int
@@ -128,7 +130,7 @@ func (s *Service) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	return &Info{
-		Root: s.root, Engine: s.eng.Version(), Images: len(imgs), Containers: len(cs),
+		Root: s.root, Engine: s.eng.Version(), WASIHost: s.eng.Host().String(), Images: len(imgs), Containers: len(cs),
 		CacheEntries: len(cached), CacheSize: size,
 		ContentSize: dirSize(filepath.Join(s.root, "content")), SnapshotsSize: dirSize(filepath.Join(s.root, "snapshots")),
 	}, nil

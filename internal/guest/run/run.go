@@ -20,7 +20,8 @@ import (
 // Main is the container's process, run in the bundle directory with the container's
 // stdio as fds 0–2 and the two pipes FdStart and FdStatus; args are os.Args, whose
 // args[1] is the mode and args[2], if any, the network namespace. It joins that
-// namespace, loads the module (from berth's compile cache, $BERTH_ROOT), reports "ok" on
+// namespace, loads the module (from berth's compile cache, $BERTH_ROOT; on the WASI host
+// $BERTH_WASI names), reports "ok" on
 // FdStatus, waits for the start byte and runs the module. Its exit status is the module's exit code (134 for a trap).
 //
 // # Notes
@@ -73,7 +74,11 @@ func Main(ctx context.Context, args []string) int {
 	}
 
 	root := paths.DefaultRoot(os.Getenv, os.Getuid())
-	eng, err := engine.New(ctx, paths.CompileCache(root))
+	host, err := engine.ParseHost(os.Getenv(engine.HostEnv))
+	if err != nil {
+		return fail(err)
+	}
+	eng, err := engine.New(ctx, paths.CompileCache(root), engine.WithHost(host))
 	if err != nil {
 		return fail(fmt.Errorf("opening the compile cache under %s: %w", root, err))
 	}
