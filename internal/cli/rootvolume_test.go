@@ -94,7 +94,7 @@ func TestRunVolumeAtRoot(t *testing.T) {
 func TestWASIHostEnv(t *testing.T) {
 	e := newEnv(t)
 	hello := testguest.C(t, testguest.CHello)
-	for _, tt := range []struct{ value, want string }{{"", "WASI Host: wazero"}, {"wazero", "WASI Host: wazero"}, {"berth", "WASI Host: berth"}} {
+	for _, tt := range []struct{ value, want string }{{"", "WASI Host: berth"}, {"wazero", "WASI Host: wazero"}, {"berth", "WASI Host: berth"}} {
 		out, errs, code := e.berthWith(map[string]string{"BERTH_WASI": tt.value}, "info")
 		if code != 0 || !strings.Contains(out, tt.want) {
 			t.Errorf("BERTH_WASI=%q berth info: exit %d, output lacks %q:\n%s%s", tt.value, code, tt.want, out, errs)

@@ -39,24 +39,27 @@
 //     TrapExitCode (134, 128+SIGABRT, as wasmtime does) on a trap.
 //   - Stopping a guest: Run does not use wazero's WithCloseOnContextDone, which makes
 //     compute-heavy guests 3.5-7x slower because the compiled code must poll for it.
-//     Compiled code cannot otherwise be preempted, so a guest is stopped by signalling
-//     the process that runs it (berth runs one process per container: the shim's, or
-//     the CLI's in the foreground). ctx is only checked before the guest starts.
-//   - Imports are checked before instantiation against the functions wazero's WASI
-//     module exports, so the error names the first missing import
-//     (*ImportError) instead of wazero's generic link error.
-//   - Mounts: until berth has its own WASI host, files go through wazero's sysfs.DirFS,
-//     which resolves guest paths lexically (refusing "..") but lets the kernel follow
-//     symlinks. A guest could therefore create a symlink to /etc/passwd, or to "../..",
-//     and escape its mount. The interim guard refuses guest-made symlinks whose target
-//     is absolute or climbs above the mount from the link's real directory, ".." after a
-//     name component, and hard links or renames that would move a climbing link
-//     elsewhere (all with EPERM). It does not cover symlinks the host placed in the
-//     directory, nor renaming a directory that holds relative "../" links to a
-//     shallower place. Full confinement arrives with berth's own WASI host, which opens
-//     every path through os.Root so no symlink or ".." can leave a mount.
-//   - Read-only mounts have the semantics of wazero's WithReadOnlyDirMount (sysfs.ReadFS),
-//     except that opening for write reports EROFS rather than ENOSYS.
+//     Compiled code cannot otherwise be preempted, so a computing guest is stopped by
+//     signalling the process that runs it (berth runs one process per container: the
+//     shim's berth-guest, or the CLI's in the foreground). With berth's own WASI host
+//     (the default), a guest waiting in a host call (read, poll_oneoff, accept, sleep)
+//     also ends when ctx is done, with exit code 143 (see internal/wasi).
+//   - WASI host: berth's own, internal/wasi (HostBerth, the default), registered per
+//     run with only the functions the module imports (host.go); wazero's built-in
+//     (HostWazero, BERTH_WASI=wazero) stays available for comparison.
+//   - Imports are checked before instantiation against the functions the WASI host
+//     provides (by name and signature with berth's own), so the error names the first
+//     missing import (*ImportError) instead of wazero's generic link error.
+//   - Mounts: berth's own host resolves every guest path through an os.Root per
+//     mount, so no "..", absolute path, symlink, hard link or rename leaves a mount.
+//     With wazero's built-in host (BERTH_WASI=wazero) files go through wazero's
+//     sysfs.DirFS, which resolves guest paths lexically but lets the kernel follow
+//     symlinks; an interim guard (mount.go) refuses guest-made symlinks whose target is
+//     absolute or climbs above the mount, ".." after a name component, and links or
+//     renames that would move a climbing link (EPERM). It does not cover symlinks the
+//     host placed in the directory: that host is not confined against them.
+//   - Read-only mounts refuse every change with EROFS, as a Docker :ro volume does for
+//     a Linux process, on both hosts.
 //   - Cache directories are removed by renaming them aside first, so a concurrent berth
 //     process sees a module's code whole or not at all; a compile whose directory
 //     vanished meanwhile recreates it once.

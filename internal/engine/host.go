@@ -36,7 +36,7 @@ func (h Host) String() string {
 const HostEnv = "BERTH_WASI"
 
 // DefaultHost is the WASI host used when none is chosen.
-const DefaultHost = HostWazero
+const DefaultHost = HostBerth
 
 // ErrUnknownHost is returned (wrapped) by ParseHost for a name that is no WASI host.
 var ErrUnknownHost = errors.New("unknown WASI host")

@@ -13,7 +13,7 @@ func TestParseHost(t *testing.T) {
 		want Host
 		err  bool
 	}{
-		{"", HostWazero, false},
+		{"", HostBerth, false},
 		{"wazero", HostWazero, false},
 		{"berth", HostBerth, false},
 		{"Berth", 0, true},
