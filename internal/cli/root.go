@@ -39,6 +39,7 @@ type App struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	root           string
+	state          string
 	debug          bool
 }
 
@@ -53,7 +54,7 @@ func (a *App) open(ctx context.Context) (*service.Service, error) {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(a.Stderr, &slog.HandlerOptions{Level: level}))
-	return service.Open(ctx, a.root, log)
+	return service.Open(ctx, a.root, a.state, log)
 }
 
 // withService opens the data root for the duration of fn.
@@ -79,6 +80,8 @@ func (a *App) Command() *cobra.Command {
 	root.SetOut(a.Stdout)
 	root.SetErr(a.Stderr)
 	root.PersistentFlags().StringVar(&a.root, "root", DefaultRoot(a.Getenv, os.Getuid()), "data root directory (env BERTH_ROOT)")
+	root.PersistentFlags().StringVar(&a.state, "state", paths.DefaultState(a.Getenv, os.Getuid()),
+		"state directory, for the containers of run --rm; empty means ROOT/state (env BERTH_STATE)")
 	root.PersistentFlags().BoolVarP(&a.debug, "debug", "D", false, "log debug messages")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())

@@ -33,6 +33,9 @@ type Loaded struct {
 // and adds its Wasm images. Every image is checked (a Wasm platform, a module that
 // compiles) before any is added, so a bad archive adds nothing.
 func (s *Service) Load(ctx context.Context, r io.Reader) ([]Loaded, error) {
+	if err := s.ensureDir("tmp"); err != nil {
+		return nil, err
+	}
 	a, err := archive.Read(ctx, r, filepath.Join(s.root, "tmp"), archive.DefaultLimits())
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@ import (
 func TestFailedAddLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	s, err := service.Open(ctx, root, nil)
+	s, err := service.Open(ctx, root, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
