@@ -75,8 +75,8 @@ func (a *App) Command() *cobra.Command { return a.command("") }
 //
 // # Notes
 //
-//   - Building a command means building its flags: the whole tree costs `berth run`
-//     about 0.2 ms of the 0.5 ms it spends before it opens the data root. Main builds
+//   - Building a command means building its flags: the whole tree cost `berth run`
+//     0.1–0.2 ms of the ~0.4 ms it spent before opening the data root. Main builds
 //     only the command its first argument names, which is all cobra looks at to run it
 //     (help, flag errors and usage of a command do not list its siblings); any other
 //     first argument (a flag, help, a typo cobra suggests a command for) gets the
