@@ -266,7 +266,7 @@ func TestStateGone(t *testing.T) {
 	if _, err := s2.Get(ctx, "left"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Get after rm = %v", err)
 	}
-	// A name reserved in DIR whose container was moved away by hand is stale to the other place.
+	// The name is free again, for another --rm container.
 	if err := s2.Create(ctx, &Container{Name: "left", HostConfig: HostConfig{AutoRemove: true}}, false); err != nil {
 		t.Fatal(err)
 	}
