@@ -5,19 +5,31 @@
 //	go run ./bench/runbench [-n 40] [-first 6]
 //
 // Runs are interleaved (native, baseline, berth, native, …) so that machine noise hits all
-// three alike. Every figure is the wall time of a whole process, fork to exit.
+// alike. Every figure is the wall time of a whole process, fork to exit.
+//
+// berth is measured twice: with its default state directory (where a --rm container's
+// files go: /run/berth as root, $XDG_RUNTIME_DIR/berth otherwise; see internal/paths),
+// and with BERTH_STATE on a tmpfs (/dev/shm). /run is a tmpfs on a standard Linux host
+// (systemd mounts it so), where the two agree; the output says what the default is on
+// this machine, so that a figure measured on disk is not mistaken for the standard case.
 package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/paths"
 )
 
 var (
@@ -43,7 +55,25 @@ func main() {
 	run("clang", "--target=wasm32-wasi", "-O2", "bench/guests/hello.c", "-o", bin("chello.wasm"))
 	run("cc", "-O2", "bench/guests/hello.c", "-o", bin("chello-native"))
 
-	env := append(os.Environ(), "BERTH_ROOT="+root)
+	env := append(withoutEnv(os.Environ(), "BERTH_STATE"), "BERTH_ROOT="+root)
+	defaultState := paths.DefaultState(func(k string) string {
+		if k == "BERTH_STATE" {
+			return ""
+		}
+		return os.Getenv(k)
+	}, os.Getuid())
+	if defaultState == "" {
+		defaultState = filepath.Join(root, "state")
+	}
+	_, statErr := os.Stat(defaultState)
+	defer cleanState(defaultState, root, errors.Is(statErr, fs.ErrNotExist))
+	var tmpfsEnv []string
+	if fsType(filepath.Dir(defaultState)) != "tmpfs" && fsType("/dev/shm") == "tmpfs" {
+		shm, err := os.MkdirTemp("/dev/shm", "berth-bench-state-")
+		check(err)
+		defer os.RemoveAll(shm)
+		tmpfsEnv = append(env, "BERTH_STATE="+shm)
+	}
 	type guest struct{ name, wasm, native, image string }
 	guests := []guest{
 		{"C hello", bin("chello.wasm"), bin("chello-native"), "bench/chello:1"},
@@ -61,17 +91,33 @@ func main() {
 	}
 
 	fmt.Printf("\n## berth run --rm vs baseline vs native (whole process, median of %d, interleaved)\n\n", *n)
-	fmt.Println("| guest | native | baseline (wazero + disk cache) | berth run --rm | berth / baseline | berth / native |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Printf("berth's default state directory here: %s, on %s", defaultState, fsType(filepath.Dir(defaultState)))
+	if tmpfsEnv != nil {
+		fmt.Printf(" (a standard host has /run on tmpfs); berth is also measured with BERTH_STATE on tmpfs (/dev/shm).\n\n")
+		fmt.Println("| guest | native | baseline (wazero + disk cache) | berth run --rm, default state | berth run --rm, state on tmpfs | berth / baseline | berth (tmpfs) / baseline | berth / native |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+	} else {
+		fmt.Printf(".\n\n")
+		fmt.Println("| guest | native | baseline (wazero + disk cache) | berth run --rm | berth / baseline | berth / native |")
+		fmt.Println("|---|---|---|---|---|---|")
+	}
 	for _, g := range guests {
-		cmds := [][]string{
-			{g.native},
-			{bin("baseline"), filepath.Join(work, "basecache"), g.wasm},
-			{bin("berth"), "run", "--rm", g.image},
+		cmds := []command{
+			{env, []string{g.native}},
+			{env, []string{bin("baseline"), filepath.Join(work, "basecache"), g.wasm}},
+			{env, []string{bin("berth"), "run", "--rm", g.image}},
 		}
-		meds := interleave(env, cmds, *n)
-		fmt.Printf("| %s | %s | %s | %s | **%.2f×** | %.1f× |\n", g.name, ms(meds[0]), ms(meds[1]), ms(meds[2]),
-			ratio(meds[2], meds[1]), ratio(meds[2], meds[0]))
+		if tmpfsEnv != nil {
+			cmds = append(cmds, command{tmpfsEnv, []string{bin("berth"), "run", "--rm", g.image}})
+		}
+		meds := interleave(cmds, *n)
+		if tmpfsEnv != nil {
+			fmt.Printf("| %s | %s | %s | %s | %s | **%.2f×** | **%.2f×** | %.1f× |\n", g.name, ms(meds[0]), ms(meds[1]), ms(meds[2]), ms(meds[3]),
+				ratio(meds[2], meds[1]), ratio(meds[3], meds[1]), ratio(meds[2], meds[0]))
+		} else {
+			fmt.Printf("| %s | %s | %s | %s | **%.2f×** | %.1f× |\n", g.name, ms(meds[0]), ms(meds[1]), ms(meds[2]),
+				ratio(meds[2], meds[1]), ratio(meds[2], meds[0]))
+		}
 	}
 
 	fmt.Printf("\n## first run after load vs second run (median of %d pairs)\n\n", *first)
@@ -140,11 +186,17 @@ func parsePhase(line string) (string, time.Duration, bool) {
 	return name, d, name != ""
 }
 
-func interleave(env []string, cmds [][]string, n int) []time.Duration {
+// command is a process to time: its environment and its argv.
+type command struct {
+	env  []string
+	argv []string
+}
+
+func interleave(cmds []command, n int) []time.Duration {
 	times := make([][]time.Duration, len(cmds))
 	for i := 0; i < n; i++ {
 		for j, c := range cmds {
-			times[j] = append(times[j], timeCmd(env, c[0], c[1:]...))
+			times[j] = append(times[j], timeCmd(c.env, c.argv[0], c.argv[1:]...))
 		}
 	}
 	out := make([]time.Duration, len(cmds))
@@ -205,6 +257,46 @@ func execEnv(env []string, name string, args ...string) (string, error) {
 		return string(b), fmt.Errorf("%w\n%s", err, b)
 	}
 	return string(b), nil
+}
+
+// fsType names the file system dir is on ("tmpfs", "ext4", …), as far as runbench knows it.
+func fsType(dir string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return "an unknown file system (" + err.Error() + ")"
+	}
+	switch st.Type {
+	case unix.TMPFS_MAGIC:
+		return "tmpfs"
+	case unix.EXT4_SUPER_MAGIC:
+		return "ext4"
+	case unix.XFS_SUPER_MAGIC:
+		return "xfs"
+	case unix.BTRFS_SUPER_MAGIC:
+		return "btrfs"
+	case unix.OVERLAYFS_SUPER_MAGIC:
+		return "overlayfs"
+	}
+	return fmt.Sprintf("file system type %#x", st.Type)
+}
+
+// cleanState removes what the benchmark's data root left in the default state directory:
+// its own subdirectory, and the directory itself when the benchmark made it and it is empty.
+func cleanState(state, root string, made bool) {
+	_ = os.RemoveAll(paths.StateFor(state, root))
+	if made {
+		_ = os.Remove(state)
+	}
+}
+
+func withoutEnv(env []string, key string) []string {
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 func copyFile(src, dst string) {

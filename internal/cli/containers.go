@@ -156,9 +156,9 @@ func (a *App) infoCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.Stdout, "Berth Version: %s\nData Root: %s\nEngine: %s (compiler mode)\nWASI Host: %s (%s)\nImages: %d\nContainers: %d\n"+
+				fmt.Fprintf(a.Stdout, "Berth Version: %s\nData Root: %s\nState Dir: %s\nEngine: %s (compiler mode)\nWASI Host: %s (%s)\nImages: %d\nContainers: %d\n"+
 					"Compile Cache: %d modules, %s\nContent Store: %s\nSnapshots: %s\n",
-					Version, i.Root, i.Engine, i.WASIHost, engine.HostEnv, i.Images, i.Containers, i.CacheEntries, humanSize(i.CacheSize),
+					Version, i.Root, i.State, i.Engine, i.WASIHost, engine.HostEnv, i.Images, i.Containers, i.CacheEntries, humanSize(i.CacheSize),
 					humanSize(i.ContentSize), humanSize(i.SnapshotsSize))
 				return nil
 			})

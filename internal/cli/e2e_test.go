@@ -28,11 +28,18 @@ func TestMain(m *testing.M) {
 }
 
 type env struct {
-	t    *testing.T
-	root string
+	t           *testing.T
+	root, state string
 }
 
-func newEnv(t *testing.T) *env { return &env{t: t, root: t.TempDir()} }
+// newEnv gives each test a data root and a state directory of its own (the default
+// state directory, /run/berth for root, is shared by every root on the machine).
+func newEnv(t *testing.T) *env { return &env{t: t, root: t.TempDir(), state: t.TempDir()} }
+
+// environ is the environment of a berth process of this env.
+func (e *env) environ() []string {
+	return append(os.Environ(), "BERTH_TEST_MAIN=1", "BERTH_ROOT="+e.root, "BERTH_STATE="+e.state)
+}
 
 // berth runs the CLI in-process and returns stdout, stderr and the exit code.
 func (e *env) berth(stdin string, args ...string) (string, string, int) {
@@ -40,8 +47,11 @@ func (e *env) berth(stdin string, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	app := &cli.App{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string {
-			if k == "BERTH_ROOT" {
+			switch k {
+			case "BERTH_ROOT":
 				return e.root
+			case "BERTH_STATE":
+				return e.state
 			}
 			return os.Getenv(k)
 		}}
@@ -373,7 +383,7 @@ func TestParallelProcesses(t *testing.T) {
 	self, _ := os.Executable()
 	berth := func(args ...string) (string, error) {
 		c := exec.Command(self, args...)
-		c.Env = append(os.Environ(), "BERTH_TEST_MAIN=1", "BERTH_ROOT="+e.root)
+		c.Env = e.environ()
 		b, err := c.CombinedOutput()
 		return string(b), err
 	}

@@ -65,7 +65,10 @@ func (a *App) runCmd() *cobra.Command {
 				return fail(err)
 			}
 			o.Env = append(env, e...)
-			cwd, _ := os.Getwd()
+			var cwd string
+			if len(volumes) > 0 {
+				cwd, _ = os.Getwd()
+			}
 			for _, v := range volumes {
 				m, err := ParseVolume(v, cwd)
 				if err != nil {

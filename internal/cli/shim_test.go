@@ -73,7 +73,7 @@ func (s *shimInstallation) run(args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := exec.CommandContext(ctx, s.berth, args...)
-	c.Env = append(os.Environ(), "BERTH_TEST_MAIN=1", "BERTH_ROOT="+s.t.TempDir())
+	c.Env = append(os.Environ(), "BERTH_TEST_MAIN=1", "BERTH_ROOT="+s.t.TempDir(), "BERTH_STATE="+s.t.TempDir())
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	err := c.Run()

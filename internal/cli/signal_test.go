@@ -3,9 +3,11 @@ package cli_test
 import (
 	"archive/tar"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/berth-dev/berth/internal/paths"
 	"github.com/berth-dev/berth/internal/testguest"
 )
 
@@ -32,7 +35,7 @@ func TestSignalEndsForegroundRun(t *testing.T) {
 			args = append([]string{"run", "--rm"}, args[1:]...)
 		}
 		c := exec.Command(self, args...)
-		c.Env = append(os.Environ(), "BERTH_TEST_MAIN=1", "BERTH_ROOT="+e.root)
+		c.Env = e.environ()
 		stdin, _ := c.StdinPipe() // kept open: the guest blocks reading it
 		var out bytes.Buffer
 		c.Stdout, c.Stderr = &out, &out
@@ -115,5 +118,92 @@ func TestPlatformFlag(t *testing.T) {
 		if code == 0 || !strings.Contains(errs, "wasi/wasm") {
 			t.Fatalf("%v: exit %d %q", args, code, errs)
 		}
+	}
+}
+
+// A running --rm container lives in the state directory: ps lists it, inspect finds it,
+// and nothing of it is in the data root. Killed (a crash), it stays there, shown as
+// exited, until rm removes it.
+func TestRunRmLivesInStateDir(t *testing.T) {
+	e := newEnv(t)
+	// A C guest (quick to compile under -race) that waits for a line on stdin.
+	waiter := testguest.C(t, "#include <stdio.h>\nint main(void){ char b[8]; return fgets(b, sizeof b, stdin) ? 0 : 1; }")
+	e.buildImage("probe:1", waiter, "FROM scratch\nCOPY app.wasm /probe.wasm\nENTRYPOINT [\"/probe.wasm\"]\n", nil)
+	self, _ := os.Executable()
+	c := exec.Command(self, "run", "--rm", "-i", "--name", "live", "probe:1")
+	c.Env = e.environ()
+	stdin, _ := c.StdinPipe() // kept open: the guest blocks reading it
+	defer stdin.Close()
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.ok("ps", "--format", "{{.Names}} {{.Status}}"), "live Up") {
+		if time.Now().After(deadline) {
+			c.Process.Kill()
+			t.Fatalf("container never ran: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	id := strings.TrimSpace(e.ok("ps", "-q", "--no-trunc"))
+	var got []struct {
+		ID         string
+		HostConfig struct{ AutoRemove bool }
+	}
+	if err := json.Unmarshal([]byte(e.ok("inspect", "live")), &got); err != nil || len(got) != 1 || got[0].ID != id || !got[0].HostConfig.AutoRemove {
+		t.Fatalf("inspect live: %+v, %v", got, err)
+	}
+	state := paths.StateFor(e.state, e.root)
+	for _, f := range []string{"container.json", "config.json", "rootfs/probe.wasm"} {
+		if _, err := os.Stat(filepath.Join(state, "containers", id, f)); err != nil {
+			t.Errorf("%s of the running --rm container: %v", f, err)
+		}
+	}
+	// DIR/containers/lock orders name changes in both places; nothing else goes there.
+	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) != 1 || ents[0].Name() != "lock" {
+		t.Errorf("the --rm container wrote into the data root: %v", ents)
+	}
+
+	c.Process.Kill() // a crash: nothing removes the container
+	c.Wait()
+	if ps := e.ok("ps", "-a", "--format", "{{.Names}} {{.Status}}"); !strings.HasPrefix(ps, "live Exited (137)") {
+		t.Fatalf("ps -a after a crash: %q", ps)
+	}
+	if ps := e.ok("ps", "-q"); ps != "" {
+		t.Fatalf("ps lists a dead container as running: %q", ps)
+	}
+	e.ok("rm", "live")
+	if ps := e.ok("ps", "-a", "-q"); ps != "" {
+		t.Fatalf("ps -a after rm: %q", ps)
+	}
+	if _, err := os.Stat(filepath.Join(state, "containers", id)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("rm left the container's directory: %v", err)
+	}
+	// The name is free again, for a container that is kept this time.
+	if _, _, code := e.berth("x\n", "run", "-i", "--name", "live", "probe:1"); code != 0 {
+		t.Fatalf("run --name live again: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Join(e.root, "containers", "names", "live")); err != nil {
+		t.Fatalf("a kept container's name is not in the data root: %v", err)
+	}
+}
+
+// A state directory another user could write to is refused, naming it and the way out.
+func TestStateDirMustBePrivate(t *testing.T) {
+	e := newEnv(t)
+	if err := os.Chmod(e.state, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, errs, code := e.berth("", "ps")
+	if code == 0 || !strings.Contains(errs, e.state) || !strings.Contains(errs, "BERTH_STATE") {
+		t.Fatalf("ps with a world-writable state directory: exit %d, %q", code, errs)
+	}
+	// A state directory that does not exist yet is made, private.
+	e.state = filepath.Join(t.TempDir(), "new", "state")
+	e.ok("ps")
+	if fi, err := os.Stat(e.state); err != nil || fi.Mode().Perm()&0o022 != 0 {
+		t.Fatalf("made state directory: %v, %v", fi, err)
 	}
 }

@@ -3,6 +3,12 @@
 // (container.json), with names that are unique and ids that accept unique prefixes,
 // as in Docker.
 //
+// Records live in two places: DIR, for containers that outlive the process that ran
+// them, and STATE, for containers removed when they exit (`run --rm`), which nothing
+// needs after a reboot, so STATE can be on a tmpfs such as /run (see docs/rationale.md,
+// "A state directory for --rm containers"). Both places are read together: a container
+// is found, listed and removed wherever it is.
+//
 // # Notes
 //
 //   - Records are JSON files replaced atomically (internal/fsutil), and every change that
@@ -11,10 +17,15 @@
 //     concurrently without a daemon. Reads take no lock: atomic replacement means a
 //     reader sees a whole record, old or new.
 //   - The lock is held only for the bookkeeping, never while a container runs.
-//   - Names are reserved by creating DIR/names/NAME (holding the id) with O_EXCL, which is
-//     atomic across processes, so creating a container or finding one by name reads one
-//     small file, however many containers exist. A name file whose container record is
-//     gone (a crash between the two writes) is stale and may be taken over.
+//   - Names are reserved by creating PLACE/names/NAME (holding the id) with O_EXCL, in
+//     the place the container's record goes to, which is atomic across processes, so
+//     creating a container or finding one by name reads one small file, however many
+//     containers exist. The other place is checked under the same lock, so a name is
+//     unique across both. A name file whose container record is gone (a crash between
+//     the two writes, or a reboot that emptied STATE) is stale and may be taken over.
+//   - Directories are made when a write finds them missing, not when the store is
+//     opened: opening costs no system call, and a STATE on a tmpfs comes back by itself
+//     after a reboot.
 package container
 
 import (
@@ -24,6 +35,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -88,27 +100,62 @@ type Container struct {
 	WorkingDir  string
 	HostConfig  HostConfig
 	State       State
+
+	dir string // where the Store found or made the record: its bundle directory
 }
 
-// Store is a directory of container records.
+// Store is berth's container records: those that outlive their process in one
+// directory, those removed when they exit (HostConfig.AutoRemove) in another.
 type Store struct {
-	dir string
+	dir   string // DIR: records that outlive their process; DIR/lock orders all name changes
+	state string // STATE: records of AutoRemove containers; the same as dir when none is given
 }
 
-// Open opens (creating if needed) the container directory dir.
-func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		return nil, fmt.Errorf("opening container store: %w", err)
+// Open opens the container directory dir, with the records of AutoRemove containers
+// in state ("" keeps them in dir too). Nothing is read or made until it is needed.
+func Open(dir, state string) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("opening container store: no directory given")
 	}
-	return &Store{dir: dir}, nil
+	if state == "" {
+		state = dir
+	}
+	return &Store{dir: filepath.Clean(dir), state: filepath.Clean(state)}, nil
 }
 
-// Dir is the directory of container id: its OCI bundle.
-func (s *Store) Dir(id string) string { return filepath.Join(s.dir, id) }
+// places are the directories records live in, DIR first.
+func (s *Store) places() []string {
+	if s.state == s.dir {
+		return []string{s.dir}
+	}
+	return []string{s.dir, s.state}
+}
+
+// placeOf is the directory a new record of c goes to.
+func (s *Store) placeOf(c *Container) string {
+	if c.HostConfig.AutoRemove {
+		return s.state
+	}
+	return s.dir
+}
+
+// Dir is the directory of container c: its OCI bundle. For a record the Store read
+// or created it is where the record is; otherwise where Create puts it.
+func (s *Store) Dir(c *Container) string {
+	if c.dir != "" {
+		return c.dir
+	}
+	return filepath.Join(s.placeOf(c), c.ID)
+}
 
 func (s *Store) lock(ctx context.Context) (func(), error) {
 	l := flock.New(filepath.Join(s.dir, "lock"))
 	ok, err := l.TryLockContext(ctx, 5*time.Millisecond)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = os.MkdirAll(s.dir, 0o711); err == nil {
+			ok, err = l.TryLockContext(ctx, 5*time.Millisecond)
+		}
+	}
 	if err != nil || !ok {
 		return nil, fmt.Errorf("locking %s: %w", s.dir, errors.Join(err, ctx.Err()))
 	}
@@ -127,7 +174,8 @@ func NewID() string {
 }
 
 // Create records c, giving it an id and (when c.Name is empty) a generated name, and
-// creates its directory. durable false skips fsyncs, for containers removed when they exit.
+// creates its directory, in STATE when c.HostConfig.AutoRemove is set and in DIR
+// otherwise. durable false skips fsyncs, for containers removed when they exit.
 func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 	if c.Name != "" && !validName().MatchString(c.Name) {
 		return fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, c.Name)
@@ -136,19 +184,20 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 	if c.ID == "" {
 		c.ID = NewID()
 	}
+	place := s.placeOf(c)
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	if c.Name != "" {
-		if err := s.reserve(c.Name, c.ID); err != nil {
+		if err := s.reserve(place, c.Name, c.ID); err != nil {
 			return err
 		}
 	} else {
 		for i := 0; ; i++ {
 			c.Name = generateName(i > 20)
-			err := s.reserve(c.Name, c.ID)
+			err := s.reserve(place, c.Name, c.ID)
 			if err == nil {
 				break
 			}
@@ -164,72 +213,95 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 		c.State.Status = StatusCreated
 	}
 	undo := func(err error) error {
-		s.release(c.Name, c.ID)
+		s.release(place, c.Name, c.ID)
 		return err
 	}
-	if err := os.Mkdir(s.Dir(c.ID), 0o711); err != nil {
+	dir := filepath.Join(place, c.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil { // place exists: reserve made place/names
 		return undo(fmt.Errorf("creating container %s: %w", c.Name, err))
 	}
+	c.dir = dir
 	if err := s.write(c, durable); err != nil {
-		os.RemoveAll(s.Dir(c.ID))
+		c.dir = ""
+		os.RemoveAll(dir)
 		return undo(err)
 	}
 	return nil
 }
 
-func (s *Store) namePath(name string) string { return filepath.Join(s.dir, "names", name) }
+func namePath(place, name string) string { return filepath.Join(place, "names", name) }
 
-// reserve takes name for id, or returns ErrNameInUse naming the container that has it.
-// Callers hold the lock, which makes taking over a stale name safe.
-func (s *Store) reserve(name, id string) error {
-	for attempt := 0; attempt < 2; attempt++ {
-		f, err := os.OpenFile(s.namePath(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// reserve takes name for id in place, or returns ErrNameInUse naming the container that
+// has it there or in the other place. Callers hold the lock, which makes taking over a
+// stale name safe.
+func (s *Store) reserve(place, name, id string) error {
+	p := namePath(place, name)
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if err == nil {
 			_, err = f.WriteString(id)
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
-				os.Remove(s.namePath(name))
+				os.Remove(p)
 				return fmt.Errorf("reserving the name %q: %w", name, err)
 			}
-			return nil
+			break
 		}
-		if errors.Is(err, os.ErrNotExist) {
-			if err := os.MkdirAll(filepath.Dir(s.namePath(name)), 0o711); err != nil {
-				return err
+		if attempt > 2 {
+			return fmt.Errorf("%w: %q", ErrNameInUse, name)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			if err := os.MkdirAll(filepath.Dir(p), 0o711); err != nil {
+				return fmt.Errorf("reserving the name %q: %w", name, err)
 			}
 			continue
 		}
-		if !errors.Is(err, os.ErrExist) {
+		if !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("reserving the name %q: %w", name, err)
 		}
-		owner, ok := s.nameOwner(name)
-		if ok {
-			return fmt.Errorf("%w: the name %q is used by container %s; remove it (berth rm %s) or choose another --name", ErrNameInUse, name, short(owner), name)
+		if owner, ok := nameOwner(place, name); ok {
+			return nameInUse(name, owner)
 		}
-		os.Remove(s.namePath(name)) // stale: its container record is gone
+		os.Remove(p) // stale: its container record is gone
 	}
-	return fmt.Errorf("%w: %q", ErrNameInUse, name)
+	for _, other := range s.places() {
+		if other == place {
+			continue
+		}
+		if owner, ok := nameOwner(other, name); ok {
+			os.Remove(p)
+			return nameInUse(name, owner)
+		} else if owner != "" {
+			os.Remove(namePath(other, name)) // stale
+		}
+	}
+	return nil
 }
 
-// nameOwner returns the id holding name, and whether that container still exists.
-func (s *Store) nameOwner(name string) (string, bool) {
-	b, err := os.ReadFile(s.namePath(name))
+func nameInUse(name, owner string) error {
+	return fmt.Errorf("%w: the name %q is used by container %s; remove it (berth rm %s) or choose another --name", ErrNameInUse, name, short(owner), name)
+}
+
+// nameOwner returns the id holding name in place ("" when none does), and whether that
+// container still exists.
+func nameOwner(place, name string) (string, bool) {
+	b, err := os.ReadFile(namePath(place, name))
 	if err != nil {
 		return "", false
 	}
 	id := string(b)
-	if _, err := os.Stat(filepath.Join(s.Dir(id), "container.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(place, id, "container.json")); err != nil {
 		return id, false
 	}
 	return id, true
 }
 
-// release frees name if id holds it.
-func (s *Store) release(name, id string) {
-	if owner, _ := s.nameOwner(name); owner == id {
-		os.Remove(s.namePath(name))
+// release frees name in place if id holds it.
+func (s *Store) release(place, name, id string) {
+	if owner, _ := nameOwner(place, name); owner == id {
+		os.Remove(namePath(place, name))
 	}
 }
 
@@ -245,7 +317,7 @@ func (s *Store) write(c *Container, durable bool) error {
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(s.Dir(c.ID), "container.json"), b, 0o600, durable)
+	return fsutil.WriteFileAtomic(filepath.Join(s.Dir(c), "container.json"), b, 0o600, durable)
 }
 
 // Update applies fn to the record of container id and writes it back.
@@ -260,9 +332,21 @@ func (s *Store) Update(ctx context.Context, id string, durable bool, fn func(*Co
 	return s.write(c, durable)
 }
 
+// read reads the record of id from whichever place holds it.
 func (s *Store) read(id string) (*Container, error) {
-	b, err := os.ReadFile(filepath.Join(s.Dir(id), "container.json"))
-	if errors.Is(err, os.ErrNotExist) {
+	for _, place := range s.places() {
+		c, err := readIn(place, id)
+		if !errors.Is(err, ErrNotFound) {
+			return c, err
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+}
+
+func readIn(place, id string) (*Container, error) {
+	p := filepath.Join(place, id, "container.json")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if err != nil {
@@ -270,10 +354,34 @@ func (s *Store) read(id string) (*Container, error) {
 	}
 	var c Container
 	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v; remove the container with berth rm -f %s", ErrCorrupt, filepath.Join(s.Dir(id), "container.json"), err, id)
+		return nil, fmt.Errorf("%w: %s: %v; remove the container with berth rm -f %s", ErrCorrupt, p, err, id)
 	}
+	c.dir = filepath.Join(place, id)
 	return &c, nil
 }
+
+// ids lists the container directories of every place (a place not made yet has none).
+func (s *Store) ids() ([]placed, error) {
+	var out []placed
+	for _, place := range s.places() {
+		ents, err := os.ReadDir(place)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing containers: %w", err)
+		}
+		for _, e := range ents {
+			if e.IsDir() && e.Name() != "names" {
+				out = append(out, placed{place, e.Name()})
+			}
+		}
+	}
+	return out, nil
+}
+
+// placed is a container directory: place/id.
+type placed struct{ place, id string }
 
 // Get finds a container by exact name, exact id or unique id prefix.
 func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
@@ -282,28 +390,30 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 		return nil, fmt.Errorf("%w: empty name", ErrNotFound)
 	}
 	if validName().MatchString(ref) && !strings.Contains(ref, "/") {
-		if id, ok := s.nameOwner(ref); ok {
-			return s.read(id)
+		for _, place := range s.places() {
+			if id, ok := nameOwner(place, ref); ok {
+				return readIn(place, id)
+			}
 		}
 	}
-	ents, err := os.ReadDir(s.dir)
+	all, err := s.ids()
 	if err != nil {
-		return nil, fmt.Errorf("listing containers: %w", err)
+		return nil, err
 	}
-	var matches []string
-	for _, e := range ents {
-		if e.IsDir() && e.Name() != "names" && strings.HasPrefix(e.Name(), ref) {
-			if e.Name() == ref {
-				matches = []string{ref}
+	var matches []placed
+	for _, p := range all {
+		if strings.HasPrefix(p.id, ref) {
+			if p.id == ref {
+				matches = []placed{p}
 				break
 			}
-			matches = append(matches, e.Name())
+			matches = append(matches, p)
 		}
 	}
 	var found []*Container
 	var corrupt error
-	for _, id := range matches {
-		c, err := s.read(id)
+	for _, p := range matches {
+		c, err := readIn(p.place, p.id)
 		switch {
 		case err == nil:
 			found = append(found, c)
@@ -325,20 +435,15 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 
 // List returns every container, newest first. Records that cannot be read are left
 // out and reported in the error (wrapping ErrCorrupt), with the readable ones returned.
-func (s *Store) List(ctx context.Context) ([]*Container, error) { return s.list() }
-
-func (s *Store) list() ([]*Container, error) {
-	ents, err := os.ReadDir(s.dir)
+func (s *Store) List(ctx context.Context) ([]*Container, error) {
+	all, err := s.ids()
 	if err != nil {
-		return nil, fmt.Errorf("listing containers: %w", err)
+		return nil, err
 	}
 	var out []*Container
 	var bad []error
-	for _, e := range ents {
-		if !e.IsDir() || e.Name() == "names" {
-			continue
-		}
-		c, err := s.read(e.Name())
+	for _, p := range all {
+		c, err := readIn(p.place, p.id)
 		if errors.Is(err, ErrNotFound) {
 			continue // being created or removed
 		}
@@ -352,22 +457,49 @@ func (s *Store) list() ([]*Container, error) {
 	return out, errors.Join(bad...)
 }
 
-// Remove deletes the container's record and directory.
+// Remove deletes the record and directory of container id, wherever it is.
 func (s *Store) Remove(ctx context.Context, id string) error {
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	c, _ := s.read(id)
+	for _, place := range s.places() {
+		c, _ := readIn(place, id)
+		name := ""
+		if c != nil {
+			name = c.Name
+		}
+		if err := s.remove(place, id, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Discard is Remove for a record the caller holds (one it created or read): the record
+// is not read back, and only c's own directory is touched.
+func (s *Store) Discard(ctx context.Context, c *Container) error {
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	dir := s.Dir(c)
+	return s.remove(filepath.Dir(dir), c.ID, c.Name)
+}
+
+// remove deletes place/id and frees name there if id holds it. The caller holds the lock.
+func (s *Store) remove(place, id, name string) error {
+	dir := filepath.Join(place, id)
 	// Drop the record first: a half-removed directory is then invisible, not corrupt.
-	if err := os.Remove(filepath.Join(s.Dir(id), "container.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(filepath.Join(dir, "container.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing container %s: %w", id, err)
 	}
-	if c != nil {
-		s.release(c.Name, id)
+	if name != "" {
+		s.release(place, name, id)
 	}
-	if err := os.RemoveAll(s.Dir(id)); err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("removing container %s: %w", id, err)
 	}
 	return nil

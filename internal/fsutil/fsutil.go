@@ -9,9 +9,12 @@
 package fsutil
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFileAtomic writes data to path via a temporary file in the same directory,
@@ -61,6 +64,47 @@ func SyncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil {
 		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ErrNotPrivate is returned (wrapped) by PrivateDir for a directory another user owns
+// or may write to.
+var ErrNotPrivate = errors.New("directory is not private")
+
+// PrivateDir makes dir (with missing parents) with perm when it is missing, and
+// otherwise checks that it is a directory of this process's effective user that no
+// other user may write to. what names the directory in errors ("state directory").
+//
+// # Notes
+//
+//   - A directory in a shared place (/run, /tmp) could have been made by another user
+//     before berth ran, who could then plant or read what berth keeps there: containerd
+//     refuses such a state directory too. The check follows a symlink and judges its
+//     target, the directory berth would use.
+func PrivateDir(dir string, perm os.FileMode, what string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, perm); err != nil {
+			return fmt.Errorf("creating the %s: %w", what, err)
+		}
+		fi, err = os.Stat(dir) // made now, or by another process just before
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("the %s %s is not a directory: %w; remove it or choose another", what, dir, ErrNotPrivate)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil // no owner to check on this system
+	}
+	if uid := os.Geteuid(); int(st.Uid) != uid {
+		return fmt.Errorf("the %s %s belongs to uid %d, not to you (uid %d): %w; remove it or choose another", what, dir, st.Uid, uid, ErrNotPrivate)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("the %s %s may be written by other users (mode %v): %w; chmod go-w it or choose another", what, dir, fi.Mode().Perm(), ErrNotPrivate)
 	}
 	return nil
 }

@@ -18,3 +18,24 @@ func ExampleDefaultRoot() {
 	// /home/ana/.local/share/berth
 	// /srv/berth/cache/compiled
 }
+
+// The state directory holds what a reboot may clear, one subdirectory per data root.
+func ExampleDefaultState() {
+	env := map[string]string{"HOME": "/home/ana"}
+	getenv := func(k string) string { return env[k] }
+	fmt.Println(paths.DefaultState(getenv, 0))
+	fmt.Printf("%q\n", paths.DefaultState(getenv, 1000))
+	fmt.Println(paths.StateFor(paths.DefaultState(getenv, 1000), paths.DefaultRoot(getenv, 1000)))
+	env["XDG_RUNTIME_DIR"] = "/run/user/1000"
+	fmt.Println(paths.DefaultState(getenv, 1000))
+	fmt.Println(paths.StateFor("/run/berth", "/var/lib/berth"))
+	env["BERTH_STATE"] = "/dev/shm/berth"
+	fmt.Println(paths.DefaultState(getenv, 1000))
+	// Output:
+	// /run/berth
+	// ""
+	// /home/ana/.local/share/berth/state
+	// /run/user/1000/berth
+	// /run/berth/5a2cdf17d6f65dff
+	// /dev/shm/berth
+}

@@ -33,6 +33,9 @@ type Loaded struct {
 // and adds its Wasm images. Every image is checked (a Wasm platform, a module that
 // compiles) before any is added, so a bad archive adds nothing.
 func (s *Service) Load(ctx context.Context, r io.Reader) ([]Loaded, error) {
+	if err := s.ensureDir("tmp"); err != nil {
+		return nil, err
+	}
 	a, err := archive.Read(ctx, r, filepath.Join(s.root, "tmp"), archive.DefaultLimits())
 	if err != nil {
 		return nil, err
@@ -173,20 +176,29 @@ func (s *Service) Images(ctx context.Context) ([]ImageSummary, error) {
 	return out, nil
 }
 
-// resolveImage finds an image by name, digest or id prefix.
+// resolveImage finds an image by name, digest or id prefix. Its Size is left 0 (see
+// resolveImageSize): sizing reads the manifest, which only `image inspect` shows.
 func (s *Service) resolveImage(ctx context.Context, ref string) (store.Record, error) {
+	return s.findImage(ctx, ref, s.store.Lookup)
+}
+
+// resolveImageSize is resolveImage with the image's Size.
+func (s *Service) resolveImageSize(ctx context.Context, ref string) (store.Record, error) {
+	return s.findImage(ctx, ref, s.store.Resolve)
+}
+
+// findImage tries ref as a name (normalised: "hello:1" is docker.io/library/hello:1),
+// then as it was given (an id or id prefix), on one read of the store's index.
+func (s *Service) findImage(ctx context.Context, ref string, resolve func(context.Context, ...string) (store.Record, error)) (store.Record, error) {
+	keys := make([]string, 0, 2)
 	if n, err := image.ParseName(ref); err == nil {
 		key := n.String()
 		if n.Digest != "" {
 			key = n.Digest // the store resolves "sha256:…" itself
 		}
-		if r, err := s.store.Resolve(ctx, key); err == nil {
-			return r, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return store.Record{}, err
-		}
+		keys = append(keys, key)
 	}
-	r, err := s.store.Resolve(ctx, ref)
+	r, err := resolve(ctx, append(keys, ref)...)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Record{}, fmt.Errorf("%w: %s; build it (berth build -t %s DIR) or load it (berth load -i FILE)", ErrImageNotFound, ref, ref)
 	}
@@ -331,7 +343,7 @@ type ImageInspect struct {
 
 // InspectImage returns the description of an image.
 func (s *Service) InspectImage(ctx context.Context, ref string) (*ImageInspect, error) {
-	r, err := s.resolveImage(ctx, ref)
+	r, err := s.resolveImageSize(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

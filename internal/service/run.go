@@ -63,11 +63,11 @@ func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, 
 		return nil, 0, err
 	}
 	durable := !o.Remove
-	code, runErr := s.runner.Run(ctx, s.containers.Dir(c.ID), runtime.Options{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
+	code, runErr := s.runner.Run(ctx, s.containers.Dir(c), runtime.Options{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
 		Trace: s.phase, Prepared: prepared})
 	t2 := time.Now()
 	if o.Remove {
-		if err := s.containers.Remove(ctx, c.ID); err != nil {
+		if err := s.containers.Discard(ctx, c); err != nil {
 			return c, code, errors.Join(runErr, err)
 		}
 		s.phase("cleanup", time.Since(t2))
@@ -206,11 +206,11 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		return nil, nil, err
 	}
 	fail := func(err error) (*container.Container, *engine.Prepared, error) {
-		_ = s.containers.Remove(context.WithoutCancel(ctx), c.ID)
+		_ = s.containers.Discard(context.WithoutCancel(ctx), c)
 		return nil, prepared, err
 	}
 	step("record")
-	dir := s.containers.Dir(c.ID)
+	dir := s.containers.Dir(c)
 	rootfs := filepath.Join(dir, "rootfs")
 	if snapshot != "" {
 		if err := bundle.CopyTree(ctx, rootfs, snapshot); err != nil {

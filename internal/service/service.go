@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/paths"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
@@ -38,6 +40,7 @@ import (
 // Service is an open berth data root.
 type Service struct {
 	root       string
+	state      string // this root's directory in the state directory (paths.StateFor)
 	log        *slog.Logger
 	store      *store.Store
 	containers *container.Store
@@ -45,25 +48,36 @@ type Service struct {
 	runner     *runtime.Runner
 }
 
-// Open opens (creating if needed) the data root. engineOpts configure its engine (such
-// as engine.WithHost, the WASI host the CLI read from $BERTH_WASI).
-func Open(ctx context.Context, root string, log *slog.Logger, engineOpts ...engine.Option) (*Service, error) {
+// Open opens (creating if needed) the data root, with the state directory state for
+// what does not outlive a reboot: the containers of `run --rm`. An empty state keeps
+// them in ROOT/state. A state directory that exists must belong to this user and be
+// writable by no other (see fsutil.PrivateDir); a missing one is made 0711 for root,
+// 0700 for other users. engineOpts configure its engine (such as engine.WithHost, the
+// WASI host the CLI read from $BERTH_WASI).
+func Open(ctx context.Context, root, state string, log *slog.Logger, engineOpts ...engine.Option) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(root, 0o711); err != nil {
 		return nil, fmt.Errorf("creating data root %s: %w", root, err)
 	}
-	for _, d := range []string{"snapshots", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
-			return nil, fmt.Errorf("creating data root %s: %w", root, err)
+	// snapshots/ and tmp/ are made when first written (snapLock, prepare, Load): opening
+	// a root is on the path of every `berth run`.
+	if state != "" {
+		perm := os.FileMode(0o700)
+		if os.Geteuid() == 0 {
+			perm = 0o711 // as /run/containerd: others may reach paths inside, not list them
+		}
+		if err := fsutil.PrivateDir(state, perm, "state directory"); err != nil {
+			return nil, fmt.Errorf("%w (--state, BERTH_STATE)", err)
 		}
 	}
 	st, err := store.Open(ctx, filepath.Join(root, "content"))
 	if err != nil {
 		return nil, err
 	}
-	cs, err := container.Open(filepath.Join(root, "containers"))
+	mine := paths.StateFor(state, root)
+	cs, err := container.Open(filepath.Join(root, "containers"), filepath.Join(mine, "containers"))
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +85,15 @@ func Open(ctx context.Context, root string, log *slog.Logger, engineOpts ...engi
 	if err != nil {
 		return nil, err
 	}
-	return &Service{root: root, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng)}, nil
+	return &Service{root: root, state: mine, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng)}, nil
+}
+
+// ensureDir makes ROOT/name (private to berth) if it is missing.
+func (s *Service) ensureDir(name string) error {
+	if err := os.MkdirAll(filepath.Join(s.root, name), 0o700); err != nil {
+		return fmt.Errorf("creating %s in the data root: %w", name, err)
+	}
+	return nil
 }
 
 // Close releases the engine.
@@ -85,12 +107,17 @@ func (s *Service) Engine() *engine.Engine { return s.eng }
 
 func (s *Service) snapLock(ctx context.Context, exclusive bool) (func(), error) {
 	l := flock.New(filepath.Join(s.root, "snapshots", "lock"))
-	var ok bool
-	var err error
-	if exclusive {
-		ok, err = l.TryLockContext(ctx, 5*time.Millisecond)
-	} else {
-		ok, err = l.TryRLockContext(ctx, 5*time.Millisecond)
+	try := func() (bool, error) {
+		if exclusive {
+			return l.TryLockContext(ctx, 5*time.Millisecond)
+		}
+		return l.TryRLockContext(ctx, 5*time.Millisecond)
+	}
+	ok, err := try()
+	if errors.Is(err, fs.ErrNotExist) {
+		if err = s.ensureDir("snapshots"); err == nil {
+			ok, err = try()
+		}
 	}
 	if err != nil || !ok {
 		return nil, fmt.Errorf("locking %s: %w", l.Path(), errors.Join(err, ctx.Err()))
@@ -101,6 +128,7 @@ func (s *Service) snapLock(ctx context.Context, exclusive bool) (func(), error) 
 // Info describes the data root.
 type Info struct {
 	Root          string
+	State         string // the root's directory in the state directory
 	Engine        string
 	WASIHost      string // "wazero" or "berth"
 	Images        int
@@ -130,7 +158,7 @@ func (s *Service) Info(ctx context.Context) (*Info, error) {
 		return nil, err
 	}
 	return &Info{
-		Root: s.root, Engine: s.eng.Version(), WASIHost: s.eng.Host().String(), Images: len(imgs), Containers: len(cs),
+		Root: s.root, State: s.state, Engine: s.eng.Version(), WASIHost: s.eng.Host().String(), Images: len(imgs), Containers: len(cs),
 		CacheEntries: len(cached), CacheSize: size,
 		ContentSize: dirSize(filepath.Join(s.root, "content")), SnapshotsSize: dirSize(filepath.Join(s.root, "snapshots")),
 	}, nil

@@ -15,7 +15,7 @@ import (
 func TestFailedAddLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	s, err := service.Open(ctx, root, nil)
+	s, err := service.Open(ctx, root, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +24,7 @@ func TestFailedAddLeavesNothing(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "app.wasm"), testguest.Read(t, testguest.C(t, testguest.CHello)), 0o755)
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n"), 0o644)
 	// Sabotage the content store after Open: its blob directory becomes a file.
-	blobs := filepath.Join(root, "content", "blobs", "sha256")
+	blobs := filepath.Join(root, "content", "blobs")
 	if err := os.RemoveAll(blobs); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -63,6 +64,11 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 	w, err := image.Inspect(img)
 	if err != nil {
 		return nil, err
+	}
+	for _, d := range []string{"tmp", "snapshots"} {
+		if err := s.ensureDir(d); err != nil {
+			return nil, err
+		}
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "snapshot-")
 	if err != nil {
@@ -160,7 +166,7 @@ func (s *Service) removeSnapshot(ctx context.Context, manifest v1.Hash) error {
 		return nil
 	}
 	ents, err := os.ReadDir(filepath.Join(s.root, "snapshots"))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	for _, e := range ents {

@@ -137,7 +137,7 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "blob-*")
+	f, err := s.createTemp("blob-*")
 	if err != nil {
 		return s.diskErr(fmt.Errorf("%s %s: creating temp file: %w", what, d.Digest, err))
 	}

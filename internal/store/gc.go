@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,7 +44,7 @@ func (s *Store) GC(ctx context.Context) (removed []v1.Hash, freed int64, err err
 
 	dir := filepath.Join(s.dir, blobsDir, "sha256")
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // missing: no blob written yet
 		return nil, 0, fmt.Errorf("collecting garbage: %w", err)
 	}
 	for _, e := range entries {
@@ -116,7 +118,7 @@ func (s *Store) mark(ctx context.Context, d v1.Descriptor, keep map[v1.Hash]bool
 func (s *Store) removeStaleTemps(cutoff time.Time) (freed int64, err error) {
 	dir := filepath.Join(s.dir, tmpDir)
 	entries, err := os.ReadDir(dir)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // missing: made on the first write
 		return 0, fmt.Errorf("collecting garbage: %w", err)
 	}
 	for _, e := range entries {

@@ -28,7 +28,7 @@ func (s *Store) Image(ctx context.Context, manifest v1.Hash) (v1.Image, error) {
 		return nil, err
 	}
 	defer unlock()
-	idx, err := s.readIndex()
+	idx, err := s.readIndexLookup()
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +327,7 @@ func (s *Store) Images(ctx context.Context) ([]Record, error) {
 		return nil, err
 	}
 	defer unlock()
-	idx, err := s.readIndex()
+	idx, err := s.readIndexLookup()
 	if err != nil {
 		return nil, err
 	}
@@ -382,22 +382,39 @@ func (s *Store) imageSize(d v1.Descriptor) int64 {
 
 // Resolve finds an image by exact name, by "sha256:<hex>" (the image ID), or by
 // a unique prefix of at least 4 hex digits of the image ID. It returns
-// ErrNotFound, or ErrAmbiguous with the candidates in the message.
-func (s *Store) Resolve(ctx context.Context, ref string) (Record, error) {
+// ErrNotFound, or ErrAmbiguous with the candidates in the message. With several
+// refs, it tries them in order on one read of index.json and returns the first
+// image found; an error other than ErrNotFound ends the search.
+func (s *Store) Resolve(ctx context.Context, refs ...string) (Record, error) {
+	return s.resolve(ctx, refs, true)
+}
+
+// Lookup is Resolve without the Size (it is 0): it reads index.json and nothing else,
+// for `berth run`, which needs only the digest.
+func (s *Store) Lookup(ctx context.Context, refs ...string) (Record, error) {
+	return s.resolve(ctx, refs, false)
+}
+
+func (s *Store) resolve(ctx context.Context, refs []string, size bool) (Record, error) {
 	unlock, err := s.lock(ctx, false)
 	if err != nil {
 		return Record{}, err
 	}
 	defer unlock()
-	idx, err := s.readIndex()
+	idx, err := s.readIndexLookup()
 	if err != nil {
 		return Record{}, err
 	}
-	// Resolve is on the path of every `berth run`: find the image first, then read
-	// only its manifest for the size.
-	r, err := resolve(s.records(idx, false), ref)
-	if err != nil {
-		return Record{}, err
+	// Find the image first, then read only its manifest for the size.
+	recs := s.records(idx, false)
+	r, err := Record{}, fmt.Errorf("image: no reference given: %w", ErrNotFound)
+	for _, ref := range refs {
+		if r, err = findRecord(recs, ref); !errors.Is(err, ErrNotFound) {
+			break
+		}
+	}
+	if err != nil || !size {
+		return r, err
 	}
 	for _, d := range idx.Manifests {
 		if d.Digest == r.Digest {
@@ -408,7 +425,7 @@ func (s *Store) Resolve(ctx context.Context, ref string) (Record, error) {
 	return r, nil
 }
 
-func resolve(recs []Record, ref string) (Record, error) {
+func findRecord(recs []Record, ref string) (Record, error) {
 	for _, r := range recs {
 		for _, n := range r.Names {
 			if n == ref {

@@ -20,38 +20,111 @@ const (
 	annotationContainerdName = "io.containerd.image.name"
 )
 
-// parseIndex parses the index.json at path (used in messages only).
+// parseIndex parses the index.json at path (used in messages only) in full, as the
+// operations that write it back need it.
 func parseIndex(path string, data []byte) (*v1.IndexManifest, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("image store index %s is damaged: %s: restore it from a backup or remove the image store directory", path, fmt.Sprintf(format, args...))
-	}
 	var idx v1.IndexManifest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&idx); err != nil {
-		return nil, bad("%v", err)
+	if err := decodeIndex(data, &idx); err != nil {
+		return nil, badIndex(path, "%v", err)
 	}
-	if dec.More() {
-		return nil, bad("unexpected data after the JSON object")
-	}
-	if idx.SchemaVersion != 2 {
-		return nil, bad("schemaVersion is %d, want 2", idx.SchemaVersion)
-	}
-	if idx.MediaType != "" && !idx.MediaType.IsIndex() {
-		return nil, bad("mediaType is %q, want %q", idx.MediaType, types.OCIImageIndex)
-	}
-	for i, d := range idx.Manifests {
-		if d.Digest.Algorithm == "" {
-			return nil, bad("manifests[%d] has no digest", i)
-		}
-		if d.Size < 0 {
-			return nil, bad("manifests[%d] (%s) has negative size %d", i, d.Digest, d.Size)
-		}
+	if err := checkIndex(path, &idx); err != nil {
+		return nil, err
 	}
 	return &idx, nil
 }
 
-// readIndex reads and parses index.json. The caller holds the lock.
-func (s *Store) readIndex() (*v1.IndexManifest, error) {
+// lookupIndex is the part of index.json a lookup reads.
+//
+// # Notes
+//
+// encoding/json builds the decoder of a type's whole tree on first use, and every berth
+// process decodes index.json once, on the path of `berth run`: v1.IndexManifest's tree
+// (platforms, URLs, data, …) costs ~30 µs more than this one (first decode of a small
+// index in a fresh process: ~290 against ~260 µs; most of the rest is encoding/json's
+// own first use). Fields left out are not checked, so a lookup accepts an index whose
+// unused fields are malformed; the operations that rewrite index.json still parse it in
+// full and refuse it.
+type lookupIndex struct {
+	SchemaVersion int64           `json:"schemaVersion"`
+	MediaType     types.MediaType `json:"mediaType"`
+	Manifests     []struct {
+		MediaType   types.MediaType   `json:"mediaType"`
+		Size        int64             `json:"size"`
+		Digest      string            `json:"digest"`
+		Annotations map[string]string `json:"annotations"`
+	} `json:"manifests"`
+}
+
+// parseIndexLookup parses the index.json at path with the fields lookups use (media
+// types, sizes, digests, annotations), checked as parseIndex checks them.
+func parseIndexLookup(path string, data []byte) (*v1.IndexManifest, error) {
+	var li lookupIndex
+	if err := decodeIndex(data, &li); err != nil {
+		return nil, badIndex(path, "%v", err)
+	}
+	idx := &v1.IndexManifest{SchemaVersion: li.SchemaVersion, MediaType: li.MediaType, Manifests: make([]v1.Descriptor, len(li.Manifests))}
+	for i, m := range li.Manifests {
+		d := v1.Descriptor{MediaType: m.MediaType, Size: m.Size, Annotations: m.Annotations}
+		if m.Digest != "" {
+			h, err := v1.NewHash(m.Digest)
+			if err != nil {
+				return nil, badIndex(path, "%v", err)
+			}
+			d.Digest = h
+		}
+		idx.Manifests[i] = d
+	}
+	if err := checkIndex(path, idx); err != nil {
+		return nil, err
+	}
+	return idx, nil
+}
+
+// decodeIndex decodes one JSON value into v, refusing data after it.
+func decodeIndex(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func badIndex(path, format string, args ...any) error {
+	return fmt.Errorf("image store index %s is damaged: %s: restore it from a backup or remove the image store directory", path, fmt.Sprintf(format, args...))
+}
+
+// checkIndex checks what JSON decoding does not: the schema, the media type and that
+// every entry has a digest and a size.
+func checkIndex(path string, idx *v1.IndexManifest) error {
+	if idx.SchemaVersion != 2 {
+		return badIndex(path, "schemaVersion is %d, want 2", idx.SchemaVersion)
+	}
+	if idx.MediaType != "" && !idx.MediaType.IsIndex() {
+		return badIndex(path, "mediaType is %q, want %q", idx.MediaType, types.OCIImageIndex)
+	}
+	for i, d := range idx.Manifests {
+		if d.Digest.Algorithm == "" {
+			return badIndex(path, "manifests[%d] has no digest", i)
+		}
+		if d.Size < 0 {
+			return badIndex(path, "manifests[%d] (%s) has negative size %d", i, d.Digest, d.Size)
+		}
+	}
+	return nil
+}
+
+// readIndex reads and parses index.json in full. The caller holds the lock.
+func (s *Store) readIndex() (*v1.IndexManifest, error) { return s.readIndexWith(parseIndex) }
+
+// readIndexLookup reads index.json for a lookup (see lookupIndex). The caller holds the lock.
+func (s *Store) readIndexLookup() (*v1.IndexManifest, error) {
+	return s.readIndexWith(parseIndexLookup)
+}
+
+func (s *Store) readIndexWith(parse func(string, []byte) (*v1.IndexManifest, error)) (*v1.IndexManifest, error) {
 	p := filepath.Join(s.dir, indexFile)
 	data, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -60,7 +133,7 @@ func (s *Store) readIndex() (*v1.IndexManifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading image store index: %w", err)
 	}
-	return parseIndex(p, data)
+	return parse(p, data)
 }
 
 // writeIndex normalises idx and writes it atomically. The caller holds the

@@ -119,6 +119,14 @@ func TestParseIndex(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			idx, err := parseIndex("/store/index.json", []byte(tt.data))
+			// The lookup parser agrees on everything it reads.
+			lidx, lerr := parseIndexLookup("/store/index.json", []byte(tt.data))
+			if (err == nil) != (lerr == nil) || (err != nil && err.Error() != lerr.Error()) {
+				t.Errorf("parseIndexLookup = %v, parseIndex = %v", lerr, err)
+			}
+			if err == nil && !reflect.DeepEqual(lookupView(idx), lookupView(lidx)) {
+				t.Errorf("parseIndexLookup read %+v, parseIndex %+v", lookupView(lidx), lookupView(idx))
+			}
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -147,6 +155,20 @@ func FuzzIndex(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		idx, err := parseIndex("index.json", data)
+		lidx, lerr := parseIndexLookup("index.json", data)
+		switch {
+		case err == nil && lerr != nil:
+			t.Fatalf("parseIndexLookup refused what parseIndex accepts: %v", lerr)
+		case err == nil && !reflect.DeepEqual(lookupView(idx), lookupView(lidx)):
+			t.Fatalf("parseIndexLookup read %+v, parseIndex %+v", lookupView(lidx), lookupView(idx))
+		case lerr == nil && err != nil:
+			// It ignores the fields it does not read; what it returns must still be sound.
+			for _, d := range lidx.Manifests {
+				if _, err := v1.NewHash(d.Digest.String()); err != nil || d.Size < 0 {
+					t.Fatalf("parseIndexLookup accepted %+v", d)
+				}
+			}
+		}
 		if err != nil {
 			if !strings.Contains(err.Error(), "index.json") {
 				t.Fatalf("error does not name index.json: %v", err)
@@ -171,4 +193,13 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("re-encoded index does not parse: %v", err)
 		}
 	})
+}
+
+// lookupView is what a lookup reads of an index: parseIndexLookup must agree on it with parseIndex.
+func lookupView(idx *v1.IndexManifest) *v1.IndexManifest {
+	out := &v1.IndexManifest{SchemaVersion: idx.SchemaVersion, MediaType: idx.MediaType}
+	for _, d := range idx.Manifests {
+		out.Manifests = append(out.Manifests, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest, Annotations: d.Annotations})
+	}
+	return out
 }

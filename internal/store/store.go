@@ -51,14 +51,14 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("opening image store %s: %w", dir, err)
 	}
 	s := &Store{dir: abs}
-	for _, d := range []string{abs, filepath.Join(abs, blobsDir, "sha256"), filepath.Join(abs, tmpDir)} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return nil, s.diskErr(fmt.Errorf("creating image store directory %s: %w", d, err))
-		}
-	}
+	// An existing store is opened with one read and one stat: the directories below it
+	// (blobs/sha256, tmp) are made when a write finds them missing (see createTemp).
 	complete, err := s.checkLayout()
 	if err != nil || complete {
 		return s, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, s.diskErr(fmt.Errorf("creating image store directory %s: %w", abs, err))
 	}
 	// Create the missing files under the exclusive lock, so that two processes
 	// opening a new store at once do not both write an empty index.
@@ -98,14 +98,12 @@ func (s *Store) checkLayout() (complete bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("opening image store: %w", err)
 	}
-	var l struct {
-		Version string `json:"imageLayoutVersion"`
-	}
-	if err := json.Unmarshal(data, &l); err != nil {
-		return false, fmt.Errorf("opening image store: %s is not valid JSON (%v): this directory is not an OCI image layout berth can use", p, err)
-	}
-	if !strings.HasPrefix(l.Version, "1.") {
-		return false, fmt.Errorf("opening image store: %s has imageLayoutVersion %q, berth supports 1.x: use another directory", p, l.Version)
+	// The canonical file (what berth and most tools write) needs no JSON decoding, which
+	// spares every berth process encoding/json's start-up here.
+	if string(data) != canonicalLayout {
+		if err := checkLayoutVersion(p, data); err != nil {
+			return false, err
+		}
 	}
 	if _, err := os.Stat(filepath.Join(s.dir, indexFile)); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -114,6 +112,37 @@ func (s *Store) checkLayout() (complete bool, err error) {
 		return false, fmt.Errorf("opening image store: %w", err)
 	}
 	return true, nil
+}
+
+// canonicalLayout is the oci-layout file berth writes.
+const canonicalLayout = `{"imageLayoutVersion":"` + layoutVersion + `"}`
+
+// checkLayoutVersion fails unless data is an oci-layout file of version 1.x.
+func checkLayoutVersion(p string, data []byte) error {
+	var l struct {
+		Version string `json:"imageLayoutVersion"`
+	}
+	if err := json.Unmarshal(data, &l); err != nil {
+		return fmt.Errorf("opening image store: %s is not valid JSON (%v): this directory is not an OCI image layout berth can use", p, err)
+	}
+	if !strings.HasPrefix(l.Version, "1.") {
+		return fmt.Errorf("opening image store: %s has imageLayoutVersion %q, berth supports 1.x: use another directory", p, l.Version)
+	}
+	return nil
+}
+
+// createTemp creates a temp file in DIR/tmp, making the directory when it is missing
+// (a new store, or one whose tmp someone removed).
+func (s *Store) createTemp(pattern string) (*os.File, error) {
+	dir := filepath.Join(s.dir, tmpDir)
+	f, err := os.CreateTemp(dir, pattern)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		f, err = os.CreateTemp(dir, pattern)
+	}
+	return f, err
 }
 
 // lock takes the store lock, exclusive or shared, waiting until ctx is done.
@@ -156,7 +185,7 @@ func (s *Store) blobPath(h v1.Hash) (string, error) {
 
 // writeFileAtomic writes data to DIR/name through a temp file.
 func (s *Store) writeFileAtomic(name string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), name+"-*")
+	f, err := s.createTemp(name + "-*")
 	if err != nil {
 		return s.diskErr(fmt.Errorf("writing %s: %w", filepath.Join(s.dir, name), err))
 	}

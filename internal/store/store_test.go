@@ -44,11 +44,6 @@ func TestOpen(t *testing.T) {
 		if idx := indexOnDisk(t, dir); len(idx.Manifests) != 0 || idx.MediaType != types.OCIImageIndex {
 			t.Errorf("new index = %+v", idx)
 		}
-		for _, d := range []string{"blobs/sha256", "tmp"} {
-			if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
-				t.Errorf("%s: %v", d, err)
-			}
-		}
 		// go-containerregistry reads it as an OCI layout.
 		if _, err := layout.ImageIndexFromPath(dir); err != nil {
 			t.Errorf("layout.ImageIndexFromPath: %v", err)
@@ -78,12 +73,54 @@ func TestOpen(t *testing.T) {
 			t.Errorf("Resolve after reopen = %v, %v", r, err)
 		}
 	})
+	t.Run("directories made by the first write", func(t *testing.T) {
+		// Opening an existing store makes no directory (one read, one stat); a store
+		// whose tmp and blobs someone removed still takes images and collects garbage.
+		s := openStore(t)
+		if _, err := os.Stat(filepath.Join(s.Dir(), "blobs")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("blobs after Open: %v, want not there yet", err)
+		}
+		if _, _, err := s.GC(ctx); err != nil {
+			t.Errorf("GC of a new store: %v", err)
+		}
+		desc, err := s.AddImage(ctx, randomImage(t, 64, 1), "x:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []string{"blobs/sha256", "tmp"} {
+			if fi, err := os.Stat(filepath.Join(s.Dir(), d)); err != nil || !fi.IsDir() {
+				t.Errorf("%s after AddImage: %v", d, err)
+			}
+		}
+		for _, d := range []string{"blobs", "tmp"} {
+			if err := os.RemoveAll(filepath.Join(s.Dir(), d)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s2, err := Open(ctx, s.Dir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s2.GC(ctx); err == nil {
+			t.Error("GC with the indexed manifest gone succeeded, want a refusal")
+		}
+		if err := s2.Remove(ctx, desc.Digest); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s2.AddImage(ctx, randomImage(t, 64, 1), "y:1"); err != nil {
+			t.Errorf("AddImage with tmp and blobs removed: %v", err)
+		}
+		if _, _, err := s2.GC(ctx); err != nil {
+			t.Errorf("GC: %v", err)
+		}
+	})
 	bad := []struct {
 		name, layout, want string
 	}{
 		{"future version", `{"imageLayoutVersion":"2.0.0"}`, `imageLayoutVersion "2.0.0"`},
 		{"no version", `{}`, `imageLayoutVersion ""`},
 		{"not json", `oops`, "not valid JSON"},
+		{"canonical but a future version", `{"imageLayoutVersion":"2.0.0"}` + "\n", `imageLayoutVersion "2.0.0"`},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,7 +416,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.ref, func(t *testing.T) {
-			got, err := resolve(recs, tt.ref)
+			got, err := findRecord(recs, tt.ref)
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("resolve(%q) = %v, %v; want %v", tt.ref, got, err, tt.wantErr)
@@ -410,6 +447,32 @@ func TestResolve(t *testing.T) {
 		r, err := s.Resolve(ctx, ref)
 		if err != nil || r.Digest != d.Digest || !reflect.DeepEqual(r.Names, []string{"docker.io/library/hello:1"}) || r.Size <= d.Size {
 			t.Errorf("Resolve(%q) = %+v, %v", ref, r, err)
+		}
+		// Lookup finds the same image and leaves the size out.
+		l, err := s.Lookup(ctx, ref)
+		if err != nil || l.Digest != d.Digest || !reflect.DeepEqual(l.Names, r.Names) || l.Size != 0 {
+			t.Errorf("Lookup(%q) = %+v, %v", ref, l, err)
+		}
+	}
+	if _, err := s.Lookup(ctx, "docker.io/library/nope:1"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Lookup of a missing name = %v, want ErrNotFound", err)
+	}
+	// Several refs: the first that names an image wins; none is ErrNotFound.
+	for _, refs := range [][]string{
+		{"docker.io/library/nope:1", d.Digest.Hex[:8]},
+		{"docker.io/library/hello:1", "docker.io/library/nope:1"},
+	} {
+		if r, err := s.Lookup(ctx, refs...); err != nil || r.Digest != d.Digest {
+			t.Errorf("Lookup(%q) = %+v, %v", refs, r, err)
+		}
+	}
+	miss := d.Digest.Hex[:3] + "0" // an id prefix no image has
+	if d.Digest.Hex[3] == '0' {
+		miss = d.Digest.Hex[:3] + "1"
+	}
+	for _, refs := range [][]string{nil, {"docker.io/library/nope:1", miss}} {
+		if _, err := s.Lookup(ctx, refs...); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Lookup(%q) = %v, want ErrNotFound", refs, err)
 		}
 	}
 }
