@@ -39,7 +39,7 @@ out=$(cd "$out" && pwd)
 
 echo "building berth into $out"
 CGO_ENABLED=0 go build -buildvcs=false -trimpath -o "$out/berth" ./cmd/berth || exit 1
-export BERTH="$out/berth" BERTH_ROOT="$out/root"
+export BERTH="$out/berth" BERTH_ROOT="$out/root" BERTH_STATE="$out/state"
 mkdir -p "$out/bin"
 ln -sf "$here/conformance/go_wasip1_berth_exec" "$out/bin/go_wasip1_wasm_exec"
 

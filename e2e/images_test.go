@@ -147,7 +147,7 @@ func buildImages(t *testing.T) error {
 		return err
 	}
 	images = imageSet{archives: map[string]string{}, modules: map[string]string{}, cri: map[string]string{}}
-	env := []string{"BERTH_ROOT=" + root, "SOURCE_DATE_EPOCH=0"}
+	env := []string{"BERTH_ROOT=" + root, "BERTH_STATE=" + filepath.Join(workDir, "berth-state"), "SOURCE_DATE_EPOCH=0"}
 	for _, im := range wasmImages {
 		wasm := im.build(t)
 		ctx := filepath.Join(dir, "ctx-"+shortName(im.name))

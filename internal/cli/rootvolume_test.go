@@ -21,6 +21,9 @@ func (e *env) berthWith(vars map[string]string, args ...string) (string, string,
 			if k == "BERTH_ROOT" {
 				return e.root
 			}
+			if k == "BERTH_STATE" {
+				return e.state
+			}
 			if v, ok := vars[k]; ok {
 				return v
 			}
