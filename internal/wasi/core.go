@@ -184,26 +184,15 @@ func schedYield(context.Context, *System, []byte, []uint64) Errno {
 // --- fd_read, fd_write ---
 
 func fdRead(_ context.Context, s *System, mem []byte, st []uint64) Errno {
-	e, errno := s.fds.get(uint32(st[0]))
-	if errno != ErrnoSuccess {
-		return errno
-	}
-	iovs, errno := iovecs(s.iovs[:0], mem, uint32(st[1]), uint32(st[2]))
-	s.iovs = iovs[:0]
-	if errno != ErrnoSuccess {
-		return errno
-	}
-	n, errno := s.readv(e, iovs)
-	if errno != ErrnoSuccess {
-		return errno
-	}
-	if !writeU32(mem, uint32(st[3]), uint32(n)) {
-		return ErrnoFault
-	}
-	return ErrnoSuccess
+	return s.fdIO(mem, st, s.readv)
 }
 
 func fdWrite(_ context.Context, s *System, mem []byte, st []uint64) Errno {
+	return s.fdIO(mem, st, s.writev)
+}
+
+// fdIO is fd_read and fd_write: (fd, iovs, iovs_len, result_ptr), with do the transfer.
+func (s *System) fdIO(mem []byte, st []uint64, do func(*fdEntry, [][]byte) (int, Errno)) Errno {
 	e, errno := s.fds.get(uint32(st[0]))
 	if errno != ErrnoSuccess {
 		return errno
@@ -213,7 +202,7 @@ func fdWrite(_ context.Context, s *System, mem []byte, st []uint64) Errno {
 	if errno != ErrnoSuccess {
 		return errno
 	}
-	n, errno := s.writev(e, iovs)
+	n, errno := do(e, iovs)
 	if errno != ErrnoSuccess {
 		return errno
 	}
