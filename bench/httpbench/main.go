@@ -10,7 +10,10 @@
 //     build takes it with net.FileListener, the guest with the same call through berth's
 //     preopened-listener support (this command, re-executed with -serve, runs it with
 //     internal/engine and WithHost(HostBerth)). So the figures compare the same server
-//     code, with berth's WASI host and the Wasm engine as the only difference.
+//     code, with berth's WASI host and the Wasm engine as the only difference. A third
+//     server is the same program as a guest that binds its own loopback port with
+//     github.com/stealthrocket/net (the WasmEdge socket ABI), as Docker's Wasm demo
+//     images do.
 //   - Load: wrk (Debian's package) with -c connections when it is on PATH, else a Go
 //     client with as many keep-alive connections. Rounds alternate the servers' order,
 //     so machine noise hits both alike; medians are printed.
@@ -49,6 +52,7 @@ var (
 	rounds = flag.Int("rounds", 3, "rounds (each loads both servers)")
 	idle   = flag.Duration("idle", 10*time.Second, "idle window for the CPU measure")
 	serve  = flag.String("serve", "", "internal: run this .wasm on berth's host, listener on fd 3")
+	bindTo = flag.String("bind", "", "internal: with -serve, the guest binds this address itself (stealthrocket/net) instead of using fd 3")
 	cache  = flag.String("cache", "", "internal: compile cache of -serve")
 	prof   = flag.String("cpuprofile", "", "write the berth server's CPU profile here")
 )
@@ -76,7 +80,13 @@ func main() {
 	}
 	wasm := start("berth (wasip1)", bin("httpbench"), serveArgs...)
 	defer wasm.stop()
-	servers := []*server{native, wasm}
+	addr := freeAddr()
+	edge := &server{name: "berth (stealthrocket/net)", url: "http://" + addr + "/",
+		cmd: exec.Command(bin("httpbench"), append([]string{"-bind", addr}, serveArgs...)...)}
+	edge.cmd.Stdout, edge.cmd.Stderr = os.Stderr, os.Stderr
+	check(edge.cmd.Start())
+	defer edge.stop()
+	servers := []*server{native, wasm, edge}
 	for _, s := range servers {
 		s.waitReady(5 * time.Minute) // the guest's first start compiles it
 	}
@@ -140,15 +150,28 @@ func serveWasm(wasmPath, cacheDir string) {
 		}()
 		check(pprof.StartCPUProfile(f))
 	}
-	code, err := eng.Run(ctx, engine.Spec{
+	spec := engine.Spec{
 		Module:    wasm,
 		Args:      []string{"gohttp"},
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
 		Listeners: []*os.File{os.NewFile(3, "listener")},
-	})
+	}
+	if *bindTo != "" {
+		spec.Args, spec.Listeners = []string{"gohttp", *bindTo}, nil
+	}
+	code, err := eng.Run(ctx, spec)
 	check(err)
 	os.Exit(code)
+}
+
+// freeAddr is a loopback address with a port nobody listens on (for a guest that binds
+// its own).
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().String()
 }
 
 type server struct {

@@ -1,7 +1,9 @@
 // Command gohttp is the HTTP server of bench/httpbench. It serves a short text on the
 // listening socket it inherits as fd 3, taken with net.FileListener as a wasip1 guest
 // takes a listener its host preopens, so the native and the wasip1 builds run the same
-// code.
+// code. With an address argument it binds that address itself instead: natively with
+// net.Listen, as a wasip1 guest with github.com/stealthrocket/net (the WasmEdge socket
+// ABI).
 package main
 
 import (
@@ -12,7 +14,13 @@ import (
 )
 
 func main() {
-	l, err := net.FileListener(os.NewFile(3, "listener"))
+	var l net.Listener
+	var err error
+	if len(os.Args) > 1 {
+		l, err = listenAddr(os.Args[1])
+	} else {
+		l, err = net.FileListener(os.NewFile(3, "listener"))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gohttp:", err)
 		os.Exit(1)
