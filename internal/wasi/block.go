@@ -62,3 +62,23 @@ func (s *System) interruptedNow() bool {
 	n, _ := unix.Poll(fds, 0)
 	return n > 0
 }
+
+// retryIO runs io, one read or write on e's host fd, until it transfers something or
+// fails for good: EINTR retries, and EAGAIN waits (interruptibly) for events on the fd
+// unless the guest made the fd non-blocking, in which case the guest gets ErrnoAgain.
+func (s *System) retryIO(e *fdEntry, events int16, io func() (int, error)) (int, Errno) {
+	for {
+		n, err := io()
+		switch {
+		case err == nil:
+			return n, ErrnoSuccess
+		case err == unix.EINTR:
+		case err == unix.EAGAIN && e.blocking():
+			if errno := s.waitFd(e.hostfd, events); errno != ErrnoSuccess {
+				return 0, errno
+			}
+		default:
+			return 0, ErrnoOf(err)
+		}
+	}
+}

@@ -235,21 +235,7 @@ func (s *System) readv(e *fdEntry, iovs [][]byte) (int, Errno) {
 	if e.hostfd < 0 || e.wr != nil {
 		return 0, ErrnoBadf
 	}
-	for {
-		n, err := readIovs(e.hostfd, iovs)
-		if err == nil {
-			return n, ErrnoSuccess
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err != unix.EAGAIN || e.flags&FdflagNonblock != 0 {
-			return 0, ErrnoOf(err)
-		}
-		if errno := s.waitFd(e.hostfd, unix.POLLIN); errno != ErrnoSuccess {
-			return 0, errno
-		}
-	}
+	return s.retryIO(e, unix.POLLIN, func() (int, error) { return readIovs(e.hostfd, iovs) })
 }
 
 // writev writes iovs to e, blocking (interruptibly) unless the guest set
@@ -278,21 +264,7 @@ func (s *System) writev(e *fdEntry, iovs [][]byte) (int, Errno) {
 	if e.ro && e.typ == FiletypeRegularFile {
 		return 0, ErrnoBadf
 	}
-	for {
-		n, err := writeIovs(e.hostfd, iovs)
-		if err == nil {
-			return n, ErrnoSuccess
-		}
-		if err == unix.EINTR {
-			continue
-		}
-		if err != unix.EAGAIN || e.flags&FdflagNonblock != 0 {
-			return 0, ErrnoOf(err)
-		}
-		if errno := s.waitFd(e.hostfd, unix.POLLOUT); errno != ErrnoSuccess {
-			return 0, errno
-		}
-	}
+	return s.retryIO(e, unix.POLLOUT, func() (int, error) { return writeIovs(e.hostfd, iovs) })
 }
 
 // --- fd table operations ---

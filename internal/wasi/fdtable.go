@@ -132,6 +132,9 @@ func (e *fdEntry) close() error {
 	return err
 }
 
+// blocking reports whether the guest left the fd in blocking mode (no FdflagNonblock).
+func (e *fdEntry) blocking() bool { return e.flags&FdflagNonblock == 0 }
+
 // has reports whether the fd has all of rights.
 func (e *fdEntry) has(rights uint64) bool { return e.base&rights == rights }
 

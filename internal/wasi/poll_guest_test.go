@@ -17,20 +17,10 @@ import (
 	"github.com/berth-dev/berth/internal/testguest"
 )
 
-// cPollGuest exercises poll_oneoff from C: argv[1] picks a check, which exits 0 having
-// printed "ok", or 1 having printed what failed. The blocking modes print "ready" then
-// block: in a sleep, a read of stdin, or a poll for a connection on fd 3.
-const cPollGuest = `#include <errno.h>
-#include <poll.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-#include <wasi/api.h>
-
-// No stdio: its FILE streams import fd_seek, which this test does not need.
-static void say(int fd, const char *s) { write(fd, s, strlen(s)); }
+// cCheck is the C guests' CHECK(cond): on failure it prints the line and the condition
+// on stderr and exits 1. It uses write(2) only: stdio's FILE streams would import fd_seek,
+// which these tests do not need. The guest includes <string.h> and <unistd.h> before it.
+const cCheck = `static void say(int fd, const char *s) { write(fd, s, strlen(s)); }
 static void fail(int line, const char *what) {
 	char num[12];
 	int i = sizeof num;
@@ -44,7 +34,21 @@ static void fail(int line, const char *what) {
 	_Exit(1);
 }
 #define CHECK(c) do { if (!(c)) fail(__LINE__, #c); } while (0)
+`
 
+// cPollGuest exercises poll_oneoff from C: argv[1] picks a check, which exits 0 having
+// printed "ok", or 1 having printed what failed. The blocking modes print "ready" then
+// block: in a sleep, a read of stdin, or a poll for a connection on fd 3.
+const cPollGuest = `#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <wasi/api.h>
+
+` + cCheck + `
 static __wasi_timestamp_t mono(void) {
 	__wasi_timestamp_t t;
 	CHECK(__wasi_clock_time_get(__WASI_CLOCKID_MONOTONIC, 1, &t) == 0);

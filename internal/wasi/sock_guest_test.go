@@ -42,22 +42,7 @@ const cSockGuest = `#include <ctype.h>
 #include <unistd.h>
 #include <wasi/api.h>
 
-// No stdio: its FILE streams import fd_seek, which this test does not need.
-static void say(int fd, const char *s) { write(fd, s, strlen(s)); }
-static void fail(int line, const char *what) {
-	char num[12];
-	int i = sizeof num;
-	num[--i] = 0;
-	do { num[--i] = '0' + line % 10; line /= 10; } while (line);
-	say(2, "line ");
-	say(2, num + i);
-	say(2, ": ");
-	say(2, what);
-	say(2, "\n");
-	_Exit(1);
-}
-#define CHECK(c) do { if (!(c)) fail(__LINE__, #c); } while (0)
-
+` + cCheck + `
 int main(void) {
 	__wasi_fd_t fd = 0;
 	__wasi_size_t n;

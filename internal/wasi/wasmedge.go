@@ -130,8 +130,6 @@ func (e *fdEntry) network() string {
 	return "tcp"
 }
 
-func (e *fdEntry) blocking() bool { return e.flags&FdflagNonblock == 0 }
-
 // readEdgeAddr reads the WasiAddress at p (see the notes above) with port.
 func readEdgeAddr(mem []byte, p, port uint32) (netip.AddrPort, Errno) {
 	b, errno := edgeAddrBuf(mem, p)
