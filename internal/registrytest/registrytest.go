@@ -1,5 +1,7 @@
 // Package registrytest starts a real OCI registry for tests: Debian's docker-registry
-// (distribution 2.8) on 127.0.0.1, with its own configuration and storage in a temp dir.
+// (distribution 2.8) on 127.0.0.1, with its own configuration and storage in a temp dir,
+// and FaultProxy, a reverse proxy in front of it that resets connections, answers 503 or
+// 429, flips or truncates bodies on demand, and counts the requests it sees.
 //
 // # Notes
 //
@@ -10,6 +12,9 @@
 //     where it fails: CI must not pass by skipping what it was meant to check.
 //   - With Options.Users the registry asks for HTTP basic auth (htpasswd, bcrypt at the
 //     lowest cost: distribution checks the hash on every request).
+//   - FaultProxy's Reset hijacks the connection and closes it with SO_LINGER 0, so the
+//     client gets a real ECONNRESET mid-body, not a clean EOF: the two take different
+//     paths in an HTTP client.
 package registrytest
 
 import (
