@@ -158,10 +158,10 @@ func bigModule(dataSize int) []byte {
 	exports := []byte{0x02}
 	exports = append(append(append(exports, 0x06), "memory"...), 0x02, 0x00) // "memory": memory 0
 	exports = append(append(append(exports, 0x06), "_start"...), 0x00, 0x00) // "_start": func 0
-	m = append(m, section(7, exports)...)                                    //
-	m = append(m, section(10, []byte{0x01, 0x02, 0x00, 0x0b})...)            // body: no locals, end
-	seg := []byte{0x01, 0x00, 0x41, 0x00, 0x0b}                              // one active segment at i32.const 0
-	seg = append(append(seg, uleb(uint64(dataSize))...), data...)            //
+	m = append(m, section(7, exports)...)
+	m = append(m, section(10, []byte{0x01, 0x02, 0x00, 0x0b})...) // body: no locals, end
+	seg := []byte{0x01, 0x00, 0x41, 0x00, 0x0b}                   // one active segment at i32.const 0
+	seg = append(append(seg, uleb(uint64(dataSize))...), data...)
 	return append(m, section(11, seg)...)
 }
 
