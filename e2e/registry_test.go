@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -130,9 +131,13 @@ func TestRegistryInterop(t *testing.T) {
 				r.notPresent(t, root, tc.ref)
 			}
 		})
-		t.Run("auth-registry-needs-login", func(t *testing.T) {
-			r.login(t)
-			ref := r.craneWasmImage(t, r.auth.Addr+"/crane/private:1")
+		t.Run("auth-registry-docker-config", func(t *testing.T) {
+			// skopeo pushes with explicit credentials; berth without any gets a clear
+			// error, and with a config.json as `docker login` writes it, pulls.
+			src := r.craneWasmImage(t, r.open.Addr+"/crane/private-src:1")
+			ref := r.auth.Addr + "/skopeo/private:1"
+			must(t, r.skopeoCmd(t, "copy", "--src-tls-verify=false", "--dest-tls-verify=false",
+				"--dest-creds", regUser+":"+regPasswd, "docker://"+src, "docker://"+ref))
 			res := runCmd(t, cmdOpts{timeout: time.Minute, env: []string{"BERTH_ROOT=" + t.TempDir(),
 				"BERTH_STATE=" + t.TempDir(), "DOCKER_CONFIG=" + t.TempDir()}}, r.berth, "pull", ref)
 			if res.ok() {
@@ -142,6 +147,21 @@ func TestRegistryInterop(t *testing.T) {
 				!strings.Contains(low, "credential") && !strings.Contains(low, "authenticat") {
 				t.Errorf("berth pull without credentials: the error does not say that a login is needed:\n%s", res)
 			}
+			cfg := t.TempDir()
+			auth := base64.StdEncoding.EncodeToString([]byte(regUser + ":" + regPasswd))
+			if err := os.WriteFile(filepath.Join(cfg, "config.json"),
+				[]byte(`{"auths":{"`+r.auth.Addr+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			root := t.TempDir()
+			env := []string{"BERTH_ROOT=" + root, "BERTH_STATE=" + root + "-state", "DOCKER_CONFIG=" + cfg}
+			must(t, runCmd(t, cmdOpts{timeout: time.Minute, env: env}, r.berth, "pull", ref))
+			checkHello(t, runCmd(t, cmdOpts{timeout: time.Minute, env: env}, r.berth, "run", "--rm", "--pull", "never", ref), 0)
+			// And berth pushes there with the same credentials.
+			dst := r.auth.Addr + "/berth/from-docker-config:1"
+			must(t, runCmd(t, cmdOpts{env: env}, r.berth, "tag", ref, dst))
+			must(t, runCmd(t, cmdOpts{timeout: time.Minute, env: env}, r.berth, "push", dst))
+			must(t, r.skopeoCmd(t, "inspect", "--tls-verify=false", "--creds", regUser+":"+regPasswd, "docker://"+dst))
 		})
 	})
 
@@ -422,20 +442,19 @@ func (r *regEnv) berthBuild(t *testing.T, ref string) string {
 	return root
 }
 
-// pullAndRun pulls ref (with pullArgs) into a new store, checks that the last line
-// names one of the digests, runs the image with --pull never and checks the hello
-// guest's output.
+// pullAndRun pulls ref (with pullArgs) into a new store, checks that the output names
+// one of the digests on a "Digest: " line (as docker pull does), runs the image with
+// --pull never and checks the hello guest's output.
 func (r *regEnv) pullAndRun(t *testing.T, ref string, pullArgs []string, digests ...string) {
 	t.Helper()
 	root := t.TempDir()
 	res := must(t, r.berthIn(t, root, append(append([]string{"pull"}, pullArgs...), ref)...))
-	last := lastLine(res.stdout)
 	named := false
 	for _, d := range digests {
-		named = named || strings.Contains(last, d)
+		named = named || strings.Contains(res.stdout, "Digest: "+d+"\n")
 	}
 	if !named {
-		t.Errorf("berth pull %s: the last line %q names none of %v", ref, last, digests)
+		t.Errorf("berth pull %s: no line \"Digest: D\" names one of %v:\n%s", ref, digests, res)
 	}
 	checkHello(t, r.berthIn(t, root, "run", "--rm", "--pull", "never", "-e", "EXIT=3", ref), 3)
 }
@@ -499,8 +518,8 @@ func (r *regEnv) configOf(t *testing.T, ref string) regConfig {
 // blob fetches a blob with crane and checks it against its digest.
 func (r *regEnv) blob(t *testing.T, ref, digest string) []byte {
 	t.Helper()
-	repo := ref
-	if i := strings.LastIndexAny(repo, ":@"); i > strings.LastIndex(repo, "/") {
+	repo, _, digested := strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); !digested && i > strings.LastIndex(repo, "/") {
 		repo = repo[:i]
 	}
 	b := []byte(must(t, r.craneCmd(t, "blob", repo+"@"+digest)).stdout)
