@@ -89,11 +89,14 @@ func Start(t testing.TB, o Options) *Registry {
 	return r
 }
 
-// Launch starts a registry outside a test (a benchmark, say) with its files in dir; the
-// caller stops it with Stop.
+// Launch starts a registry outside a test (a benchmark, say) with its files in dir
+// (created if missing); the caller stops it with Stop.
 func Launch(dir string, o Options) (*Registry, error) {
 	bin, err := Binary()
 	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
 	var lastErr error
