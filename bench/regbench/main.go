@@ -2,7 +2,7 @@
 // side by side in one run, through Debian's docker-registry on loopback, and a pull of
 // an image that is already present. It prints medians and ratios.
 //
-//	go run ./bench/regbench [-n 10] [-size 10] [-crane PATH]
+//	go run ./bench/regbench [-n 10] [-size 10] [-crane PATH] [-berth PATH]
 //
 // The image holds one module whose data section is size MB of random (incompressible)
 // bytes. Each round runs, in this order: berth pull into an empty store, crane pull into
@@ -41,6 +41,7 @@ var (
 	n     = flag.Int("n", 10, "rounds")
 	size  = flag.Int("size", 10, "size of the module's data section in MB")
 	crane = flag.String("crane", "", "crane binary (default: $BERTH_E2E_CRANE_BIN/crane, else the .ci/run cache)")
+	berth = flag.String("berth", "", "berth binary to measure (default: build ./cmd/berth)")
 	keep  = flag.Bool("keep", false, "keep the work directory")
 )
 
@@ -55,11 +56,14 @@ func main() {
 	if craneBin == "" {
 		craneBin = defaultCrane()
 	}
-	bin := filepath.Join(work, "berth")
-	fmt.Println("building berth and the module…")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/berth")
-	build.Env, build.Stderr = append(os.Environ(), "CGO_ENABLED=0"), os.Stderr
-	check(build.Run())
+	bin := *berth
+	if bin == "" {
+		bin = filepath.Join(work, "berth")
+		fmt.Println("building berth…")
+		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/berth")
+		build.Env, build.Stderr = append(os.Environ(), "CGO_ENABLED=0"), os.Stderr
+		check(build.Run())
+	}
 
 	reg, err := registrytest.Launch(filepath.Join(work, "registry"), registrytest.Options{})
 	check(err)
@@ -105,7 +109,9 @@ func main() {
 		cranePull = append(cranePull, d)
 		check(os.RemoveAll(dir))
 
-		d, _ = timed(berthEnv(src), bin, "push", "-q", fmt.Sprintf("%s/bench/berth-push-%d:1", reg.Addr, i))
+		name := fmt.Sprintf("%s/bench/berth-push-%d:1", reg.Addr, i)
+		must(berthEnv(src), bin, "tag", ref, name) // push takes a local name
+		d, _ = timed(berthEnv(src), bin, "push", "-q", name)
 		berthPush = append(berthPush, d)
 		d, _ = timed(os.Environ(), craneBin, "push", layout, fmt.Sprintf("%s/bench/crane-push-%d:1", reg.Addr, i))
 		cranePush = append(cranePush, d)
