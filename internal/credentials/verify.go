@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -42,10 +43,10 @@ func (e *VerifyError) Error() string {
 	case ErrUnauthorized:
 		return fmt.Sprintf("login to %s failed: wrong user name or password", e.Host)
 	case ErrUnreachable:
-		return fmt.Sprintf("cannot reach the registry %s: %v; check the address and port (is the registry running there?)", e.Host, e.Err)
+		return fmt.Sprintf("cannot reach the registry %s (%v): check the address and port (is the registry running there?)", e.Host, cause(e.Err))
 	case ErrTLS:
-		return fmt.Sprintf("TLS with the registry %s failed: %v; if you trust %s without a valid certificate (or it speaks plain HTTP), mark it insecure: --insecure-registry %s",
-			e.Host, e.Err, e.Host, e.Host)
+		return fmt.Sprintf("TLS with the registry %s failed (%v): if you trust %s without a valid certificate (or it speaks plain HTTP), mark it insecure: --insecure-registry %s",
+			e.Host, cause(e.Err), e.Host, e.Host)
 	case ErrPlainHTTP:
 		return fmt.Sprintf("%v; only loopback registries and those marked with --insecure-registry are reached without TLS", e.Err)
 	}
@@ -57,6 +58,28 @@ func (e *VerifyError) Unwrap() []error {
 		return []error{e.Err}
 	}
 	return []error{e.Kind, e.Err}
+}
+
+// cause returns the part of err that says what went wrong on the wire, without the
+// request's URL that go-containerregistry and net/http put around it (once per scheme).
+func cause(err error) error {
+	var (
+		opErr  *net.OpError
+		dnsErr *net.DNSError
+		verify *tls.CertificateVerificationError
+		uerr   *url.Error
+	)
+	switch {
+	case errors.As(err, &verify):
+		return verify
+	case errors.As(err, &dnsErr):
+		return dnsErr
+	case errors.As(err, &opErr):
+		return opErr
+	case errors.As(err, &uerr):
+		return uerr.Err
+	}
+	return err
 }
 
 // Options say how a registry may be reached.
@@ -75,7 +98,7 @@ func CheckInsecure(entries []string) error {
 		if _, _, err := net.ParseCIDR(e); err == nil {
 			continue
 		}
-		if _, err := ParseServer(e); err != nil || e == "" {
+		if _, err := ParseServer(e); err != nil || e == "" || strings.Contains(e, "/") && !strings.Contains(e, "://") {
 			return fmt.Errorf("insecure registry %q: give host[:port] or an IP range like 10.0.0.0/8", e)
 		}
 	}
@@ -196,7 +219,9 @@ func classify(host string, err error) error {
 	case errors.As(err, &terr) && terr.StatusCode == http.StatusUnauthorized:
 		kind = ErrUnauthorized
 	case errors.As(err, &unknown), errors.As(err, &hostname), errors.As(err, &invalid),
-		errors.As(err, &verify), errors.As(err, &record), errors.As(err, &alert):
+		errors.As(err, &verify), errors.As(err, &record), errors.As(err, &alert),
+		// net/http's own error for a plain-HTTP answer to a TLS handshake has no type.
+		strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		kind = ErrTLS
 	case errors.As(err, &opErr), errors.As(err, &dnsErr), errors.Is(err, context.DeadlineExceeded):
 		kind = ErrUnreachable

@@ -107,3 +107,24 @@ func ConfigDir(t testing.TB, config string) string {
 	}
 	return dir
 }
+
+// CraneEnv names the variable that overrides the path of the crane binary.
+const CraneEnv = "BERTH_CRANE"
+
+// Crane returns the path of crane v0.22.1 (as .ci/run installs it under
+// ~/.cache/berth-ci), skipping the test when it is missing unless $BERTH_E2E_REQUIRE is 1.
+func Crane(t testing.TB) string {
+	t.Helper()
+	p := os.Getenv(CraneEnv)
+	if p == "" {
+		home, _ := os.UserHomeDir()
+		p = filepath.Join(home, ".cache", "berth-ci", "bin", "crane-v0.22.1", "crane")
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("BERTH_E2E_REQUIRE") == "1" {
+			t.Fatalf("crane: %v (go install github.com/google/go-containerregistry/cmd/crane@v0.22.1, or set %s)", err, CraneEnv)
+		}
+		t.Skipf("crane: %v (go install github.com/google/go-containerregistry/cmd/crane@v0.22.1, or set %s)", err, CraneEnv)
+	}
+	return p
+}
