@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -174,16 +176,53 @@ func (a *App) promptLogin(ctx context.Context, store *credentials.Store, srv cre
 	}
 	if !pwSet {
 		fmt.Fprint(a.Stdout, "Password: ")
-		b, err := term.ReadPassword(fd)
+		b, err := readPassword(fd)
 		fmt.Fprintln(a.Stdout)
 		if err != nil {
-			return credentials.Login{}, fmt.Errorf("reading the password: %w", err)
+			return credentials.Login{}, err
 		}
 		if password = string(b); password == "" {
 			return credentials.Login{}, errors.New("a password is required")
 		}
 	}
 	return credentials.Login{User: user, Password: password}, nil
+}
+
+// readPassword reads a line from the terminal fd without echo. Interrupted (Ctrl-C, or
+// SIGTERM), it puts the terminal back before berth exits, as docker does: otherwise the
+// shell would be left without echo.
+func readPassword(fd int) ([]byte, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return nil, fmt.Errorf("reading the password: %w", err)
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("reading the password: %w", r.err)
+		}
+		return r.b, nil
+	case s := <-sigs:
+		// The reading goroutine stays blocked until berth exits, which it does now.
+		_ = term.Restore(fd, state)
+		code := 130
+		if s == syscall.SIGTERM {
+			code = 143
+		}
+		return nil, &codeError{code: code, err: fmt.Errorf("login interrupted (%v)", s)}
+	}
 }
 
 func (a *App) logoutCmd() *cobra.Command {
