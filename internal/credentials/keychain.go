@@ -19,7 +19,18 @@ func (k keychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 }
 
 func (k keychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.Authenticator, error) {
-	l, ok, err := k.s.Get(ctx, r.RegistryStr())
+	reg := r.RegistryStr()
+	srv, err := ParseServer(reg)
+	if err != nil {
+		// go-containerregistry takes any URI authority as a registry; a login docker
+		// stored for one berth would not parse is still looked up by its name.
+		srv = Server{Host: reg, Key: reg}
+	}
+	cf, err := k.s.load()
+	if err != nil {
+		return authn.Anonymous, err
+	}
+	l, ok, err := get(ctx, cf, srv)
 	if err != nil || !ok {
 		return authn.Anonymous, err
 	}

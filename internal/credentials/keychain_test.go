@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"os/exec"
@@ -47,6 +48,15 @@ func TestKeychain(t *testing.T) {
 		{"helper", `{"credsStore": "berthtest"}`, true, "reg.example", "reg.example/app@sha256:" + zeros, true},
 		{"helper, other registry", `{"credsStore": "berthtest"}`, true, "reg.example", "other.example/app", false},
 	}
+	// A registry name go-containerregistry takes and ParseServer does not is looked up as is.
+	t.Run("unparsed name", func(t *testing.T) {
+		dir := credentialstest.ConfigDir(t, `{"auths": {"reg~x.example": {"auth": "`+
+			base64.StdEncoding.EncodeToString([]byte("bob:pw"))+`"}}}`)
+		got, err := resolve(t, New(dir).Keychain(), "reg~x.example/app")
+		if err != nil || *got != (authn.AuthConfig{Username: "bob", Password: "pw"}) {
+			t.Fatalf("Keychain gives %+v, %v", got, err)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.helper {
