@@ -124,7 +124,7 @@ func (a *App) subcommands() []subcommand {
 		{"run", a.runCmd}, {"build", a.buildCmd}, {"load", a.loadCmd}, {"save", a.saveCmd},
 		{"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd}, {"image", a.imageCmd},
 		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
-		{"info", a.infoCmd}, {"shim", a.shimCmd},
+		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"pull", a.pullCmd}, {"push", a.pushCmd},
 	}
 }
 

@@ -200,7 +200,15 @@ func (s *Service) findImage(ctx context.Context, ref string, resolve func(contex
 	}
 	r, err := resolve(ctx, append(keys, ref)...)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Record{}, fmt.Errorf("%w: %s; build it (berth build -t %s DIR) or load it (berth load -i FILE)", ErrImageNotFound, ref, ref)
+		// A reference by the digest of an index an image was pulled from.
+		if n, perr := image.ParseName(ref); perr == nil && n.Digest != "" {
+			if h, ok := s.findRepoDigest(n); ok {
+				if r, err := resolve(ctx, h.String()); err == nil {
+					return r, nil
+				}
+			}
+		}
+		return store.Record{}, fmt.Errorf("%w: %s; pull it (berth pull %s), build it (berth build -t %s DIR) or load it (berth load -i FILE)", ErrImageNotFound, ref, ref, ref)
 	}
 	return r, err
 }
