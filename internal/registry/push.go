@@ -51,6 +51,7 @@ func (c *Client) Push(ctx context.Context, ref name.Reference, img v1.Image, pro
 	if err := remote.Write(ref, img, c.options(ctx)...); err != nil {
 		return v1.Descriptor{}, classify("push", host, ref.String(), err)
 	}
+	reportSkipped(img)
 	return describe(img)
 }
 
@@ -130,6 +131,7 @@ func (c *Client) PushIndex(ctx context.Context, ref name.Reference, wasm v1.Imag
 	if err := remote.Write(ref.Context().Digest(mustDigest(wasm)), wasm, c.options(ctx)...); err != nil {
 		return v1.Descriptor{}, classify("push", host, ref.String(), err)
 	}
+	reportSkipped(wasm)
 	wd, err := describe(wasm)
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -161,18 +163,32 @@ func mustDigest(img v1.Image) string {
 
 // withUploadProgress returns img whose layers report the bytes read from them
 // (that is, uploaded) to progress. Layers ggcr finds in the registry are never
-// read: the caller learns that they were skipped from the final Done without
-// Moving.
+// read: reportSkipped reports them as Present once the push is done.
 func withUploadProgress(img v1.Image, progress func(Progress)) (v1.Image, error) {
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, err
 	}
-	p := &progressImage{Image: img, report: serialise(progress), what: map[v1.Hash]string{}}
+	p := &progressImage{Image: img, report: serialise(progress), what: map[v1.Hash]string{}, opened: map[v1.Hash]bool{}, layers: m.Layers}
 	for i, l := range m.Layers {
 		p.what[l.Digest] = fmt.Sprintf("layer %d of %d", i+1, len(m.Layers))
 	}
 	return p, nil
+}
+
+// reportSkipped reports the layers of a progressImage that were never read.
+func reportSkipped(img v1.Image) {
+	p, ok := img.(*progressImage)
+	if !ok {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.layers {
+		if !p.opened[l.Digest] {
+			p.report(Progress{Digest: l.Digest, What: p.what[l.Digest], Status: Present, Current: l.Size, Total: l.Size})
+		}
+	}
 }
 
 func serialise(f func(Progress)) func(Progress) {
@@ -189,6 +205,10 @@ type progressImage struct {
 	v1.Image
 	report func(Progress)
 	what   map[v1.Hash]string
+	layers []v1.Descriptor
+
+	mu     sync.Mutex
+	opened map[v1.Hash]bool
 }
 
 func (p *progressImage) Layers() ([]v1.Layer, error) {
@@ -220,7 +240,11 @@ func (p *progressImage) wrap(l v1.Layer) v1.Layer {
 	if !ok {
 		return l // the config: not reported
 	}
-	return &progressLayer{Layer: l, report: p.report, what: what}
+	return &progressLayer{Layer: l, report: p.report, what: what, opened: func() {
+		p.mu.Lock()
+		p.opened[d] = true
+		p.mu.Unlock()
+	}}
 }
 
 // progressLayer reports the bytes read from its compressed stream.
@@ -228,6 +252,7 @@ type progressLayer struct {
 	v1.Layer
 	report func(Progress)
 	what   string
+	opened func()
 }
 
 func (l *progressLayer) Compressed() (io.ReadCloser, error) {
@@ -235,6 +260,7 @@ func (l *progressLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.opened()
 	d, _ := l.Digest()
 	n, _ := l.Size()
 	return &CountingReader{R: rc, Report: func(cur int64, eof bool) {
