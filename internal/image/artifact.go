@@ -55,25 +55,28 @@ func Artifact(module []byte, moduleName string, created time.Time) (v1.Image, er
 	if err != nil {
 		return nil, err
 	}
-	img, err := partial.CompressedToImage(&artifact{manifest: rawManifest, config: rawCfg, layer: layer, layerDigest: ld})
+	img, err := partial.CompressedToImage(&artifactImage{manifest: rawManifest, config: rawCfg, layer: layer, layerDigest: ld})
 	if err != nil {
 		return nil, fmt.Errorf("making the Wasm artifact: %w", err)
 	}
 	return img, nil
 }
 
-type artifact struct {
+type artifactImage struct {
 	manifest, config []byte
 	layer            v1.Layer
 	layerDigest      v1.Hash
 }
 
-func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
-func (a *artifact) RawManifest() ([]byte, error)        { return a.manifest, nil }
-func (a *artifact) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
-func (a *artifact) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
+func (a *artifactImage) RawConfigFile() ([]byte, error)      { return a.config, nil }
+func (a *artifactImage) RawManifest() ([]byte, error)        { return a.manifest, nil }
+func (a *artifactImage) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (a *artifactImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error) {
 	if h == a.layerDigest {
 		return a.layer, nil
+	}
+	if cd, _, err := v1.SHA256(bytes.NewReader(a.config)); err == nil && h == cd {
+		return static.NewLayer(a.config, MediaTypeWasmConfig), nil
 	}
 	return nil, fmt.Errorf("the Wasm artifact has no layer %s", h)
 }

@@ -665,3 +665,42 @@ func TestPullRetries(t *testing.T) {
 		})
 	}
 }
+
+// A layer whose download is cut off half-way (after the headers) is downloaded again;
+// nothing of the cut copy stays.
+func TestPullBlobCutShort(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	p := newProxy(t, reg.Addr)
+	ref := p.Addr + "/cut/app:1"
+	img := dockerWasm(t, hello(t), 256<<10)
+	write(t, ref, img)
+	m, _ := img.Manifest()
+	layer := m.Layers[0]
+	var cuts atomic.Int32
+	f := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/blobs/"+layer.Digest.String()) || cuts.Add(1) > 2 {
+			return false
+		}
+		conn, buf, _ := w.(http.Hijacker).Hijack()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Type: application/octet-stream\r\n\r\n", layer.Size)
+		buf.Write(make([]byte, layer.Size/2))
+		buf.Flush()
+		conn.Close()
+		return true
+	}
+	p.fault.Store(&f)
+	root := t.TempDir()
+	s := openService(t, root)
+	if _, err := s.Pull(t.Context(), ref, pullOpts()); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(root, "content", "tmp")); len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+	if n := p.blobGets(layer.Digest); n != 3 {
+		t.Fatalf("the layer was fetched %d times, want 3 (two cut, one whole)", n)
+	}
+	if out := runImage(t, s, ref); out != "hello from c\n" {
+		t.Fatalf("output %q", out)
+	}
+}
