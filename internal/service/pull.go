@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
@@ -133,6 +134,7 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 		report(registry.Progress{Digest: b.d.Digest, What: b.what, Status: registry.Waiting, Total: b.d.Size})
 	}
 	blobs = append(blobs, blob{m.Config, "config"})
+	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.Jobs())
 	for _, b := range blobs {
@@ -141,14 +143,20 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 	if err := g.Wait(); err != nil {
 		return v1.Descriptor{}, err
 	}
+	s.log.Debug("pull: blobs in the store", "image", rem.Digest, "took", time.Since(start))
 	local, err := s.store.ImageFromManifest(raw, mt)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
+	start = time.Now()
 	if _, err := s.prepare(ctx, local); err != nil {
 		return v1.Descriptor{}, err
 	}
-	return s.addImage(ctx, local, names)
+	s.log.Debug("pull: unpacked and precompiled", "image", rem.Digest, "took", time.Since(start))
+	start = time.Now()
+	d, err := s.addImage(ctx, local, names)
+	s.log.Debug("pull: indexed", "image", rem.Digest, "took", time.Since(start))
+	return d, err
 }
 
 // fetchBlob puts one blob into the store, from the registry unless present. A
