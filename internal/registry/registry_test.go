@@ -1,14 +1,19 @@
 package registry
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -235,5 +240,43 @@ func TestParseReference(t *testing.T) {
 	}
 	if _, err := c.ParseReference("Bad Name"); err == nil {
 		t.Error("a bad name parsed")
+	}
+}
+
+// A registry with a certificate the system does not trust gets ErrTLS and the advice to
+// mark it insecure; marked insecure, it works (certificate unverified). The registry is
+// ggcr's in-memory one behind TLS, reached through a dialer that sends every host to it.
+func TestTLSAndInsecure(t *testing.T) {
+	srv := httptest.NewTLSServer(ggcrregistry.New())
+	defer srv.Close()
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	const ref = "registry.example:443/app:1"
+	tests := []struct {
+		name     string
+		insecure []string
+		kind     error
+	}{
+		{"untrusted", nil, ErrTLS},
+		{"marked insecure", []string{"registry.example:443"}, ErrNotFound}, // TLS passes; no such image
+		{"marked without port", []string{"registry.example"}, ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New(Options{Transport: &http.Transport{DialContext: dial}, Insecure: tt.insecure,
+				Retry: RetryPolicy{Attempts: 1}, Keychain: authn.NewMultiKeychain()})
+			r, err := c.ParseReference(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Fetch(t.Context(), r)
+			if !errors.Is(err, tt.kind) {
+				t.Fatalf("err = %v, want %v", err, tt.kind)
+			}
+			if tt.kind == ErrTLS && !strings.Contains(err.Error(), "--insecure-registry registry.example:443") {
+				t.Fatalf("error %q does not say how to mark the registry insecure", err)
+			}
+		})
 	}
 }
