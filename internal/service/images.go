@@ -333,7 +333,8 @@ func (s *Service) PruneImages(ctx context.Context, all bool) (deleted []v1.Hash,
 type ImageInspect struct {
 	ID           string `json:"Id"`
 	RepoTags     []string
-	Created      string `json:",omitempty"`
+	RepoDigests  []string // familiar references by digest the image was pulled as
+	Created      string   `json:",omitempty"`
 	Architecture string
 	Os           string
 	Size         int64
@@ -363,7 +364,7 @@ func (s *Service) InspectImage(ctx context.Context, ref string) (*ImageInspect, 
 	if err != nil {
 		return nil, err
 	}
-	out := &ImageInspect{ID: r.Digest.String(), RepoTags: familiar(r.Names), Created: m.Created,
+	out := &ImageInspect{ID: r.Digest.String(), RepoTags: familiar(r.Names), RepoDigests: familiar(s.repoDigests(r.Digest)), Created: m.Created,
 		Architecture: m.Architecture, Os: m.OS, Size: r.Size, Config: m.Config}
 	out.RootFS.Type = "layers"
 	if m.Layout == image.DockerStyle.String() {

@@ -400,6 +400,9 @@ func TestIndexWithLinux(t *testing.T) {
 	if out := runImage(t, dst, ref); out != "hello from c\n" {
 		t.Fatalf("output %q", out)
 	}
+	if insp, err := dst.InspectImage(ctx, ref); err != nil || len(insp.RepoDigests) != 1 || insp.RepoDigests[0] != got.RepoDigest {
+		t.Fatalf("inspect: RepoDigests %v (%v), want [%s]", insp.RepoDigests, err, got.RepoDigest)
+	}
 	// By the index digest: no request needed, and run finds it.
 	byDigest := reg.Addr + "/multi/app@" + res.Digest.String()
 	if again, err := dst.Pull(ctx, byDigest, pullOpts()); err != nil || !again.UpToDate {
