@@ -44,6 +44,7 @@ type Client struct {
 	o       Options
 	rt      http.RoundTripper
 	plainOK func(string) bool
+	puller  *remote.Puller
 }
 
 // New returns a client.
@@ -68,7 +69,13 @@ func New(o Options) *Client {
 			base = insecureTLS(t, o.Insecure)
 		}
 	}
-	return &Client{o: o, plainOK: plainOK, rt: &retryTransport{inner: base, policy: o.Retry, plainOK: plainOK}}
+	c := &Client{o: o, plainOK: plainOK, rt: &retryTransport{inner: base, policy: o.Retry, plainOK: plainOK}}
+	// One puller for the client's reads: its auth handshake (ping, token) is made once
+	// per repository, not once per request.
+	// NewPuller fails only for options that give both an authenticator and a keychain,
+	// which these never do; without a puller, reads make their own handshake.
+	c.puller, _ = remote.NewPuller(c.options(context.Background())...)
+	return c
 }
 
 // Jobs is how many blobs the client moves at once.
@@ -138,7 +145,13 @@ func uploadRetryable(err error) bool {
 // index) with a HEAD request (after the registry's auth handshake): no blob is
 // read.
 func (c *Client) Resolve(ctx context.Context, ref name.Reference) (*v1.Descriptor, error) {
-	d, err := remote.Head(ref, c.options(ctx)...)
+	var d *v1.Descriptor
+	var err error
+	if c.puller != nil {
+		d, err = c.puller.Head(ctx, ref)
+	} else {
+		d, err = remote.Head(ref, c.options(ctx)...)
+	}
 	if err != nil {
 		return nil, classify("resolve", ref.Context().RegistryStr(), ref.String(), err)
 	}
@@ -167,7 +180,13 @@ type Remote struct {
 // caller inspects it.
 func (c *Client) Fetch(ctx context.Context, ref name.Reference) (*Remote, error) {
 	host := ref.Context().RegistryStr()
-	d, err := remote.Get(ref, c.options(ctx)...)
+	var d *remote.Descriptor
+	var err error
+	if c.puller != nil {
+		d, err = c.puller.Get(ctx, ref)
+	} else {
+		d, err = remote.Get(ref, c.options(ctx)...)
+	}
 	if err != nil {
 		return nil, classify("pull", host, ref.String(), err)
 	}
