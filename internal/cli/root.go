@@ -125,6 +125,7 @@ func (a *App) subcommands() []subcommand {
 		{"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd}, {"image", a.imageCmd},
 		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
 		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
+		{"pull", a.pullCmd}, {"push", a.pushCmd},
 	}
 }
 
