@@ -189,7 +189,7 @@ CMD ["cat", "/etc/motd"]
 		{name: "memory enough", args: []string{"run", "--rm", "--memory", "256m", "probe:1", "grow", "64"}, want: []string{"grew 64"}},
 		{name: "entrypoint flag drops cmd", args: []string{"run", "--rm", "--entrypoint", "/bin/probe.wasm", "probe:1"}, not: []string{"motd"}},
 		{name: "entrypoint missing module", args: []string{"run", "--rm", "--entrypoint", "/nope.wasm", "probe:1"}, code: 127, want: []string{"/nope.wasm"}},
-		{name: "unknown image", args: []string{"run", "--rm", "nosuch:1"}, code: 125, want: []string{"berth build", "berth load"}},
+		{name: "unknown image", args: []string{"run", "--rm", "--pull", "never", "nosuch:1"}, code: 125, want: []string{"berth pull", "berth build", "berth load"}},
 		{name: "bad volume", args: []string{"run", "--rm", "-v", "rel:/x", "probe:1"}, code: 125, want: []string{"absolute"}},
 		{name: "bad env", args: []string{"run", "--rm", "-e", "=x", "probe:1"}, code: 125, want: []string{"empty"}},
 		{name: "unknown flag", args: []string{"run", "--bogus", "probe:1"}, code: 1, want: []string{"unknown flag: --bogus", "--help"}},

@@ -124,7 +124,8 @@ func (a *App) subcommands() []subcommand {
 		{"run", a.runCmd}, {"build", a.buildCmd}, {"load", a.loadCmd}, {"save", a.saveCmd},
 		{"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd}, {"image", a.imageCmd},
 		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
-		{"info", a.infoCmd}, {"shim", a.shimCmd},
+		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
+		{"pull", a.pullCmd}, {"push", a.pushCmd},
 	}
 }
 

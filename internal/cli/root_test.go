@@ -18,6 +18,8 @@ func TestMainBuildsOneCommand(t *testing.T) {
 				return root
 			case "BERTH_STATE":
 				return root + "/state"
+			case "DOCKER_CONFIG":
+				return root + "/docker"
 			}
 			return ""
 		}}

@@ -22,9 +22,10 @@ func (a *App) runCmd() *cobra.Command {
 	var (
 		rm, interactive, detach, tty bool
 		name, workdir, memory        string
-		platform                     string
+		platform, pull               string
 		entrypoint                   string
 		envs, envFiles, volumes      []string
+		insecure                     []string
 	)
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
@@ -34,6 +35,11 @@ func (a *App) runCmd() *cobra.Command {
 			fail := func(err error) error { return &codeError{code: 125, err: err} }
 			if err := checkPlatform(platform); err != nil {
 				return fail(err)
+			}
+			switch pull {
+			case "always", "missing", "never":
+			default:
+				return fail(fmt.Errorf("%w: --pull %q: use always, missing or never", ErrBadSpec, pull))
 			}
 			if detach {
 				return fail(errors.New("run -d (detached containers) is not available yet; run in the foreground"))
@@ -84,7 +90,7 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
-			return a.run(cmd.Context(), o)
+			return a.run(cmd.Context(), o, pullPolicy{when: pull, insecure: insecure})
 		},
 	}
 	f := c.Flags()
@@ -101,6 +107,8 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVar(&entrypoint, "entrypoint", "", "overwrite the image's ENTRYPOINT (the module to run)")
 	f.StringVarP(&memory, "memory", "m", "", "limit on the module's linear memory (e.g. 64m)")
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
+	f.StringVar(&pull, "pull", "missing", "pull the image before running: always, missing (when not stored) or never")
+	f.StringArrayVar(&insecure, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry (HOST[:PORT]; env "+InsecureEnv+")")
 	return c
 }
 
@@ -131,7 +139,13 @@ func ensureDir(m bundle.Mount) error {
 // run runs a container in the foreground. A SIGINT/SIGTERM ends it at once (a running
 // guest cannot be interrupted in-process): its record is updated, or removed with --rm,
 // and berth exits 128+signal as docker does.
-func (a *App) run(ctx context.Context, o service.RunOptions) error {
+// pullPolicy is run's --pull and the registry flags.
+type pullPolicy struct {
+	when     string // always, missing, never
+	insecure []string
+}
+
+func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) error {
 	s, err := a.open(ctx)
 	if err != nil {
 		return &codeError{code: 125, err: err}
@@ -170,7 +184,27 @@ func (a *App) run(ctx context.Context, o service.RunOptions) error {
 			}
 		}
 	}()
+	// The registry is asked only when the image is missing (or --pull always): a run of a
+	// stored image takes the path it took before berth could pull.
+	pullImage := func() error {
+		if err := a.pull(ctx, s, o.Image, a.registryOptions(pp.insecure), false, a.Stderr); err != nil {
+			return &codeError{code: 125, err: err}
+		}
+		return nil
+	}
+	if pp.when == "always" && !service.IsLocalModule(o.Image) {
+		if err := pullImage(); err != nil {
+			return err
+		}
+	}
 	c, code, err := s.Run(ctx, o)
+	if c == nil && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(o.Image) {
+		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", o.Image)
+		if err := pullImage(); err != nil {
+			return err
+		}
+		c, code, err = s.Run(ctx, o)
+	}
 	if err != nil {
 		var trap *engine.TrapError
 		if errors.As(err, &trap) {

@@ -200,7 +200,15 @@ func (s *Service) findImage(ctx context.Context, ref string, resolve func(contex
 	}
 	r, err := resolve(ctx, append(keys, ref)...)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Record{}, fmt.Errorf("%w: %s; build it (berth build -t %s DIR) or load it (berth load -i FILE)", ErrImageNotFound, ref, ref)
+		// A reference by the digest of an index an image was pulled from.
+		if n, perr := image.ParseName(ref); perr == nil && n.Digest != "" {
+			if h, ok := s.findRepoDigest(n); ok {
+				if r, err := resolve(ctx, h.String()); err == nil {
+					return r, nil
+				}
+			}
+		}
+		return store.Record{}, fmt.Errorf("%w: %s; pull it (berth pull %s), build it (berth build -t %s DIR) or load it (berth load -i FILE)", ErrImageNotFound, ref, ref, ref)
 	}
 	return r, err
 }
@@ -325,7 +333,8 @@ func (s *Service) PruneImages(ctx context.Context, all bool) (deleted []v1.Hash,
 type ImageInspect struct {
 	ID           string `json:"Id"`
 	RepoTags     []string
-	Created      string `json:",omitempty"`
+	RepoDigests  []string // familiar references by digest the image was pulled as
+	Created      string   `json:",omitempty"`
 	Architecture string
 	Os           string
 	Size         int64
@@ -355,7 +364,7 @@ func (s *Service) InspectImage(ctx context.Context, ref string) (*ImageInspect, 
 	if err != nil {
 		return nil, err
 	}
-	out := &ImageInspect{ID: r.Digest.String(), RepoTags: familiar(r.Names), Created: m.Created,
+	out := &ImageInspect{ID: r.Digest.String(), RepoTags: familiar(r.Names), RepoDigests: familiar(s.repoDigests(r.Digest)), Created: m.Created,
 		Architecture: m.Architecture, Os: m.OS, Size: r.Size, Config: m.Config}
 	out.RootFS.Type = "layers"
 	if m.Layout == image.DockerStyle.String() {

@@ -4,13 +4,17 @@
 //
 // # Notes
 //
-//   - Work is done when an image arrives (build, load): its layers are unpacked once into
+//   - Work is done when an image arrives (build, load, pull): its layers are unpacked once into
 //     a read-only snapshot and its module is compiled into the engine's cache, so the
 //     first `run` is as fast as the second. A run copies the snapshot into the
 //     container's own writable root and runs the bundle.
 //   - Snapshots are keyed by manifest digest and hold a meta.json with what a run needs
 //     (layout, image config, module path and digest), so `run` reads no blob from the
 //     content store on its hot path. Content is immutable, so the copy cannot go stale.
+//   - A pull writes blobs under the store's shared lock only (store.PutBlob), so runs go on
+//     during a download; it then prepares and indexes the image as load does. Its snapshot
+//     records the references by digest it was pulled as (repodigests.json, docker's
+//     RepoDigests), so that "already up to date" costs one HEAD and a pull by digest none.
 //   - DIR/snapshots/lock orders runs against removals across processes: `run` holds it
 //     shared from resolving the image until its container record exists, `rmi` and
 //     `image prune` hold it exclusively, so an image is never removed under a starting

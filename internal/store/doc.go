@@ -8,6 +8,7 @@
 //	DIR/blobs/sha256/<hex>    manifests, configs and layers (compressed bytes)
 //	DIR/lock                  cross-process lock (flock)
 //	DIR/tmp/                  temp files, renamed into place when complete
+//	DIR/locks/                per-blob locks of PutBlob (two pulls, one download)
 //
 // An image's name lives in two descriptor annotations,
 // org.opencontainers.image.ref.name and io.containerd.image.name, both set to the
@@ -46,6 +47,13 @@
 //     operation, blob writes included: the blobs are unreferenced until
 //     index.json names them, and only the lock keeps a concurrent GC from
 //     collecting them in between.
+//   - [Store.PutBlob] is the write of a pull: a download takes minutes, and the
+//     exclusive lock would stop every run and load for that long. It holds the
+//     shared lock (GC, exclusive, waits until the blob is in place) and a
+//     per-blob flock, so concurrent pulls of one image download each blob once.
+//     Its blobs are unindexed until AddImage names them; AddImage re-hashes them
+//     (a local read) and a GC in between could collect them, which AddImage
+//     reports as a missing blob: the caller puts it again.
 //   - Atomic writes. Every file is written to DIR/tmp, fsynced, renamed into
 //     place, and its directory fsynced; blobs are made durable before the
 //     index.json that refers to them. Readers therefore always see a complete

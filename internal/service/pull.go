@@ -1,0 +1,287 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// PullOptions are the options of [Service.Pull].
+type PullOptions struct {
+	// Registry configures the registry client (credentials, insecure hosts).
+	Registry registry.Options
+	// Progress, when set, is called (from one goroutine at a time) as blobs
+	// download.
+	Progress func(registry.Progress)
+}
+
+// Pulled is the result of a pull.
+type Pulled struct {
+	Loaded
+	// RepoDigest is the reference by digest of what was pulled, e.g.
+	// "docker.io/library/hello@sha256:…" (an index's digest when the tag names one).
+	RepoDigest string
+	// UpToDate is true when the image was present and nothing was downloaded.
+	UpToDate bool
+}
+
+// Pull fetches ref from its registry, picks its Wasm image (see
+// registry.Client.Fetch), checks it as `load` does (a Wasm layout, a module that
+// compiles), stores it under ref's name and precompiles it.
+//
+// An image already stored under ref costs one manifest HEAD (after the
+// registry's auth handshake) and no blob; one pulled by digest costs no request.
+// Blobs already present are not downloaded again, so a pull that was cut off
+// resumes with the layers it had not completed. Downloads do not take the
+// store's exclusive lock (see store.PutBlob).
+func (s *Service) Pull(ctx context.Context, ref string, o PullOptions) (*Pulled, error) {
+	n, err := image.ParseName(ref)
+	if err != nil {
+		return nil, err
+	}
+	c := registry.New(o.Registry)
+	r, err := c.ParseReference(ref)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	if n.Digest == "" {
+		names = []string{n.String()}
+	}
+	if res, ok := s.pulledByDigest(ctx, n); ok {
+		return res, nil
+	}
+	if n.Digest == "" {
+		if rec, err := s.store.Lookup(ctx, n.String()); err == nil {
+			top, err := c.Resolve(ctx, r)
+			if err != nil {
+				return nil, err
+			}
+			rd := n.Repository() + "@" + top.Digest.String()
+			if top.Digest == rec.Digest || slices.Contains(s.repoDigests(rec.Digest), rd) {
+				return &Pulled{Loaded: Loaded{Digest: rec.Digest, Names: familiar(names)}, RepoDigest: rd, UpToDate: true}, nil
+			}
+		}
+	}
+	rem, err := c.Fetch(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := image.Inspect(rem.Image); err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	rd := n.Repository() + "@" + rem.Top.Digest.String()
+	var d v1.Descriptor
+	// A GC between the downloads and AddImage may collect the unindexed blobs; AddImage
+	// then reports a missing blob and the downloads run again (once).
+	for attempt := 0; ; attempt++ {
+		d, err = s.pullOnce(ctx, c, rem, names, o.Progress)
+		if err == nil || attempt > 0 || !store.IsMissingBlob(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pull %s: %w", ref, err)
+	}
+	if err := s.addRepoDigest(d.Digest, rd); err != nil {
+		s.log.Warn("recording the repo digest", "image", d.Digest, "err", err)
+	}
+	return &Pulled{Loaded: Loaded{Digest: d.Digest, Names: familiar(names)}, RepoDigest: rd}, nil
+}
+
+// pullOnce downloads the blobs rem lacks locally, prepares the image and adds it.
+func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registry.Remote, names []string, progress func(registry.Progress)) (v1.Descriptor, error) {
+	m, err := rem.Image.Manifest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	raw, err := rem.Image.RawManifest()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	mt, err := rem.Image.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	report := func(registry.Progress) {}
+	if progress != nil {
+		report = serialised(progress)
+	}
+	type blob struct {
+		d    v1.Descriptor
+		what string
+	}
+	blobs := make([]blob, 0, len(m.Layers)+1)
+	for i, l := range m.Layers {
+		blobs = append(blobs, blob{l, fmt.Sprintf("layer %d of %d", i+1, len(m.Layers))})
+	}
+	for _, b := range blobs {
+		report(registry.Progress{Digest: b.d.Digest, What: b.what, Status: registry.Waiting, Total: b.d.Size})
+	}
+	blobs = append(blobs, blob{m.Config, "config"})
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.Jobs())
+	for _, b := range blobs {
+		g.Go(func() error { return s.fetchBlob(gctx, c, rem, b.d, b.what, report) })
+	}
+	if err := g.Wait(); err != nil {
+		return v1.Descriptor{}, err
+	}
+	s.log.Debug("pull: blobs in the store", "image", rem.Digest, "took", time.Since(start))
+	local, err := s.store.ImageFromManifest(raw, mt)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	start = time.Now()
+	if _, err := s.prepare(ctx, local); err != nil {
+		return v1.Descriptor{}, err
+	}
+	s.log.Debug("pull: unpacked and precompiled", "image", rem.Digest, "took", time.Since(start))
+	start = time.Now()
+	d, err := s.addImage(ctx, local, names)
+	s.log.Debug("pull: indexed", "image", rem.Digest, "took", time.Since(start))
+	return d, err
+}
+
+// fetchBlob puts one blob into the store, from the registry unless present. A
+// transfer cut short (connection reset) starts again, within the client's retry
+// policy.
+func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *registry.Remote, d v1.Descriptor, what string, report func(registry.Progress)) error {
+	policy := c.Policy()
+	isLayer := what != "config"
+	for attempt := 1; ; attempt++ {
+		open := func() (io.ReadCloser, error) {
+			if !isLayer { // read (and verified) already, by image.Inspect
+				raw, err := rem.Image.RawConfigFile()
+				return io.NopCloser(bytes.NewReader(raw)), err
+			}
+			rc, err := rem.OpenBlob(d)
+			if err != nil {
+				return nil, err
+			}
+			return &registry.CountingReader{R: rc, Report: func(n int64, eof bool) {
+				report(registry.Progress{Digest: d.Digest, What: what, Status: registry.Moving, Current: n, Total: d.Size})
+			}}, nil
+		}
+		written, err := s.store.PutBlob(ctx, d, what, open)
+		if err == nil {
+			if isLayer {
+				st := registry.Done
+				if !written {
+					st = registry.Present
+				}
+				report(registry.Progress{Digest: d.Digest, What: what, Status: st, Current: d.Size, Total: d.Size})
+			}
+			return nil
+		}
+		var de *store.DigestError
+		if errors.As(err, &de) {
+			// ggcr verifies first; this is the store's own check agreeing.
+			return &registry.BlobError{Host: rem.Host, Digest: d.Digest, Err: err}
+		}
+		if attempt >= policy.Attempts || !registry.IsTransient(err) {
+			return err
+		}
+		if err := policy.Wait(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+func serialised(f func(registry.Progress)) func(registry.Progress) {
+	ch := make(chan struct{}, 1)
+	return func(p registry.Progress) {
+		ch <- struct{}{}
+		defer func() { <-ch }()
+		f(p)
+	}
+}
+
+// repoDigestsFile is the file of a snapshot that lists the references by digest
+// (NAME@sha256:…) the image was pulled as: a tag may name an index, whose digest
+// is not the image's. It makes "already up to date" one HEAD request.
+const repoDigestsFile = "repodigests.json"
+
+func (s *Service) repoDigests(img v1.Hash) []string {
+	b, err := os.ReadFile(filepath.Join(s.snapshotDir(img), repoDigestsFile))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// addRepoDigest records rd for the image. Two pulls recording at once may lose
+// one entry: the cost is one more download check, never a wrong image.
+func (s *Service) addRepoDigest(img v1.Hash, rd string) error {
+	have := s.repoDigests(img)
+	if slices.Contains(have, rd) {
+		return nil
+	}
+	b, err := json.Marshal(append(have, rd))
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(s.snapshotDir(img), repoDigestsFile), b, 0o644, false)
+}
+
+// findRepoDigest returns the stored image pulled as n (a reference by digest),
+// by the digests its snapshots record.
+func (s *Service) findRepoDigest(n image.Name) (v1.Hash, bool) {
+	if n.Digest == "" {
+		return v1.Hash{}, false
+	}
+	ents, err := os.ReadDir(filepath.Join(s.root, "snapshots"))
+	if err != nil {
+		return v1.Hash{}, false
+	}
+	want := n.Repository() + "@" + n.Digest
+	for _, e := range ents {
+		h, err := v1.NewHash("sha256:" + e.Name())
+		if err != nil {
+			continue
+		}
+		if slices.Contains(s.repoDigests(h), want) {
+			return h, true
+		}
+	}
+	return v1.Hash{}, false
+}
+
+// pulledByDigest reports a pull by digest of an image already stored: the
+// digest is the image's, or one it was pulled as. Content named by digest
+// cannot change, so no request is needed.
+func (s *Service) pulledByDigest(ctx context.Context, n image.Name) (*Pulled, bool) {
+	if n.Digest == "" {
+		return nil, false
+	}
+	rd := n.Repository() + "@" + n.Digest
+	if rec, err := s.store.Lookup(ctx, n.Digest); err == nil {
+		if _, err := s.readSnapshot(rec.Digest); err == nil {
+			return &Pulled{Loaded: Loaded{Digest: rec.Digest}, RepoDigest: rd, UpToDate: true}, true
+		}
+	}
+	if h, ok := s.findRepoDigest(n); ok {
+		if _, err := s.store.Lookup(ctx, h.String()); err == nil {
+			return &Pulled{Loaded: Loaded{Digest: h}, RepoDigest: rd, UpToDate: true}, true
+		}
+	}
+	return nil, false
+}
