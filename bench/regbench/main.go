@@ -11,8 +11,8 @@
 // figure is the wall time of a whole process.
 //
 // berth pull precompiles the module; the time of that phase comes from `berth --debug
-// pull` (slog lines msg=phase phase=NAME dur=D) and is reported next to the total, with
-// the total minus it. A counting proxy in front of the registry checks, in one extra run,
+// pull` (slog lines msg=phase phase=precompile dur=D) and is reported next to the total,
+// with the total minus it. The other steps the debug log times are listed too. A counting proxy in front of the registry checks, in one extra run,
 // that a pull of a present image downloads no blob.
 package main
 
@@ -129,7 +129,7 @@ func main() {
 	bp, cp := median(berthPull), median(cranePull)
 	fmt.Printf("| pull (whole process, precompile included) | %s | %s | %.2f× | |\n", ms(bp), ms(cp), ratio(bp, cp))
 	if c, name := compilePhase(phases); name != "" {
-		fmt.Printf("| pull, precompile (`%s` phase) excluded | %s | %s | **%.2f×** | ≤ 1.2× |\n", name, ms(bp-c), ms(cp), ratio(bp-c, cp))
+		fmt.Printf("| pull, `%s` phase (%s) excluded | %s | %s | **%.2f×** | ≤ 1.2× |\n", name, ms(c), ms(bp-c), ms(cp), ratio(bp-c, cp))
 	} else {
 		fmt.Println("| pull, precompile excluded | (no compile phase in `berth --debug pull`) | | | ≤ 1.2× |")
 	}
@@ -211,25 +211,34 @@ type phase struct {
 	d    time.Duration
 }
 
-// parsePhases reads slog lines `… msg=phase phase=NAME dur=1.234ms`.
+// parsePhases reads berth's debug lines: `msg=phase phase=NAME dur=D` (a run or
+// prepare phase) and `msg="pull: WHAT" … took=D` (the steps of a pull).
 func parsePhases(out string) []phase {
 	var ps []phase
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.Contains(line, "msg=phase") {
-			continue
-		}
 		var p phase
-		for _, f := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(f, "phase="); ok {
-				p.name = v
+		switch {
+		case strings.Contains(line, "msg=phase "):
+			for _, f := range strings.Fields(line) {
+				if v, ok := strings.CutPrefix(f, "phase="); ok {
+					p.name = v
+				}
+				if v, ok := strings.CutPrefix(f, "dur="); ok {
+					p.d, _ = time.ParseDuration(v)
+				}
 			}
-			if v, ok := strings.CutPrefix(f, "dur="); ok {
-				p.d, _ = time.ParseDuration(v)
+		case strings.Contains(line, `msg="pull: `):
+			rest := line[strings.Index(line, `msg="pull: `)+len(`msg="`):]
+			p.name = rest[:strings.IndexByte(rest, '"')]
+			for _, f := range strings.Fields(rest) {
+				if v, ok := strings.CutPrefix(f, "took="); ok {
+					p.d, _ = time.ParseDuration(v)
+				}
 			}
 		}
-		if p.name != "" {
+		if p.name != "" && p.d > 0 {
 			ps = append(ps, p)
 		}
 	}
