@@ -123,6 +123,7 @@ func TestRegistryInterop(t *testing.T) {
 					t.Errorf("berth pull of a Linux-only image succeeded:\n%s", res)
 					continue
 				}
+				t.Logf("berth pull %s: %s", tc.ref, strings.TrimSpace(res.stderr))
 				for _, p := range tc.want {
 					if !strings.Contains(res.stderr, p) {
 						t.Errorf("berth pull's error does not list platform %s:\n%s", p, res)
@@ -143,6 +144,7 @@ func TestRegistryInterop(t *testing.T) {
 			if res.ok() {
 				t.Fatalf("berth pull from a registry that needs a login succeeded without credentials:\n%s", res)
 			}
+			t.Logf("berth pull without credentials: %s", strings.TrimSpace(res.stderr))
 			if low := strings.ToLower(res.stderr); !strings.Contains(low, "login") && !strings.Contains(low, "unauthorized") &&
 				!strings.Contains(low, "credential") && !strings.Contains(low, "authenticat") {
 				t.Errorf("berth pull without credentials: the error does not say that a login is needed:\n%s", res)
@@ -648,6 +650,7 @@ func (r *regEnv) faults(t *testing.T) {
 			if res.ok() {
 				t.Fatalf("berth pull accepted a blob with a %s:\n%s", tc.name, res)
 			}
+			t.Logf("berth pull, %s: %s", tc.name, strings.TrimSpace(res.stderr))
 			if !strings.Contains(res.stderr, layer) {
 				t.Errorf("berth pull's error does not name the blob %s:\n%s", layer, res)
 			}
