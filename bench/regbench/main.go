@@ -5,15 +5,17 @@
 //	go run ./bench/regbench [-n 10] [-size 10] [-crane PATH] [-berth PATH]
 //
 // The image holds one module whose data section is size MB of random (incompressible)
-// bytes. Each round runs, in this order: berth pull into an empty store, crane pull into
-// an empty OCI layout, berth push and crane push (each to a repository it has not pushed
-// to, so every byte is uploaded again), berth pull of the image already present. Every
-// figure is the wall time of a whole process.
+// bytes. Each round runs, in this order: berth pull into a store that exists but holds
+// no image (created beforehand, untimed, by `berth images`), crane pull into an empty
+// OCI layout, berth push and crane push (each to a repository it has not pushed to, so
+// every byte is uploaded again), berth pull of the image already present. Every figure
+// is the wall time of a whole process.
 //
 // berth pull precompiles the module; the time of that phase comes from `berth --debug
 // pull` (slog lines msg=phase phase=precompile dur=D) and is reported next to the total,
-// with the total minus it. The other steps the debug log times are listed too. A counting proxy in front of the registry checks, in one extra run,
-// that a pull of a present image downloads no blob.
+// with the total minus it. The other steps the debug log times are listed too. A
+// counting proxy in front of the registry checks, in one extra run, that a pull of a
+// present image downloads no blob.
 package main
 
 import (
@@ -93,6 +95,7 @@ func main() {
 	must(berthEnv(presentRoot), bin, "pull", "-q", ref)
 	for i := 0; i < *n; i++ {
 		root := filepath.Join(work, fmt.Sprintf("pull-root-%d", i))
+		must(berthEnv(root), bin, "images", "-q") // an empty store, as a user's is before a pull
 		d, out := timed(berthEnv(root), bin, "--debug", "pull", "-q", ref)
 		berthPull = append(berthPull, d)
 		for _, p := range parsePhases(out) {
