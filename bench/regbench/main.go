@@ -248,12 +248,10 @@ func parsePhases(out string) []phase {
 	return ps
 }
 
-// compilePhase returns the median of the phase whose name says compile, if any.
+// compilePhase returns the median of the precompile phase, if berth logged one.
 func compilePhase(phases map[string][]time.Duration) (time.Duration, string) {
-	for name, ds := range phases {
-		if strings.Contains(name, "compile") {
-			return median(ds), name
-		}
+	if ds, ok := phases["precompile"]; ok {
+		return median(ds), "precompile"
 	}
 	return 0, ""
 }
