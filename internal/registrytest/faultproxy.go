@@ -73,6 +73,9 @@ const (
 	// Truncate forwards the request and sends only the first Fault.N body bytes, with a
 	// Content-Length that says so: the transport sees a complete, short response.
 	Truncate
+	// Delay waits Fault.Delay, then forwards the request unchanged (to keep a download
+	// in flight while something else happens).
+	Delay
 )
 
 // Fault describes one programmed failure.
@@ -86,6 +89,8 @@ type Fault struct {
 	Action Action
 	// N is the byte count or offset of Reset, Flip and Truncate.
 	N int64
+	// Delay is how long Delay waits.
+	Delay time.Duration
 	// Status and RetryAfter are Fail's answer (e.g. 503, or 429 with "1").
 	Status     int
 	RetryAfter string
@@ -185,6 +190,10 @@ func newRule(f Fault) (*Rule, error) {
 		if f.Status < 400 || f.Status > 599 {
 			return nil, fmt.Errorf("a Fail fault needs a 4xx or 5xx Status, not %d", f.Status)
 		}
+	case Delay:
+		if f.Delay <= 0 {
+			return nil, fmt.Errorf("a Delay fault needs a positive Delay, got %v", f.Delay)
+		}
 	case Reset, Flip, Truncate:
 		if f.N < 0 {
 			return nil, fmt.Errorf("fault N must not be negative, got %d", f.N)
@@ -274,6 +283,13 @@ func (p *FaultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(f.Status)
 		fmt.Fprintf(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected by registrytest.FaultProxy: %d"}]}`+"\n", f.Status)
 		return
+	}
+	if f != nil && f.Action == Delay {
+		select {
+		case <-time.After(f.Delay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	out := r.Clone(r.Context())
 	out.URL.Scheme, out.URL.Host, out.RequestURI = "http", p.upstream, ""

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // push uploads blob to repo through base (a registry or a proxy URL) with a POST and a
@@ -118,6 +119,7 @@ func TestFaultProxy(t *testing.T) {
 	type attempt struct {
 		faulted bool // the fault hits this request
 		status  int
+		minDur  time.Duration        // the request takes at least this long
 		body    func(b []byte) error // checks the body read
 		err     func(err error) error
 	}
@@ -177,6 +179,8 @@ func TestFaultProxy(t *testing.T) {
 				}
 				return nil
 			}}, ok}, map[string]string{"Content-Length": "100"}},
+		{"delay", Fault{Method: "GET", Path: BlobPath, Action: Delay, Delay: 50 * time.Millisecond, Times: 1},
+			[]attempt{{faulted: true, status: 200, body: whole, minDur: 50 * time.Millisecond}, ok}, nil},
 		{"other method and path untouched", Fault{Method: "HEAD", Path: ManifestPath, Action: Fail, Status: 503},
 			[]attempt{ok}, nil},
 	}
@@ -186,7 +190,11 @@ func TestFaultProxy(t *testing.T) {
 			rule := p.Add(t, tt.fault)
 			wantHits := 0
 			for i, a := range tt.attempts {
+				start := time.Now()
 				resp, b, err := get(c, http.MethodGet, p.URL()+blobURL, nil, "", "")
+				if d := time.Since(start); d < a.minDur {
+					t.Errorf("attempt %d took %v, want at least %v", i, d, a.minDur)
+				}
 				if resp == nil {
 					t.Fatalf("attempt %d: %v", i, err)
 				}
@@ -293,6 +301,7 @@ func TestFaultValidation(t *testing.T) {
 		{"bad regexp", Fault{Action: Reset, Path: "("}, "fault path"},
 		{"negative N", Fault{Action: Truncate, N: -1}, "negative"},
 		{"negative times", Fault{Action: Flip, Times: -1}, "negative"},
+		{"delay without duration", Fault{Action: Delay}, "positive Delay"},
 	}
 	for _, tt := range tests {
 		_, err := newRule(tt.f)
