@@ -44,7 +44,8 @@
 //   - TestRegistryInterop (registry_test.go): images move both ways between berth and
 //     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
 //     users and `berth login`), in every Wasm layout, plus a multi-platform index, a
-//     Linux-only image and faults injected by registrytest.FaultProxy. It needs no root;
+//     Linux-only image and faults injected by registrytest.FaultProxy (retries, bad
+//     blobs, two pulls at once, a killed pull resumed). It needs no root;
 //     it skips while berth has no pull/push (and its login parts while it has no login).
 //   - TestBenchCtrRun, TestBenchDocker, TestBenchThroughput, TestBenchMemory,
 //     TestBenchResponsive (bench_test.go): the shim's performance against runc, side by

@@ -410,10 +410,16 @@ func (r *regEnv) layerTar(t *testing.T, name string, mode int64, content []byte)
 
 // craneWasmImage pushes a Docker-style wasi/wasm image of the hello module, built with
 // crane alone: append a layer to an empty base, then set the platform and entrypoint.
-func (r *regEnv) craneWasmImage(t *testing.T, ref string) string {
+//
+// Each extra is a layer put before the module's, holding one file /data-N.bin.
+func (r *regEnv) craneWasmImage(t *testing.T, ref string, extra ...[]byte) string {
 	t.Helper()
-	layer := r.layerTar(t, "hello.wasm", 0o755, r.module)
-	must(t, r.craneCmd(t, "append", "--oci-empty-base", "-f", layer, "-t", ref+"-base"))
+	var args []string
+	for i, b := range extra {
+		args = append(args, "-f", r.layerTar(t, fmt.Sprintf("data-%d.bin", i), 0o644, b))
+	}
+	args = append(args, "-f", r.layerTar(t, "hello.wasm", 0o755, r.module))
+	must(t, r.craneCmd(t, append(append([]string{"append", "--oci-empty-base"}, args...), "-t", ref+"-base")...))
 	must(t, r.craneCmd(t, "mutate", ref+"-base", "--set-platform", "wasi/wasm", "--entrypoint", "/hello.wasm", "-t", ref))
 	return ref
 }
@@ -657,6 +663,60 @@ func (r *regEnv) faults(t *testing.T) {
 			r.notPresent(t, root, via)
 		})
 	}
+	// Two pulls into one store at once, the layer's download held in flight: one
+	// download, both succeed.
+	t.Run("two-pulls-at-once-download-once", func(t *testing.T) {
+		p.Clear()
+		p.ResetCounts()
+		p.Add(t, registrytest.Fault{Method: "GET", Path: layerPath, Action: registrytest.Delay, Delay: time.Second, Times: 1})
+		root := t.TempDir()
+		a := startProc(t, cmdOpts{env: r.env(root)}, r.berth, "pull", via)
+		b := startProc(t, cmdOpts{env: r.env(root)}, r.berth, "pull", via)
+		for _, pr := range []*proc{a, b} {
+			must(t, pr.wait(time.Minute))
+		}
+		if n := getsOf(p, layer); n != 1 {
+			t.Errorf("two pulls at once downloaded the layer %d times, want 1: %+v", n, p.Requests())
+		}
+		checkHello(t, r.berthIn(t, root, "run", "--rm", "--pull", "never", via), 0)
+	})
+	// A pull killed while its second layer downloads leaves the first in the store;
+	// the next pull fetches only the second.
+	t.Run("interrupted-pull-resumes", func(t *testing.T) {
+		data := make([]byte, 256<<10)
+		for i := range data {
+			data[i] = byte(i * 7)
+		}
+		ref2 := r.craneWasmImage(t, r.open.Addr+"/crane/resume:1", data)
+		m := r.manifest(t, ref2)
+		if len(m.Layers) != 2 {
+			t.Fatalf("want a two-layer image, crane made %+v", m)
+		}
+		first, second := m.Layers[0].Digest, m.Layers[1].Digest
+		via2 := p.Addr + "/crane/resume:1"
+		p.Clear()
+		p.ResetCounts()
+		p.Add(t, registrytest.Fault{Method: "GET", Path: "/blobs/" + regexp.QuoteMeta(second) + "$",
+			Action: registrytest.Delay, Delay: time.Minute, Times: 1})
+		root := t.TempDir()
+		pr := startProc(t, cmdOpts{env: r.env(root)}, r.berth, "pull", via2)
+		firstBlob := filepath.Join(root, "content", "blobs", "sha256", strings.TrimPrefix(first, "sha256:"))
+		if !eventually(30*time.Second, func() bool {
+			_, err := os.Stat(firstBlob)
+			return err == nil && getsOf(p, second) == 1
+		}) {
+			t.Fatalf("the first layer never reached the store (%s) while the second was held: %+v", firstBlob, p.Requests())
+		}
+		pr.kill()
+		p.Clear()
+		p.ResetCounts()
+		must(t, r.berthIn(t, root, "pull", via2))
+		if n1, n2 := getsOf(p, first), getsOf(p, second); n1 != 0 || n2 != 1 {
+			t.Errorf("the pull after the interrupted one downloaded the first layer %d times (want 0) and the second %d times (want 1): %+v",
+				n1, n2, p.Requests())
+		}
+		checkHello(t, r.berthIn(t, root, "run", "--rm", "--pull", "never", "-e", "EXIT=3", via2), 3)
+	})
 	t.Run("present-image-downloads-no-blob", func(t *testing.T) {
 		p.Clear()
 		root := t.TempDir()
@@ -667,6 +727,17 @@ func (r *regEnv) faults(t *testing.T) {
 			t.Errorf("a second pull of a present image downloaded %d blobs: %+v", n, p.Requests())
 		}
 	})
+}
+
+// getsOf counts the GETs of one blob the proxy has seen.
+func getsOf(p *registrytest.FaultProxy, digest string) int {
+	n := 0
+	for _, q := range p.Requests() {
+		if q.Method == "GET" && strings.HasSuffix(q.Path, "/blobs/"+digest) {
+			n++
+		}
+	}
+	return n
 }
 
 func lastLine(s string) string {

@@ -1,7 +1,8 @@
 // Package registrytest starts a real OCI registry for tests: Debian's docker-registry
 // (distribution 2.8) on 127.0.0.1, with its own configuration and storage in a temp dir,
 // and FaultProxy, a reverse proxy in front of it that resets connections, answers 503 or
-// 429, flips or truncates bodies on demand, and counts the requests it sees.
+// 429, flips or truncates bodies, holds requests back on demand, and counts the requests
+// it sees.
 //
 // # Notes
 //
