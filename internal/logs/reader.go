@@ -53,7 +53,7 @@ type ReadOptions struct {
 	// the first entry after Until.
 	Since, Until time.Time
 	// Follow keeps reading entries as they are written, across rotations, until ctx
-	// ends, Done is closed or fn returns an error.
+	// ends, Done is closed, fn returns an error or the clock passes Until.
 	Follow bool
 	// Stdout and Stderr choose the streams; at least one must be set.
 	Stdout, Stderr bool
@@ -182,6 +182,11 @@ func (r *reader) run(ctx context.Context) error {
 		}
 		if done {
 			return nil
+		}
+		// No entry stamped after Until can come once the clock is past it.
+		if !r.opts.Until.IsZero() && time.Now().After(r.opts.Until) {
+			done = true
+			continue
 		}
 		// Nothing new: wait. Done is checked before the last look at the files so that
 		// everything written before it was closed is handed over.

@@ -212,7 +212,7 @@ func TestWriterReopenAppends(t *testing.T) {
 	}
 	fmt.Fprint(w.Stdout(), "third\n") // the file is past 150 bytes: rotate first
 	w.Close()
-	if got := readFile(t, path + ".1"); !strings.Contains(got, "second run") {
+	if got := readFile(t, path+".1"); !strings.Contains(got, "second run") {
 		t.Fatalf("%s.1:\n%s", path, got)
 	}
 	if got := readFile(t, path); !strings.Contains(got, "third") || strings.Contains(got, "run") {
