@@ -150,10 +150,10 @@ func successor(path string, cur os.FileInfo) (*os.File, error) {
 		if idx == len(c)-1 && c[idx].name == path {
 			return nil, nil // cur is still the file being written
 		}
-		next := c[idx+1] // idx is -1 when cur is gone: the oldest
 		if idx == len(c)-1 {
 			return nil, nil // renamed, and the new file is not there yet
 		}
+		next := c[idx+1] // idx is -1 when cur is gone: the oldest
 		f, err := os.Open(next.name)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {

@@ -128,6 +128,10 @@ func (r *reader) start() error {
 		if err != nil {
 			return err
 		}
+		for j := range i { // files before the tail are not read
+			files[j].Close()
+			files[j] = nil
+		}
 	}
 	return r.open(i, off)
 }
