@@ -49,6 +49,8 @@ type Stream struct {
 	mu        sync.Mutex
 	pending   []byte    // the start of a line whose newline has not come
 	partialTS time.Time // time of a line's first piece, when it was split
+	lines     [][]byte  // Write's scratch: the pieces of one call
+	partial   []bool    // and whether each is a split piece
 }
 
 // NewWriter opens (creating it if needed, 0640 as docker) the log file at path for
@@ -90,8 +92,8 @@ func (w *Writer) Stderr() *Stream { return w.stderr }
 func (s *Stream) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var lines [][]byte // pieces to write, each ending in '\n' unless split at MaxLine
-	var partial []bool
+	// The pieces to write, each ending in '\n' unless split at MaxLine.
+	lines, partial := s.lines[:0], s.partial[:0]
 	data := p
 	if len(s.pending) > 0 {
 		data = append(s.pending, p...)
@@ -114,6 +116,8 @@ func (s *Stream) Write(p []byte) (int, error) {
 	}
 	err := s.w.write(s, lines, partial)
 	s.pending = append(s.pending[:0:0], data...)
+	clear(lines) // keep no reference to p
+	s.lines, s.partial = lines, partial
 	return len(p), err
 }
 
