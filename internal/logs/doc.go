@@ -34,9 +34,10 @@
 //     `logs --tail 10` costs the same on a day of logs as on a minute. As in docker, the
 //     tail counts entries before the stream and time filters.
 //   - Following polls every 50 ms (PollInterval) at the end of the file, rather than
-//     using inotify. A poll sees a rename, a new file and a truncation the same way on
-//     every filesystem (inotify is silent on some FUSE and network mounts, and would have
-//     to watch the directory and be re-armed at each rotation); it costs 20 wake-ups a
+//     using inotify. One stat(2) sees a rename, a new file and an in-place truncation
+//     alike, with no watch on the directory to re-arm at each rotation; inotify
+//     instances are limited per user (fs.inotify.max_user_instances, 128 by default),
+//     which a host with many `logs -f` would run into; the poll costs 20 wake-ups a
 //     second per follower only while nothing is written (while entries come, the reader
 //     does not sleep); and 50 ms is below what a person watching `logs -f` notices.
 //     docker's own fallback poller waits 200 ms.
@@ -54,4 +55,8 @@
 //     leaves) are ignored; a line longer than 1 MiB is skipped without being held in
 //     memory. Bytes after the last newline of the file being written are not an entry
 //     yet: a follower waits for the rest.
+//   - Stream.Write consumes all it is given and reports a failed write or rotation as an
+//     error. A caller copying a container's pipe should report it and go on reading, as
+//     docker's copier does: a plain io.Copy would stop, and the container would block on
+//     a full pipe.
 package logs
