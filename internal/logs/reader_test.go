@@ -191,3 +191,60 @@ func TestCorruptLines(t *testing.T) {
 		t.Fatalf("damage reported at %v, want %v", where, want)
 	}
 }
+
+// Lines as dockerd writes them (attrs from --log-opt labels/tag, a split line, a
+// partial one at the end of a stream) read back as docker would show them.
+func TestReadDockerWrittenFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	docker := `{"log":"Server started \u003cv1.2\u003e\n","stream":"stdout","attrs":{"tag":"web"},"time":"2024-05-01T10:00:00.000000001Z"}
+{"log":"part one ","stream":"stderr","time":"2024-05-01T10:00:01.5Z"}
+{"log":"and two\n","stream":"stderr","time":"2024-05-01T10:00:01.5Z"}
+{"log":"bye","stream":"stdout","time":"2024-05-01T10:00:02Z"}
+`
+	if err := os.WriteFile(path, []byte(docker), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var got []Entry
+	if err := Read(t.Context(), path, ReadOptions{Tail: -1, Stdout: true, Stderr: true}, func(e Entry) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []Entry{
+		{Log: "Server started <v1.2>\n", Stream: "stdout", Time: time.Date(2024, 5, 1, 10, 0, 0, 1, time.UTC)},
+		{Log: "part one ", Stream: "stderr", Time: time.Date(2024, 5, 1, 10, 0, 1, 5e8, time.UTC)},
+		{Log: "and two\n", Stream: "stderr", Time: time.Date(2024, 5, 1, 10, 0, 1, 5e8, time.UTC)},
+		{Log: "bye", Stream: "stdout", Time: time.Date(2024, 5, 1, 10, 0, 2, 0, time.UTC)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i := range want {
+		if got[i].Log != want[i].Log || got[i].Stream != want[i].Stream || !got[i].Time.Equal(want[i].Time) {
+			t.Errorf("entry %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if !got[1].Partial() || got[2].Partial() || !got[3].Partial() {
+		t.Errorf("Partial: %v %v %v", got[1].Partial(), got[2].Partial(), got[3].Partial())
+	}
+}
+
+// A process that ends without a newline leaves a partial entry (Flush); what the next
+// run writes starts a new entry.
+func TestFlushBetweenRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w := newTestWriter(t, path, Options{})
+	fmt.Fprint(w.Stdout(), "ready> ")
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil { // nothing left: no entry
+		t.Fatal(err)
+	}
+	fmt.Fprint(w.Stdout(), "second run\n")
+	w.Close()
+	if got := readAll(t, path, ReadOptions{Tail: -1, Stdout: true}); !slices.Equal(got, []string{"ready> ", "second run\n"}) {
+		t.Fatalf("got %q", got)
+	}
+}
