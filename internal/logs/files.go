@@ -223,15 +223,16 @@ func tailStart(files []*os.File, n int) (int, int64, error) {
 // lineReader reads the lines of a file from an offset, without assuming the file has
 // stopped growing: what follows the last newline stays until its newline comes.
 type lineReader struct {
-	f    *os.File
-	base int64 // file offset of buf[0]
-	buf  []byte
-	r, w int  // unread bytes are buf[r:w]
-	skip bool // dropping an overlong line up to its newline
+	f     *os.File
+	base  int64 // file offset of buf[0]
+	buf   []byte
+	r, w  int   // unread bytes are buf[r:w]
+	skip  bool  // dropping an overlong line up to its newline
+	limit int64 // read no further than this offset; -1: to the end, however it grows
 }
 
 func newLineReader(f *os.File, off int64) *lineReader {
-	return &lineReader{f: f, base: off, buf: make([]byte, 64*1024)}
+	return &lineReader{f: f, base: off, buf: make([]byte, 64*1024), limit: -1}
 }
 
 // end is the offset after the last byte read from the file.
@@ -287,7 +288,11 @@ func (lr *lineReader) next() ([]byte, int64, error) {
 			}
 			lr.buf = append(lr.buf, make([]byte, len(lr.buf))...)
 		}
-		n, err := lr.f.ReadAt(lr.buf[lr.w:], lr.end())
+		b := lr.buf[lr.w:]
+		if lr.limit >= 0 {
+			b = b[:max(min(int64(len(b)), lr.limit-lr.end()), 0)]
+		}
+		n, err := lr.f.ReadAt(b, lr.end())
 		lr.w += n
 		if n == 0 {
 			if err == nil || err == io.EOF {

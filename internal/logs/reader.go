@@ -148,6 +148,10 @@ func (r *reader) open(i int, off int64) error {
 	}
 	r.cur = st
 	r.lr = newLineReader(r.files[i], off)
+	if !r.opts.Follow && i == len(r.files)-1 {
+		// Without -f: what the file holds now, not what is written while we read.
+		r.lr.limit = st.Size()
+	}
 	return nil
 }
 

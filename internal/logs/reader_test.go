@@ -248,3 +248,36 @@ func TestFlushBetweenRuns(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+// Without Follow, Read hands over what the file held when it began, even while a
+// writer keeps writing: it ends, and what it gives is the start of what was written.
+func TestReadWhileWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c-json.log")
+	w, err := NewWriter(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	written := make(chan int)
+	go func() {
+		i := 0
+		for ; ; i++ {
+			select {
+			case <-stop:
+				written <- i
+				return
+			default:
+			}
+			fmt.Fprint(w.Stdout(), padLine(i))
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	got := readAll(t, path, ReadOptions{Tail: -1, Stdout: true})
+	close(stop)
+	n := <-written
+	w.Close()
+	if len(got) == 0 || len(got) > n {
+		t.Fatalf("%d lines read, %d written", len(got), n)
+	}
+	checkSequence(t, got, 0, len(got))
+}
