@@ -16,6 +16,10 @@ import (
 // docker's log copier does with its 16 KiB buffer.
 const MaxLine = 16 * 1024
 
+// maxBatch bounds the entries gathered for one write(2), so that a large Write does not
+// leave a large buffer behind.
+const maxBatch = 256 << 10
+
 // ErrClosed is returned by writes after Close.
 var ErrClosed = errors.New("log writer closed")
 
@@ -198,6 +202,11 @@ func (w *Writer) write(s *Stream, lines [][]byte, partial []bool) error {
 			}
 		}
 		w.buf = appendEntry(w.buf, line, s.name, ts)
+		if len(w.buf) >= maxBatch {
+			if err := w.flushBuf(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	if err := w.flushBuf(); err != nil {
 		errs = append(errs, err)
