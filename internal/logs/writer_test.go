@@ -334,3 +334,35 @@ func FuzzParseOptions(f *testing.F) {
 		}
 	})
 }
+
+// One Write of many lines rotates at the same entries as one Write per line.
+func TestBatchedWriteRotatesAsLineByLine(t *testing.T) {
+	var all strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&all, "line %d\n", i)
+	}
+	files := func(batched bool) map[string]string {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "c-json.log")
+		w := newTestWriter(t, path, Options{MaxSize: 1000, MaxFile: 100})
+		w.now = func() time.Time { return t0 }
+		if batched {
+			w.Stdout().Write([]byte(all.String()))
+		} else {
+			for _, l := range strings.SplitAfter(all.String(), "\n") {
+				w.Stdout().Write([]byte(l))
+			}
+		}
+		w.Close()
+		m := map[string]string{}
+		names, _ := filepath.Glob(path + "*")
+		for _, n := range names {
+			m[filepath.Base(n)] = readFile(t, n)
+		}
+		return m
+	}
+	a, b := files(true), files(false)
+	if len(a) < 10 || fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("batched: %d files, line by line: %d files, or different contents", len(a), len(b))
+	}
+}
