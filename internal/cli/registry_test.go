@@ -21,13 +21,20 @@ import (
 
 var digestLine = regexp.MustCompile(`(?m)^1: digest: (sha256:[0-9a-f]{64}) size: [0-9]+$`)
 
+// helloIn builds the C hello image as hello:1 in a new env and tags it ref
+// (registry host + path), ready to push.
+func helloIn(t *testing.T, ref string) (*env, string) {
+	t.Helper()
+	e := newEnv(t)
+	e.buildImage("hello:1", testguest.C(t, testguest.CHello), "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n", nil)
+	e.ok("tag", "hello:1", ref)
+	return e, ref
+}
+
 // berth push, pull and run --pull against the real registry, with docker's output.
 func TestPullPushRun(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{})
-	src := newEnv(t)
-	src.buildImage("hello:1", testguest.C(t, testguest.CHello), "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n", nil)
-	ref := reg.Addr + "/cli/hello:1"
-	src.ok("tag", "hello:1", ref)
+	src, ref := helloIn(t, reg.Addr+"/cli/hello:1")
 
 	out := src.ok("push", ref)
 	m := digestLine.FindStringSubmatch(out)
@@ -116,10 +123,7 @@ func TestPullPushRun(t *testing.T) {
 // Two berth processes pulling one image at once both succeed.
 func TestConcurrentPullProcesses(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{})
-	src := newEnv(t)
-	src.buildImage("hello:1", testguest.C(t, testguest.CHello), "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n", nil)
-	ref := reg.Addr + "/conc/hello:1"
-	src.ok("tag", "hello:1", ref)
+	src, ref := helloIn(t, reg.Addr+"/conc/hello:1")
 	src.ok("push", "-q", ref)
 	dst := newEnv(t)
 	exe, err := os.Executable()
@@ -158,10 +162,7 @@ func TestPullPushRunLogin(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{Users: map[string]string{"alice": "secret"}})
 	credentialstest.ConfigDir(t, "")
 	t.Setenv(cli.InsecureEnv, "10.0.0.0/8, reg.lan:5000")
-	src := newEnv(t)
-	src.buildImage("hello:1", testguest.C(t, testguest.CHello), "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n", nil)
-	ref := reg.Addr + "/auth/hello:1"
-	src.ok("tag", "hello:1", ref)
+	src, ref := helloIn(t, reg.Addr+"/auth/hello:1")
 	loginAdvice := "run `berth login " + reg.Addr + "`"
 
 	// Not logged in, the registry refuses: the successes below are the login's.
@@ -201,10 +202,7 @@ func TestPullPushCredentialHelper(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{Users: map[string]string{"alice": "secret"}})
 	h := credentialstest.InstallHelper(t)
 	credentialstest.ConfigDir(t, `{"credsStore": "`+credentialstest.HelperName+`"}`)
-	src := newEnv(t)
-	src.buildImage("hello:1", testguest.C(t, testguest.CHello), "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n", nil)
-	ref := reg.Addr + "/helper/hello:1"
-	src.ok("tag", "hello:1", ref)
+	src, ref := helloIn(t, reg.Addr+"/helper/hello:1")
 	if _, errs, code := src.berth("secret\n", "login", "-u", "alice", "--password-stdin", reg.Addr); code != 0 {
 		t.Fatalf("login: exit %d, %s", code, errs)
 	}
