@@ -150,7 +150,6 @@ type pullPolicy struct {
 // run runs a container in the foreground. A SIGINT/SIGTERM ends it at once (a running
 // guest cannot be interrupted in-process): its record is updated, or removed with --rm,
 // and berth exits 128+signal as docker does.
-
 func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) error {
 	s, err := a.open(ctx)
 	if err != nil {

@@ -42,8 +42,8 @@ type Options struct {
 	UserAgent string
 }
 
-// Client moves images between registries and the caller. It is safe for
-// concurrent use.
+// Client moves images between registries and the caller, and checks logins. It
+// is safe for concurrent use.
 type Client struct {
 	o      Options
 	rt     http.RoundTripper
