@@ -53,7 +53,7 @@ FUZZTIME ?= 10000x
 fuzz:
 	@set -e; for spec in \
 	  internal/build:FuzzParse internal/build:FuzzExpand \
-	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex \
+	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex internal/jsonlite:FuzzParse internal/service:FuzzDecodeMeta \
 	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory \
 	  internal/image:FuzzParseName internal/shiminstall:FuzzInstall internal/cgroup:FuzzParseCgroupsPath internal/cgroup:FuzzParseProcCgroup internal/engine:FuzzScanModule internal/engine:FuzzParseTrap \
 	  internal/wasi:FuzzPathResolution internal/wasi:FuzzIovecs internal/wasi:FuzzFsFuncs internal/wasi:FuzzPollSock internal/wasi:FuzzWasmEdge; do \
