@@ -1,5 +1,6 @@
-// Package jsonlite reads the small JSON files on the path of `berth run` (the image
-// store's index.json, a snapshot's meta.json) into a tree, without reflection.
+// Package jsonlite reads and writes the small JSON files on the path of `berth run`
+// without reflection: it reads the image store's index.json and a snapshot's meta.json
+// into a tree (Parse), and writes the container record and config.json (Writer).
 //
 // # Notes
 //
@@ -12,6 +13,9 @@
 //   - The syntax accepted is RFC 8259's, as encoding/json accepts it (FuzzParse checks
 //     Parse against json.Unmarshal): strings are unescaped the same way, invalid UTF-8
 //     and lone surrogates becoming U+FFFD, and data after the value is refused.
+//   - Writer lays values out as json.MarshalIndent(v, "", "  ") does and escapes strings
+//     as encoding/json does; the packages that use it test their output byte for byte
+//     against encoding/json's.
 //   - Decode helpers find members as encoding/json matches struct fields: by name,
 //     ignoring ASCII and Unicode case (strings.EqualFold). An object naming one member
 //     twice, which encoding/json would merge in ways that depend on the field's type, is
