@@ -192,7 +192,7 @@ type Spec struct {
 	// fails with ErrMemoryLimit; a guest growing past it sees memory.grow fail (malloc
 	// returns NULL, Go's runtime reports out of memory), as in a container at its limit.
 	MemoryLimit uint64
-	// Prepared, when set, is the module compiled ahead by Prepare; Run uses it when its
+	// Prepared, when set, is the module compiled ahead by Prepare or PrepareNow; Run uses it when its
 	// digest and memory limit match, and takes ownership of it either way.
 	Prepared *Prepared
 	// Trace, when set, is told how long each step took: "compile" (scan, then compile or
