@@ -132,7 +132,7 @@ func ensureDir(m bundle.Mount) error {
 // guest cannot be interrupted in-process): its record is updated, or removed with --rm,
 // and berth exits 128+signal as docker does.
 func (a *App) run(ctx context.Context, o service.RunOptions) error {
-	// signal.Notify waits for a thread of the Go runtime three times (~0.3 ms): it runs
+	// signal.Notify waits for a thread of the Go runtime three times (~0.25 ms): it runs
 	// beside opening the root and finding the image, and the container's record waits for it.
 	sigs := make(chan os.Signal, 1)
 	notified := make(chan struct{})
