@@ -11,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/fsutil"
+	"github.com/berth-dev/berth/internal/jsonlite"
 )
 
 // Annotations berth writes into config.json.
@@ -69,13 +70,14 @@ func NewSpec(o SpecOptions) *specs.Spec {
 // Only the fields NewSpec sets are written (see specFile); a spec with others set is
 // written in full, through the runtime-spec types.
 func WriteSpec(dir string, spec *specs.Spec, durable bool) error {
-	var v any = spec
+	var b []byte
 	if f, ok := compact(spec); ok {
-		v = f
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
+		b = f.marshal()
+	} else {
+		var err error
+		if b, err = json.MarshalIndent(spec, "", "  "); err != nil {
+			return err
+		}
 	}
 	return fsutil.WriteFileAtomic(filepath.Join(dir, "config.json"), b, 0o600, durable)
 }
@@ -189,6 +191,87 @@ type specFileLinux struct {
 	} `json:"resources,omitempty"`
 }
 
+// marshal encodes f as json.MarshalIndent(f, "", "  ") does (the tests compare the two),
+// without building encoding/json's encoder by reflection (see specFile).
+func (f *specFile) marshal() []byte {
+	var w jsonlite.Writer
+	w.Object(func() {
+		w.Key("ociVersion")
+		w.String(f.Version)
+		w.Key("process")
+		w.Object(func() {
+			w.Key("args")
+			w.Strings(f.Process.Args)
+			if len(f.Process.Env) > 0 {
+				w.Key("env")
+				w.Strings(f.Process.Env)
+			}
+			w.Key("cwd")
+			w.String(f.Process.Cwd)
+		})
+		w.Key("root")
+		w.Object(func() {
+			w.Key("path")
+			w.String(f.Root.Path)
+			if f.Root.Readonly {
+				w.Key("readonly")
+				w.Bool(true)
+			}
+		})
+		if f.Hostname != "" {
+			w.Key("hostname")
+			w.String(f.Hostname)
+		}
+		if len(f.Mounts) > 0 {
+			w.Key("mounts")
+			w.Array(func() {
+				for _, m := range f.Mounts {
+					w.Object(func() {
+						w.Key("destination")
+						w.String(m.Destination)
+						if m.Type != "" {
+							w.Key("type")
+							w.String(m.Type)
+						}
+						if m.Source != "" {
+							w.Key("source")
+							w.String(m.Source)
+						}
+						if len(m.Options) > 0 {
+							w.Key("options")
+							w.Strings(m.Options)
+						}
+					})
+				}
+			})
+		}
+		if f.Linux != nil {
+			w.Key("linux")
+			w.Object(func() {
+				if r := f.Linux.Resources; r != nil {
+					w.Key("resources")
+					w.Object(func() {
+						if r.Memory != nil {
+							w.Key("memory")
+							w.Object(func() {
+								if r.Memory.Limit != nil {
+									w.Key("limit")
+									w.Int(*r.Memory.Limit)
+								}
+							})
+						}
+					})
+				}
+			})
+		}
+		if len(f.Annotations) > 0 {
+			w.Key("annotations")
+			w.StringMap(f.Annotations)
+		}
+	})
+	return w.Bytes()
+}
+
 // compact returns s as a specFile when s has no field specFile lacks.
 func compact(s *specs.Spec) (*specFile, bool) {
 	if s.Process == nil || s.Root == nil {
@@ -203,6 +286,11 @@ func compact(s *specs.Spec) (*specFile, bool) {
 	linuxOK := s.Linux == nil || (limit > 0 && reflect.DeepEqual(s.Linux, NewSpec(SpecOptions{MemoryLimit: limit}).Linux))
 	if !reflect.DeepEqual(rest, specs.Spec{}) || !reflect.DeepEqual(p, specs.Process{}) || !linuxOK {
 		return nil, false
+	}
+	for _, m := range s.Mounts {
+		if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
+			return nil, false // not in specFile.marshal
+		}
 	}
 	f := &specFile{Version: s.Version, Hostname: s.Hostname, Mounts: s.Mounts, Annotations: s.Annotations}
 	f.Process.Args, f.Process.Env, f.Process.Cwd = s.Process.Args, s.Process.Env, s.Process.Cwd

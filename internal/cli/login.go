@@ -15,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/internal/credentials"
+	"github.com/berth-dev/berth/internal/registry"
 )
 
 // logins returns the store of docker's configuration directory ($DOCKER_CONFIG, else
@@ -39,19 +40,16 @@ The user name and password are checked against the registry, then kept where doc
 keeps them, so docker, crane and berth share logins: in the credential helper that
 config.json names (credsStore, credHelpers), else in config.json itself, in
 $DOCKER_CONFIG, else ~/.docker. Without -u, a login already kept for SERVER is checked
-and used again. Plain HTTP is used only for loopback registries and those given to
---insecure-registry.`,
+and used again. Plain HTTP and TLS without a verified certificate are used only for
+loopback registries and those given to --insecure-registry or $` + InsecureEnv + `.`,
 		Args: maxArgs(1, "[SERVER]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := ""
-			if len(args) == 1 {
-				server = args[0]
-			}
-			srv, err := credentials.ParseServer(server)
+			srv, err := serverArg(args)
 			if err != nil {
 				return err
 			}
-			if err := credentials.CheckInsecure(insecure); err != nil {
+			ro, err := a.registryOptions(insecure)
+			if err != nil {
 				return err
 			}
 			pwSet := cmd.Flags().Changed("password")
@@ -72,10 +70,10 @@ and used again. Plain HTTP is used only for loopback registries and those given 
 				fmt.Fprintln(a.Stderr, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
 			}
 			ctx := cmd.Context()
-			opts := credentials.Options{Insecure: insecure}
+			reg := registry.New(ro)
 			store := a.logins()
 			if user == "" && !pwSet {
-				done, err := a.loginAgain(ctx, store, srv, opts)
+				done, err := a.loginAgain(ctx, store, reg, srv)
 				if done || err != nil {
 					return err
 				}
@@ -84,7 +82,7 @@ and used again. Plain HTTP is used only for loopback registries and those given 
 			if err != nil {
 				return err
 			}
-			if err := credentials.Verify(ctx, srv.Key, l, opts); err != nil {
+			if err := reg.CheckLogin(ctx, srv.Key, l); err != nil {
 				return err
 			}
 			where, err := store.Save(ctx, srv.Key, l)
@@ -103,13 +101,13 @@ and used again. Plain HTTP is used only for loopback registries and those given 
 	f.StringVarP(&user, "username", "u", "", "user name")
 	f.StringVarP(&password, "password", "p", "", "password or token (insecure: it shows in the process list; use --password-stdin)")
 	f.BoolVar(&passwordStdin, "password-stdin", false, "read the password or token from stdin")
-	f.StringArrayVar(&insecure, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry (host[:port] or CIDR; repeatable)")
+	insecureFlag(f, &insecure)
 	return c
 }
 
 // loginAgain checks the login kept for srv, as docker does when login is given no user:
 // done is true when it works.
-func (a *App) loginAgain(ctx context.Context, store *credentials.Store, srv credentials.Server, opts credentials.Options) (done bool, err error) {
+func (a *App) loginAgain(ctx context.Context, store *credentials.Store, reg *registry.Client, srv credentials.Server) (done bool, err error) {
 	l, ok, err := store.Get(ctx, srv.Key)
 	if err != nil || !ok {
 		return false, err
@@ -119,7 +117,7 @@ func (a *App) loginAgain(ctx context.Context, store *credentials.Store, srv cred
 	} else {
 		fmt.Fprintln(a.Stdout, "Authenticating with existing credentials...")
 	}
-	if err := credentials.Verify(ctx, srv.Key, l, opts); err != nil {
+	if err := reg.CheckLogin(ctx, srv.Key, l); err != nil {
 		if _, tty := a.terminal(); !tty {
 			return false, err
 		}
@@ -233,11 +231,7 @@ func (a *App) logoutCmd() *cobra.Command {
 config.json and from the credential helper that file names for it.`,
 		Args: maxArgs(1, "[SERVER]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := ""
-			if len(args) == 1 {
-				server = args[0]
-			}
-			srv, err := credentials.ParseServer(server)
+			srv, err := serverArg(args)
 			if err != nil {
 				return err
 			}
@@ -253,6 +247,15 @@ config.json and from the credential helper that file names for it.`,
 			return nil
 		},
 	}
+}
+
+// serverArg is the registry login and logout name: Docker Hub when args is empty.
+func serverArg(args []string) (credentials.Server, error) {
+	server := ""
+	if len(args) == 1 {
+		server = args[0]
+	}
+	return credentials.ParseServer(server)
 }
 
 func maxArgs(n int, names string) cobra.PositionalArgs {

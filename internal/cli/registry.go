@@ -7,27 +7,43 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/service"
 )
 
-// InsecureEnv names the variable listing registries (comma-separated host or
-// host:port) that may be reached over plain HTTP or unverified TLS, besides
-// those of --insecure-registry.
+// InsecureEnv names the variable listing registries (comma-separated, each as
+// --insecure-registry takes it) that may be reached over plain HTTP or unverified
+// TLS, besides those of --insecure-registry.
 const InsecureEnv = "BERTH_INSECURE_REGISTRIES"
 
-// registryOptions are the registry client options from the flags and the
-// environment.
-func (a *App) registryOptions(insecure []string) registry.Options {
-	list := append([]string(nil), insecure...)
+// insecureFlag adds --insecure-registry to f: login, pull, push and run take it
+// alike.
+func insecureFlag(f *pflag.FlagSet, p *[]string) {
+	f.StringArrayVar(p, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry: HOST[:PORT], or an IP range (CIDR); repeatable; also $"+InsecureEnv+" (comma-separated)")
+}
+
+// registryOptions are the registry client options of this invocation: the
+// registries marked insecure by --insecure-registry (flag) and by
+// $BERTH_INSECURE_REGISTRIES, each checked, and the logins of docker's
+// configuration directory as this invocation's environment names it.
+func (a *App) registryOptions(flag []string) (registry.Options, error) {
+	if err := registry.CheckInsecure(flag); err != nil {
+		return registry.Options{}, fmt.Errorf("--insecure-registry: %w", err)
+	}
+	list := append([]string(nil), flag...)
+	var env []string
 	for _, h := range strings.Split(a.Getenv(InsecureEnv), ",") {
 		if h = strings.TrimSpace(h); h != "" {
-			list = append(list, h)
+			env = append(env, h)
 		}
 	}
-	return registry.Options{Insecure: list, UserAgent: "berth/" + Version}
+	if err := registry.CheckInsecure(env); err != nil {
+		return registry.Options{}, fmt.Errorf("%s: %w", InsecureEnv, err)
+	}
+	return registry.Options{Insecure: append(list, env...), Keychain: a.logins().Keychain(), UserAgent: "berth/" + Version}, nil
 }
 
 func (a *App) pullCmd() *cobra.Command {
@@ -44,15 +60,19 @@ func (a *App) pullCmd() *cobra.Command {
 			if err := checkPlatform(platform); err != nil {
 				return err
 			}
+			ro, err := a.registryOptions(insecure)
+			if err != nil {
+				return err
+			}
 			return a.withService(cmd.Context(), func(s *service.Service) error {
-				return a.pull(cmd.Context(), s, args[0], a.registryOptions(insecure), quiet, a.Stdout)
+				return a.pull(cmd.Context(), s, args[0], ro, quiet, a.Stdout)
 			})
 		},
 	}
 	f := c.Flags()
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform to pick from a multi-platform image (only wasi/wasm)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the image name")
-	f.StringArrayVar(&insecure, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry (HOST[:PORT]; env "+InsecureEnv+")")
+	insecureFlag(f, &insecure)
 	return c
 }
 
@@ -120,12 +140,16 @@ index already in a registry (for example a Linux image docker built), and tags t
 index NAME:TAG.`,
 		Args: exactArgs(1, "NAME[:TAG]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ro, err := a.registryOptions(insecure)
+			if err != nil {
+				return err
+			}
 			return a.withService(cmd.Context(), func(s *service.Service) error {
 				n, err := image.ParseName(args[0])
 				if err != nil {
 					return err
 				}
-				o := service.PushOptions{Registry: a.registryOptions(insecure), Format: format, IndexWith: indexWith}
+				o := service.PushOptions{Registry: ro, Format: format, IndexWith: indexWith}
 				var p *progress
 				if !quiet {
 					fmt.Fprintf(a.Stdout, "The push refers to repository [%s]\n", n.Repository())
@@ -155,6 +179,6 @@ index NAME:TAG.`,
 	f.StringVar(&format, "format", service.FormatDocker, "docker (the image as stored) or artifact (the CNCF Wasm OCI artifact)")
 	f.StringVar(&indexWith, "index-with", "", "push an index tagged NAME:TAG holding the Wasm image and the platforms of this image or index (REF in a registry)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "print only the pushed digest")
-	f.StringArrayVar(&insecure, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry (HOST[:PORT]; env "+InsecureEnv+")")
+	insecureFlag(f, &insecure)
 	return c
 }

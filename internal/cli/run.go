@@ -15,6 +15,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/service"
 )
 
@@ -40,6 +41,10 @@ func (a *App) runCmd() *cobra.Command {
 			case "always", "missing", "never":
 			default:
 				return fail(fmt.Errorf("%w: --pull %q: use always, missing or never", ErrBadSpec, pull))
+			}
+			ro, err := a.registryOptions(insecure)
+			if err != nil {
+				return fail(err)
 			}
 			if detach {
 				return fail(errors.New("run -d (detached containers) is not available yet; run in the foreground"))
@@ -90,7 +95,7 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
-			return a.run(cmd.Context(), o, pullPolicy{when: pull, insecure: insecure})
+			return a.run(cmd.Context(), o, pullPolicy{when: pull, registry: ro})
 		},
 	}
 	f := c.Flags()
@@ -108,7 +113,7 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVarP(&memory, "memory", "m", "", "limit on the module's linear memory (e.g. 64m)")
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
 	f.StringVar(&pull, "pull", "missing", "pull the image before running: always, missing (when not stored) or never")
-	f.StringArrayVar(&insecure, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry (HOST[:PORT]; env "+InsecureEnv+")")
+	insecureFlag(f, &insecure)
 	return c
 }
 
@@ -136,26 +141,32 @@ func ensureDir(m bundle.Mount) error {
 	return nil
 }
 
+// pullPolicy is run's --pull and the registry options of its flags.
+type pullPolicy struct {
+	when     string // always, missing, never
+	registry registry.Options
+}
+
 // run runs a container in the foreground. A SIGINT/SIGTERM ends it at once (a running
 // guest cannot be interrupted in-process): its record is updated, or removed with --rm,
 // and berth exits 128+signal as docker does.
-// pullPolicy is run's --pull and the registry flags.
-type pullPolicy struct {
-	when     string // always, missing, never
-	insecure []string
-}
-
 func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) error {
+	// signal.Notify waits for a thread of the Go runtime three times (~0.25 ms): it runs
+	// beside opening the root and finding the image, and the container's record waits for it.
+	sigs := make(chan os.Signal, 1)
+	notified := make(chan struct{})
+	go func() {
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+		close(notified)
+	}()
+	defer func() { <-notified; signal.Stop(sigs) }()
 	s, err := a.open(ctx)
 	if err != nil {
 		return &codeError{code: 125, err: err}
 	}
 	defer s.Close(context.WithoutCancel(ctx))
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	started := make(chan *container.Container, 1)
-	o.Started = func(c *container.Container) { started <- c }
+	o.Started = func(c *container.Container) { <-notified; started <- c }
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -187,7 +198,7 @@ func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) erro
 	// The registry is asked only when the image is missing (or --pull always): a run of a
 	// stored image takes the path it took before berth could pull.
 	pullImage := func() error {
-		if err := a.pull(ctx, s, o.Image, a.registryOptions(pp.insecure), false, a.Stderr); err != nil {
+		if err := a.pull(ctx, s, o.Image, pp.registry, false, a.Stderr); err != nil {
 			return &codeError{code: 125, err: err}
 		}
 		return nil

@@ -1,10 +1,12 @@
-// Package credentials is where registry logins live and whether they work: docker's
-// config.json (and the credential helpers it names), read and written so that docker,
-// crane and berth share one set of logins, and a check of a login against the registry
-// before it is saved.
+// Package credentials is where registry logins live: docker's config.json (and the
+// credential helpers it names), read and written so that docker, crane and berth share
+// one set of logins, and how `docker login` names a registry ([ParseServer]).
 //
-// The pull and push code takes [Store.Keychain]; `berth login`/`logout` use
-// [Verify], [Store.Save] and [Store.Erase].
+// The CLI hands [Store.Keychain] to pull, push and run --pull (registry.Options);
+// `berth login`/`logout` check a login with registry.Client.CheckLogin and keep it with
+// [Store.Save] and [Store.Erase]. Reaching a registry (TLS, plain HTTP, retries, the
+// login check) is package registry's, which imports this one; this one imports no
+// network code of berth's.
 //
 // # Notes
 //
@@ -31,7 +33,4 @@
 //     when docker's file is missing, does not know registry-1.docker.io, and reports a
 //     failing helper without its name. [Store.Keychain] is the same lookup with those
 //     differences.
-//   - Plain HTTP (and TLS without verifying the certificate) is allowed only for loopback
-//     hosts, which docker also treats as insecure by default, and for those the user names
-//     ([Insecure]); everything else gets verified TLS ([Transport]).
 package credentials

@@ -34,6 +34,5 @@ func (k keychain) ResolveContext(ctx context.Context, r authn.Resource) (authn.A
 	if err != nil || !ok {
 		return authn.Anonymous, err
 	}
-	return authn.FromConfig(authn.AuthConfig{Username: l.User, Password: l.Password,
-		IdentityToken: l.IdentityToken, RegistryToken: l.RegistryToken}), nil
+	return l.Authenticator(), nil
 }

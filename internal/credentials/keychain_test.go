@@ -112,7 +112,7 @@ func TestKeychainReadsCraneLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	catalog := func(kc authn.Keychain) error {
-		_, err := remote.Catalog(t.Context(), r, remote.WithAuthFromKeychain(kc), remote.WithTransport(Transport(nil, nil)))
+		_, err := remote.Catalog(t.Context(), r, remote.WithAuthFromKeychain(kc))
 		return err
 	}
 	if err := catalog(s.Keychain()); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
 	"github.com/docker/cli/cli/config/types"
+	"github.com/google/go-containerregistry/pkg/authn"
 )
 
 // DirEnv names the variable that moves docker's configuration directory.
@@ -196,4 +197,10 @@ func (s *Store) Erase(ctx context.Context, server string) (bool, error) {
 		}
 	}
 	return found, nil
+}
+
+// Authenticator returns l as go-containerregistry's authn.Authenticator.
+func (l Login) Authenticator() authn.Authenticator {
+	return authn.FromConfig(authn.AuthConfig{Username: l.User, Password: l.Password,
+		IdentityToken: l.IdentityToken, RegistryToken: l.RegistryToken})
 }

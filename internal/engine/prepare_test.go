@@ -30,6 +30,8 @@ func TestPrepare(t *testing.T) {
 		{name: "limit differs: compiled from spec", prep: e.Prepare(ctx, wasm, digest, 1<<20), spec: Spec{Module: wasm, Digest: digest}, want: "hello from c\n"},
 		{name: "digest differs: compiled from spec", prep: e.Prepare(ctx, wasm, "sha256:"+string(bytes.Repeat([]byte("0"), 64)), 0), spec: Spec{Module: wasm}, want: "hello from c\n"},
 		{name: "invalid module", prep: e.Prepare(ctx, []byte("\x00asm\x01\x00\x00\x00\x01"), "", 0), spec: Spec{}, wantErr: ErrInvalidModule},
+		{name: "prepared now, no bytes", prep: e.PrepareNow(ctx, wasm, "", 0), spec: Spec{Digest: digest}, want: "hello from c\n"},
+		{name: "prepared now, invalid module", prep: e.PrepareNow(ctx, []byte("\x00asm\x01\x00\x00\x00\x01"), "", 0), spec: Spec{}, wantErr: ErrInvalidModule},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,6 +51,13 @@ func TestPrepare(t *testing.T) {
 	}
 	// An unused Prepared closes cleanly (and nil is fine).
 	e.Prepare(ctx, wasm, digest, 0).Close(ctx)
+	p := e.PrepareNow(ctx, wasm, digest, 0)
+	select {
+	case <-p.done:
+	default:
+		t.Error("PrepareNow returned before the load was done")
+	}
+	p.Close(ctx)
 	var nilPrep *Prepared
 	nilPrep.Close(ctx)
 }

@@ -1,19 +1,28 @@
-// Package registry moves images between OCI registries and the caller, with
+// Package registry is how berth reaches OCI registries: it moves images between
+// them and the caller, and checks logins ([Client.CheckLogin]), with
 // go-containerregistry (ggcr) doing the protocol: references as docker writes
 // them, reading a manifest and picking the Wasm image of an index, streaming
 // blobs, pushing images and multi-platform indexes. It knows nothing of the
-// store: the service puts what it reads into the store.
+// store (the service puts what it reads into the store) nor of where logins are
+// kept: the caller passes a keychain (berth's CLI: credentials.Store.Keychain).
 //
 // # Notes
 //
-//   - Plain HTTP only for loopback registries (localhost, 127.0.0.0/8, ::1) and
-//     those the user names ([Options.Insecure]); TLS is verified for every other.
+//   - One rule for plain HTTP and unverified TLS ([Insecure]): loopback
+//     registries (localhost, 127.0.0.0/8, ::1), and those the user marks
+//     ([Options.Insecure]: host[:port], or a CIDR range for registries named by
+//     IP address; [CheckInsecure] validates the marks). TLS is verified for every
+//     other. The transport, reference parsing and the login check all ask it.
 //     ggcr by itself also picks plain HTTP for RFC 1918 addresses and *.local
-//     names; berth's transport turns such requests back into HTTPS, because an
+//     names; berth's transport sends such requests as HTTPS instead, because an
 //     address on a private network is not a trusted network (a café's Wi-Fi is
-//     192.168.x.y too). A registry that answers HTTPS with plain HTTP, or with a
-//     certificate the system does not trust, gets an error (ErrInsecure, ErrTLS)
-//     that says how to mark it insecure.
+//     192.168.x.y too). A registry that answers HTTPS with plain HTTP, or fails
+//     the TLS handshake, gets an error (ErrInsecure, ErrTLS) that says how to mark
+//     it insecure.
+//   - A mark without a port matches its host on the default ports (443, 80) as
+//     well as without a port; a mark with a port, that port only (docker's
+//     insecure-registries match host:port exactly). CIDR ranges match literal
+//     addresses: no name is resolved to decide whether TLS is verified.
 //   - One retry layer. ggcr retries on its own in two places: a transport that
 //     retries status codes and network errors (with a backoff that ignores the
 //     context and no Retry-After), and whole blob uploads. berth's transport
@@ -33,9 +42,13 @@
 //     changed, the store's own check still refuses the blob (a
 //     store.DigestError, which the service also reports as a BlobError).
 //   - Errors carry a kind (errors.Is: [ErrNotFound], [ErrUnauthorized],
-//     [ErrDenied], [ErrBadBlob], [ErrTLS], [ErrInsecure], [ErrRetriesExhausted])
-//     inside an [*Error] that says what to do, and keep ggcr's *transport.Error
-//     for errors.As.
+//     [ErrDenied], [ErrUnreachable], [ErrBadBlob], [ErrTLS], [ErrInsecure],
+//     [ErrRetriesExhausted]) inside an [*Error] that says what to do, and keep
+//     ggcr's *transport.Error for errors.As. The login check's errors are the
+//     same type with Op [OpLogin]: its ErrUnauthorized says "wrong user name or
+//     password" instead of "run berth login".
+//   - [Options.Keychain] nil is anonymous access, not ggcr's authn.DefaultKeychain,
+//     which reads the process's environment: the package reads no environment.
 //   - "Already present" costs the registry's auth handshake (GET /v2/, and a
 //     token when the registry asks for one) and one HEAD of the manifest: ggcr
 //     cannot skip the handshake, and no blob is read.

@@ -1,11 +1,14 @@
 package registry
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,10 +29,15 @@ var (
 	ErrDenied = errors.New("access denied")
 	// ErrBadBlob: a blob the registry served does not match its digest or size.
 	ErrBadBlob = errors.New("blob does not match its digest")
-	// ErrTLS: the registry's TLS certificate is not trusted.
-	ErrTLS = errors.New("TLS certificate not trusted")
-	// ErrInsecure: berth refused to talk plain HTTP to the registry.
+	// ErrTLS: the TLS handshake with the registry failed, mostly because its
+	// certificate is not trusted.
+	ErrTLS = errors.New("TLS failed")
+	// ErrInsecure: the registry speaks plain HTTP, which berth refused because it
+	// is neither loopback nor marked insecure.
 	ErrInsecure = errors.New("plain HTTP refused")
+	// ErrUnreachable: no connection to the registry (its name does not resolve,
+	// or nothing answers at its address and port).
+	ErrUnreachable = errors.New("registry unreachable")
 	// ErrRetriesExhausted: a transient failure (reset, 5xx, 429) persisted
 	// through every attempt.
 	ErrRetriesExhausted = errors.New("registry kept failing")
@@ -37,7 +45,7 @@ var (
 
 // Error is a failed registry operation.
 type Error struct {
-	// Op is what was done: "pull", "push", "resolve".
+	// Op is what was done: "pull", "push", "resolve", or [OpLogin].
 	Op string
 	// Host is the registry, e.g. "ghcr.io" or "127.0.0.1:5000".
 	Host string
@@ -51,23 +59,56 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	var advice string
+	what := e.Op + " " + e.Ref
+	if e.Op == OpLogin {
+		what = OpLogin // the host is in every message
+	}
+	c := cause(e.Err)
+	mark := fmt.Sprintf("--insecure-registry %s (or BERTH_INSECURE_REGISTRIES=%s)", e.Host, e.Host)
 	switch e.Kind {
 	case ErrNotFound:
-		return fmt.Sprintf("%s %s: %v: the registry %s has no such repository, tag or digest (check the name; `berth images` lists local images)", e.Op, e.Ref, ErrNotFound, e.Host)
+		return fmt.Sprintf("%s: %v: the registry %s has no such repository, tag or digest (check the name; `berth images` lists local images)", what, ErrNotFound, e.Host)
 	case ErrUnauthorized:
-		advice = fmt.Sprintf("the registry %s wants credentials for %s, or rejected the ones berth sent: run `berth login %s`", e.Host, e.Ref, loginHost(e.Host))
+		if e.Op == OpLogin {
+			return fmt.Sprintf("login to %s failed: wrong user name or password", e.Host)
+		}
+		return fmt.Sprintf("%s: the registry %s wants credentials for %s, or rejected the ones berth sent: run `berth login %s` (%v)", what, e.Host, e.Ref, loginHost(e.Host), c)
 	case ErrDenied:
-		advice = fmt.Sprintf("the registry %s denied access to %s: the account berth logged in with lacks permission (or the repository does not exist)", e.Host, e.Ref)
+		return fmt.Sprintf("%s: the registry %s denied access to %s: the account berth logged in with lacks permission, or the repository does not exist (%v)", what, e.Host, e.Ref, c)
+	case ErrUnreachable:
+		return fmt.Sprintf("%s: cannot reach the registry %s (%v): check the address and port (is the registry running there?)", what, e.Host, c)
 	case ErrTLS:
-		advice = fmt.Sprintf("the TLS certificate of %s is not trusted: install its CA certificate in the system's trust store, or, for a registry you trust on a private network, mark it insecure with --insecure-registry %s (or BERTH_INSECURE_REGISTRIES=%s)", e.Host, e.Host, e.Host)
+		return fmt.Sprintf("%s: TLS with the registry %s failed (%v): if its certificate is not trusted, install its CA certificate in the system's trust store, or, for a registry you trust on a private network, mark it insecure with %s", what, e.Host, c, mark)
 	case ErrInsecure:
-		advice = fmt.Sprintf("%s serves plain HTTP, which berth uses only for loopback registries and those marked insecure: mark it with --insecure-registry %s (or BERTH_INSECURE_REGISTRIES=%s) if that is what you want", e.Host, e.Host, e.Host)
+		return fmt.Sprintf("%s: %s serves plain HTTP (%v), which berth uses only for loopback registries and those marked insecure: mark it with %s if that is what you want", what, e.Host, c, mark)
 	}
-	if advice != "" {
-		return fmt.Sprintf("%s %s: %s (%v)", e.Op, e.Ref, advice, e.Err)
+	if e.Op == OpLogin {
+		return fmt.Sprintf("checking the login at %s: %v", e.Host, e.Err)
 	}
-	return fmt.Sprintf("%s %s: %v", e.Op, e.Ref, e.Err)
+	return fmt.Sprintf("%s: %v", what, e.Err)
+}
+
+// cause returns the part of err that says what went wrong on the wire, without
+// the request's URL that go-containerregistry and net/http put around it (once
+// per scheme tried).
+func cause(err error) error {
+	var (
+		verify *tls.CertificateVerificationError
+		dnsErr *net.DNSError
+		opErr  *net.OpError
+		uerr   *url.Error
+	)
+	switch {
+	case errors.As(err, &verify):
+		return verify
+	case errors.As(err, &dnsErr):
+		return dnsErr
+	case errors.As(err, &opErr):
+		return opErr
+	case errors.As(err, &uerr):
+		return uerr.Err
+	}
+	return err
 }
 
 // Unwrap returns the kind and the underlying error.
@@ -139,10 +180,17 @@ func classify(op, host, ref string, err error) error {
 	if errors.As(err, &e) || errors.As(err, &be) {
 		return err
 	}
-	return &Error{Op: op, Host: host, Ref: ref, Kind: kindOf(err), Err: err}
+	kind := kindOf(err)
+	if kind == nil && op == OpLogin && errors.Is(err, context.DeadlineExceeded) {
+		// The login check is one GET /v2/: no answer in time is no registry. (A pull
+		// can run out of time in the middle of a download: that is not unreachable.)
+		kind = ErrUnreachable
+	}
+	return &Error{Op: op, Host: host, Ref: ref, Kind: kind, Err: err}
 }
 
 func kindOf(err error) error {
+	// net/http's own error for a plain-HTTP answer to a TLS handshake has no type.
 	if errors.Is(err, ErrInsecure) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client") {
 		return ErrInsecure
 	}
@@ -168,13 +216,21 @@ func kindOf(err error) error {
 		}
 	}
 	var (
-		ua  x509.UnknownAuthorityError
-		ci  x509.CertificateInvalidError
-		he  x509.HostnameError
-		cve *tls.CertificateVerificationError
+		ua     x509.UnknownAuthorityError
+		ci     x509.CertificateInvalidError
+		he     x509.HostnameError
+		cve    *tls.CertificateVerificationError
+		record tls.RecordHeaderError
+		alert  tls.AlertError
+		dnsErr *net.DNSError
+		opErr  *net.OpError
 	)
-	if errors.As(err, &ua) || errors.As(err, &ci) || errors.As(err, &he) || errors.As(err, &cve) {
+	switch {
+	case errors.As(err, &ua), errors.As(err, &ci), errors.As(err, &he), errors.As(err, &cve),
+		errors.As(err, &record), errors.As(err, &alert):
 		return ErrTLS
+	case errors.As(err, &dnsErr), errors.As(err, &opErr) && opErr.Op == "dial":
+		return ErrUnreachable
 	}
 	// ggcr's token exchange reports a rejected login as a plain error.
 	if msg := err.Error(); strings.Contains(msg, "401 Unauthorized") || strings.Contains(msg, "UNAUTHORIZED") {

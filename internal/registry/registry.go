@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,16 +19,21 @@ import (
 
 // Options configure a [Client].
 type Options struct {
-	// Keychain finds credentials for a registry; nil means authn.DefaultKeychain
-	// (DOCKER_CONFIG or ~/.docker/config.json, with its credential helpers).
+	// Keychain finds credentials for a registry; nil means anonymous access. berth
+	// passes credentials.Store.Keychain (the logins of `berth login`, docker and
+	// crane); go-containerregistry's authn.DefaultKeychain would read the
+	// process's environment instead of the caller's.
 	Keychain authn.Keychain
-	// Insecure lists registries ("host" or "host:port") that may be reached over
-	// plain HTTP or with an unverified certificate. Loopback registries
-	// (localhost, 127.0.0.0/8, ::1) always may use plain HTTP.
+	// Insecure marks registries that may be reached over plain HTTP and over TLS
+	// without verifying the certificate: host[:port], an http(s) URL, or an IP
+	// range in CIDR notation (see [Insecure]; [CheckInsecure] validates them).
+	// Loopback registries (localhost, 127.0.0.0/8, ::1) always may.
 	Insecure []string
-	// Transport is the HTTP transport under berth's retries; nil means
-	// remote.DefaultTransport.
-	Transport http.RoundTripper
+	// Transport is the HTTP transport to build on (proxy, dialer, trusted
+	// roots); nil means go-containerregistry's remote.DefaultTransport. It is
+	// cloned, not modified: a clone that skips certificate verification serves
+	// the insecure registries, and berth's retries go on top.
+	Transport *http.Transport
 	// Retry bounds the retries of transient failures.
 	Retry RetryPolicy
 	// Jobs is how many blobs move at once; 0 means 4.
@@ -38,20 +42,20 @@ type Options struct {
 	UserAgent string
 }
 
-// Client moves images between registries and the caller. It is safe for
-// concurrent use.
+// Client moves images between registries and the caller, and checks logins. It
+// is safe for concurrent use.
 type Client struct {
-	o       Options
-	rt      http.RoundTripper
-	plainOK func(string) bool
-	puller  *remote.Puller
+	o      Options
+	rt     http.RoundTripper
+	rule   rule
+	puller *remote.Puller
 }
 
 // New returns a client.
 func New(o Options) *Client {
 	o.Retry = o.Retry.withDefaults()
 	if o.Keychain == nil {
-		o.Keychain = authn.DefaultKeychain
+		o.Keychain = authn.NewMultiKeychain() // anonymous
 	}
 	if o.Jobs <= 0 {
 		o.Jobs = 4
@@ -59,17 +63,7 @@ func New(o Options) *Client {
 	if o.UserAgent == "" {
 		o.UserAgent = "berth"
 	}
-	base := o.Transport
-	if base == nil {
-		base = remote.DefaultTransport
-	}
-	plainOK := insecureAllowed(o.Insecure)
-	if len(o.Insecure) > 0 {
-		if t, ok := base.(*http.Transport); ok {
-			base = insecureTLS(t, o.Insecure)
-		}
-	}
-	c := &Client{o: o, plainOK: plainOK, rt: &retryTransport{inner: base, policy: o.Retry, plainOK: plainOK}}
+	c := &Client{o: o, rule: newRule(o.Insecure), rt: newTransport(o.Transport, o.Insecure, o.Retry)}
 	// One puller for the client's reads: its auth handshake (ping, token) is made once
 	// per repository, not once per request.
 	// NewPuller fails only for options that give both an authenticator and a keychain,
@@ -96,7 +90,7 @@ func (c *Client) ParseReference(ref string) (name.Reference, error) {
 		s += ":" + n.Tag
 	}
 	var opts []name.Option
-	if c.plainOK(n.Domain) {
+	if c.rule.allows(n.Domain) {
 		opts = append(opts, name.Insecure)
 	}
 	r, err := name.ParseReference(s, opts...)
@@ -254,23 +248,3 @@ func (b *blobReader) Close() error { return b.rc.Close() }
 func isVerifyErr(err error, n, size int64) bool {
 	return strings.HasPrefix(err.Error(), "error verifying") || (size >= 0 && n >= size && !transientErr(err))
 }
-
-// insecureTLS returns a transport that skips certificate verification for the
-// hosts the user marked insecure, and verifies every other.
-func insecureTLS(t *http.Transport, hosts []string) http.RoundTripper {
-	it := t.Clone()
-	if it.TLSClientConfig == nil {
-		it.TLSClientConfig = &tls.Config{}
-	}
-	it.TLSClientConfig.InsecureSkipVerify = true
-	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
-		if listed(hosts, req.URL.Host) {
-			return it.RoundTrip(req)
-		}
-		return t.RoundTrip(req)
-	})
-}
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -53,12 +53,10 @@ func jitter(d time.Duration) time.Duration {
 	return d*3/4 + rand.N(d/2+1)
 }
 
-// retryTransport retries transient failures of requests it can repeat, and
-// refuses plain HTTP to hosts not allowed it (upgrading the request to HTTPS).
+// retryTransport retries transient failures of requests it can repeat.
 type retryTransport struct {
-	inner   http.RoundTripper
-	policy  RetryPolicy
-	plainOK func(host string) bool
+	inner  http.RoundTripper
+	policy RetryPolicy
 }
 
 // retryable reports whether req can be sent again: GET and HEAD always, other
@@ -96,13 +94,6 @@ func transientErr(err error) bool {
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !t.plainOK(req.URL.Host) {
-		// ggcr picks http for some hosts by itself (RFC 1918 addresses, *.local):
-		// berth's rule is TLS unless loopback or marked insecure.
-		r := req.Clone(req.Context())
-		r.URL.Scheme = "https"
-		req = r
-	}
 	if !retryable(req) {
 		return t.inner.RoundTrip(req)
 	}
@@ -183,46 +174,6 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return max(t.Sub(now), 0), true
-}
-
-// hostOf strips the port, for comparing hosts.
-func hostOf(hostport string) string {
-	h, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return strings.Trim(hostport, "[]")
-	}
-	return h
-}
-
-// IsLoopback reports whether a registry host (with or without port) is on this
-// machine: localhost, 127.0.0.0/8 or ::1.
-func IsLoopback(host string) bool {
-	h := hostOf(host)
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
-// insecureAllowed reports whether plain HTTP to host is allowed: loopback
-// hosts, and hosts in list (compared with and without port).
-func insecureAllowed(list []string) func(string) bool {
-	return func(host string) bool { return IsLoopback(host) || listed(list, host) }
-}
-
-// listed reports whether host ("host:port" or "host") is in list, whose
-// entries without a port match every port of their host.
-func listed(list []string, host string) bool {
-	for _, h := range list {
-		if h == host {
-			return true
-		}
-		if _, _, err := net.SplitHostPort(h); err != nil && strings.Trim(h, "[]") == hostOf(host) {
-			return true // no port: every port
-		}
-	}
-	return false
 }
 
 // IsTransient reports whether err is a failure worth trying again that was

@@ -25,6 +25,8 @@ import (
 	"path"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/engine"
 )
@@ -39,6 +41,9 @@ type Options struct {
 	// for the digest in its dev.berth.module.digest annotation; the module file is then
 	// not read again. Run takes ownership of it.
 	Prepared *engine.Prepared
+	// Spec, when set, is the bundle's config.json as its writer has just written it, so
+	// Run does not read it back. Load always reads config.json.
+	Spec *specs.Spec
 }
 
 // Runner runs bundles on an engine.
@@ -57,7 +62,7 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 		trace = func(string, time.Duration) {}
 	}
 	t0 := time.Now()
-	c, err := r.load(ctx, dir, stdio.Prepared)
+	c, err := r.load(ctx, dir, stdio.Spec, stdio.Prepared)
 	if err != nil {
 		return 0, err
 	}
@@ -71,7 +76,7 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 // memory limit below its initial memory) are returned here. The Container must be run
 // or closed.
 func (r *Runner) Load(ctx context.Context, dir string) (*Container, error) {
-	c, err := r.load(ctx, dir, nil)
+	c, err := r.load(ctx, dir, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -94,15 +99,23 @@ type Container struct {
 	prepared *engine.Prepared
 }
 
-func (r *Runner) load(ctx context.Context, dir string, prepared *engine.Prepared) (*Container, error) {
-	spec, err := bundle.ReadSpec(dir)
-	if err != nil {
-		prepared.Close(ctx)
-		return nil, err
+// load reads the bundle of dir (its config.json, unless spec is given) and starts its
+// module's load, unless prepared is that module's.
+func (r *Runner) load(ctx context.Context, dir string, spec *specs.Spec, prepared *engine.Prepared) (*Container, error) {
+	if spec == nil {
+		var err error
+		if spec, err = bundle.ReadSpec(dir); err != nil {
+			prepared.Close(ctx)
+			return nil, err
+		}
 	}
 	if spec.Process == nil || len(spec.Process.Args) == 0 {
 		prepared.Close(ctx)
 		return nil, fmt.Errorf("%w: config.json has no process.args: nothing names the module to run", ErrModuleNotFound)
+	}
+	if spec.Root == nil || spec.Root.Path == "" {
+		prepared.Close(ctx)
+		return nil, fmt.Errorf("%w: root.path is empty", bundle.ErrInvalidSpec)
 	}
 	rootfs := bundle.RootPath(dir, spec)
 	c := &Container{
@@ -114,12 +127,13 @@ func (r *Runner) load(ctx context.Context, dir string, prepared *engine.Prepared
 	if c.digest == "" || !prepared.Matches(c.digest, c.limit) {
 		prepared.Close(ctx)
 		prepared = nil
+		var err error
 		if c.module, err = readModule(rootfs, spec.Process.Args[0]); err != nil {
 			return nil, err
 		}
 	}
 	if prepared == nil {
-		prepared = r.eng.Prepare(ctx, c.module, c.digest, c.limit)
+		prepared = r.eng.PrepareNow(ctx, c.module, c.digest, c.limit)
 	}
 	c.prepared = prepared
 	var binds []bundle.Mount

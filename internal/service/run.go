@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
@@ -58,13 +60,13 @@ func IsLocalModule(ref string) bool {
 // foreground, in this process. It returns the module's exit code; a trap returns
 // engine.TrapExitCode with the *engine.TrapError.
 func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, int, error) {
-	c, prepared, err := s.create(ctx, o)
+	c, prepared, spec, err := s.create(ctx, o)
 	if err != nil {
 		return nil, 0, err
 	}
 	durable := !o.Remove
 	code, runErr := s.runner.Run(ctx, s.containers.Dir(c), runtime.Options{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
-		Trace: s.phase, Prepared: prepared})
+		Trace: s.phase, Prepared: prepared, Spec: spec})
 	t2 := time.Now()
 	if o.Remove {
 		if err := s.containers.Discard(ctx, c); err != nil {
@@ -112,10 +114,11 @@ func ExitCode(err error) int {
 	return 125
 }
 
-// create makes the container's record and bundle. When the module is known it also
-// starts compiling it (engine.Prepare) so that the compilation overlaps the file-system
-// work of the bundle; the caller passes the returned Prepared to the runtime.
-func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Container, prepared *engine.Prepared, err error) {
+// create makes the container's record and bundle, and returns them with what config.json
+// holds. When the module is known it also loads its code (engine.PrepareNow) while
+// another goroutine writes the bundle, so that the file-system work overlaps the load;
+// the caller passes the returned Prepared and spec to the runtime.
+func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Container, prepared *engine.Prepared, spec *specs.Spec, err error) {
 	defer func() {
 		if err != nil {
 			prepared.Close(ctx)
@@ -126,7 +129,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 	step := func(name string) { now := time.Now(); s.phase(name, now.Sub(t)); t = now }
 	unlock, err := s.snapLock(ctx, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer unlock()
 	var (
@@ -140,7 +143,7 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 	if IsLocalModule(o.Image) {
 		b, err := os.ReadFile(o.Image)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		module = b
 		modPath = "/" + filepath.Base(o.Image)
@@ -148,17 +151,17 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 	} else {
 		r, err := s.resolveImage(ctx, o.Image)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		m, err := s.readSnapshot(r.Digest)
 		if err != nil {
 			// Not prepared yet (or removed by hand): prepare now.
 			img, err := s.store.Image(ctx, r.Digest)
 			if err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if m, err = s.prepare(ctx, img); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 		cfg, digest = m.Config, r.Digest.String()
@@ -172,15 +175,12 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 	}
 	proc, err := cfg.Process(image.Overrides{Entrypoint: o.Entrypoint, Args: o.Args, Env: o.Env, WorkingDir: o.WorkingDir}, exists)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if snapshot != "" && proc.Args[0] == modPath && modDigest != "" {
 		if module, err = bundle.ReadRootFile(snapshot, modPath); err != nil {
-			return nil, nil, fmt.Errorf("reading module %s of the image: %w", modPath, err)
+			return nil, nil, nil, fmt.Errorf("reading module %s of the image: %w", modPath, err)
 		}
-	}
-	if module != nil && proc.Args[0] == modPath {
-		prepared = s.eng.Prepare(ctx, module, modDigest, uint64(o.Memory))
 	}
 	c = &container.Container{
 		Name: o.Name, Image: o.Image, ImageDigest: digest,
@@ -197,30 +197,69 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		}
 		c.HostConfig.Binds = append(c.HostConfig.Binds, spec)
 	}
+	b := bundleJob{c: c, o: o, proc: proc, snapshot: snapshot, modPath: modPath, modDigest: modDigest, module: module}
+	if module == nil || proc.Args[0] != modPath {
+		if err := b.write(ctx, s); err != nil {
+			return nil, nil, nil, err
+		}
+		return c, nil, b.spec, nil
+	}
+	// The bundle is written in a new goroutine while this one loads the module's code,
+	// which takes longer (see engine.PrepareNow).
+	done := make(chan error, 1)
+	go func() { done <- b.write(ctx, s) }()
+	t = time.Now()
+	prepared = s.eng.PrepareNow(ctx, module, modDigest, uint64(o.Memory))
+	loaded := time.Since(t)
+	err = <-done
+	s.phase("load", loaded)
+	if err != nil {
+		return nil, prepared, nil, err
+	}
+	return c, prepared, b.spec, nil
+}
+
+// bundleJob writes a new container's record and bundle (rootfs/, config.json).
+type bundleJob struct {
+	c                  *container.Container
+	o                  RunOptions
+	proc               image.Process
+	snapshot           string // the image's root to copy; "" for a local module
+	modPath, modDigest string
+	module             []byte      // the module, for a local module file
+	spec               *specs.Spec // what config.json holds, once written
+}
+
+// write writes the record (calling o.Started first), the root and config.json. On error
+// it removes what it made.
+func (b *bundleJob) write(ctx context.Context, s *Service) error {
+	c, o, proc := b.c, b.o, b.proc
+	c.ID = container.NewID() // here, not on the path to the load: crypto/rand's first use costs ~0.1 ms
+	t := time.Now()
+	step := func(name string) { now := time.Now(); s.phase(name, now.Sub(t)); t = now }
 	durable := !o.Remove
-	c.ID = container.NewID()
 	if o.Started != nil {
 		o.Started(c) // from here on a signal must clean this container up
 	}
 	if err := s.containers.Create(ctx, c, durable); err != nil {
-		return nil, nil, err
+		return err
 	}
-	fail := func(err error) (*container.Container, *engine.Prepared, error) {
+	fail := func(err error) error {
 		_ = s.containers.Discard(context.WithoutCancel(ctx), c)
-		return nil, prepared, err
+		return err
 	}
 	step("record")
 	dir := s.containers.Dir(c)
 	rootfs := filepath.Join(dir, "rootfs")
-	if snapshot != "" {
-		if err := bundle.CopyTree(ctx, rootfs, snapshot); err != nil {
+	if b.snapshot != "" {
+		if err := bundle.CopyTree(ctx, rootfs, b.snapshot); err != nil {
 			return fail(fmt.Errorf("creating the container's root: %w", err))
 		}
 	} else {
 		if err := os.Mkdir(rootfs, 0o755); err != nil {
 			return fail(err)
 		}
-		if err := os.WriteFile(filepath.Join(rootfs, modPath[1:]), module, 0o755); err != nil {
+		if err := os.WriteFile(filepath.Join(rootfs, b.modPath[1:]), b.module, 0o755); err != nil {
 			return fail(err)
 		}
 	}
@@ -230,8 +269,8 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		env = append([]string{"HOSTNAME=" + c.ID[:12]}, env...)
 	}
 	ann := map[string]string{}
-	if proc.Args[0] == modPath && modDigest != "" {
-		ann[bundle.AnnotationModuleDigest] = modDigest
+	if proc.Args[0] == b.modPath && b.modDigest != "" {
+		ann[bundle.AnnotationModuleDigest] = b.modDigest
 	}
 	spec := bundle.NewSpec(bundle.SpecOptions{Args: proc.Args, Env: env, Cwd: proc.Cwd, Hostname: c.ID[:12],
 		Mounts: o.Volumes, MemoryLimit: o.Memory, Annotations: ann})
@@ -239,7 +278,8 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		return fail(err)
 	}
 	step("spec")
-	return c, prepared, nil
+	b.spec = spec
+	return nil
 }
 
 // phase logs how long a step of a run took, for `berth --debug run` and bench/.

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/jsonlite"
 )
 
 // snapshotMeta is DIR/snapshots/<manifest hex>/meta.json.
@@ -41,9 +42,62 @@ func (s *Service) readSnapshot(manifest v1.Hash) (*snapshotMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	var m snapshotMeta
-	if err := json.Unmarshal(b, &m); err != nil {
+	m, err := decodeMeta(b)
+	if err != nil {
 		return nil, fmt.Errorf("snapshot %s is corrupt: %w", manifest, err)
+	}
+	return m, nil
+}
+
+// decodeMeta reads meta.json as encoding/json would decode it into a snapshotMeta, but
+// without its first-use cost (see internal/jsonlite), and refusing a member named twice.
+func decodeMeta(b []byte) (*snapshotMeta, error) {
+	v, err := jsonlite.Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	var m snapshotMeta
+	var errs []error
+	field := func(o jsonlite.Value, name string) jsonlite.Value {
+		f, err := o.Field(name)
+		errs = append(errs, err)
+		return f
+	}
+	str := func(o jsonlite.Value, name string, dst *string) {
+		var err error
+		*dst, err = field(o, name).AsString(name)
+		errs = append(errs, err)
+	}
+	strs := func(o jsonlite.Value, name string, dst *[]string) {
+		var err error
+		*dst, err = field(o, name).AsStrings(name)
+		errs = append(errs, err)
+	}
+	root, err := v.AsObject("meta.json")
+	if err != nil {
+		return nil, err
+	}
+	str(root, "Manifest", &m.Manifest)
+	str(root, "Layout", &m.Layout)
+	str(root, "Created", &m.Created)
+	str(root, "OS", &m.OS)
+	str(root, "Architecture", &m.Architecture)
+	str(root, "Module", &m.Module)
+	str(root, "ModuleDigest", &m.ModuleDigest)
+	c, err := field(root, "Config").AsObject("Config")
+	errs = append(errs, err)
+	strs(c, "Entrypoint", &m.Config.Entrypoint)
+	strs(c, "Cmd", &m.Config.Cmd)
+	strs(c, "Env", &m.Config.Env)
+	str(c, "WorkingDir", &m.Config.WorkingDir)
+	str(c, "User", &m.Config.User)
+	str(c, "StopSignal", &m.Config.StopSignal)
+	m.Config.Labels, err = field(c, "Labels").AsStringMap("Labels")
+	errs = append(errs, err)
+	m.Config.ExposedPorts, err = field(c, "ExposedPorts").AsSet("ExposedPorts")
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/internal/jsonlite"
 )
 
 // Annotations that carry an image's name in index.json.
@@ -37,30 +38,35 @@ func parseIndex(path string, data []byte) (*v1.IndexManifest, error) {
 //
 // # Notes
 //
-// encoding/json builds the decoder of a type's whole tree on first use, and every berth
-// process decodes index.json once, on the path of `berth run`: v1.IndexManifest's tree
-// (platforms, URLs, data, …) costs ~30 µs more than this one (first decode of a small
-// index in a fresh process: ~290 against ~260 µs; most of the rest is encoding/json's
-// own first use). Fields left out are not checked, so a lookup accepts an index whose
-// unused fields are malformed; the operations that rewrite index.json still parse it in
-// full and refuse it.
+//   - encoding/json builds the decoder of a type's whole tree on first use, and every
+//     berth process decodes index.json once, on the path of `berth run`: ~0.2 ms in the
+//     berth binary, most of it encoding/json's own first use. A lookup reads the file
+//     with internal/jsonlite instead (decodeLookup), which reads the fields as
+//     encoding/json would decode them into this type, except that a member named twice
+//     is refused (FuzzIndex compares the two).
+//   - Fields left out are not checked, so a lookup accepts an index whose unused fields
+//     are malformed; the operations that rewrite index.json still parse it in full and
+//     refuse it.
 type lookupIndex struct {
 	SchemaVersion int64           `json:"schemaVersion"`
 	MediaType     types.MediaType `json:"mediaType"`
-	Manifests     []struct {
-		MediaType   types.MediaType   `json:"mediaType"`
-		Size        int64             `json:"size"`
-		Digest      string            `json:"digest"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"manifests"`
+	Manifests     []lookupEntry   `json:"manifests"`
+}
+
+// lookupEntry is one entry of lookupIndex.Manifests.
+type lookupEntry struct {
+	MediaType   types.MediaType   `json:"mediaType"`
+	Size        int64             `json:"size"`
+	Digest      string            `json:"digest"`
+	Annotations map[string]string `json:"annotations"`
 }
 
 // parseIndexLookup parses the index.json at path with the fields lookups use (media
 // types, sizes, digests, annotations), checked as parseIndex checks them.
 func parseIndexLookup(path string, data []byte) (*v1.IndexManifest, error) {
-	var li lookupIndex
-	if err := decodeIndex(data, &li); err != nil {
-		return nil, badIndex(path, "%v", err)
+	li, err := decodeLookup(data)
+	if err != nil {
+		return nil, fmt.Errorf("image store index %s is damaged: %w: restore it from a backup or remove the image store directory", path, err)
 	}
 	idx := &v1.IndexManifest{SchemaVersion: li.SchemaVersion, MediaType: li.MediaType, Manifests: make([]v1.Descriptor, len(li.Manifests))}
 	for i, m := range li.Manifests {
@@ -82,14 +88,56 @@ func parseIndexLookup(path string, data []byte) (*v1.IndexManifest, error) {
 
 // decodeIndex decodes one JSON value into v, refusing data after it.
 func decodeIndex(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
-		return err
+	return json.Unmarshal(data, v)
+}
+
+// decodeLookup reads index.json's data into a lookupIndex, as decodeIndex would, but
+// for a member named twice (see lookupIndex).
+func decodeLookup(data []byte) (*lookupIndex, error) {
+	v, err := jsonlite.Parse(data)
+	if err != nil {
+		return nil, err
 	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON object")
+	root, err := v.AsObject("the index")
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	var li lookupIndex
+	var errs []error
+	field := func(o jsonlite.Value, name string) jsonlite.Value {
+		f, err := o.Field(name)
+		errs = append(errs, err)
+		return f
+	}
+	li.SchemaVersion, err = field(root, "schemaVersion").AsInt64("schemaVersion")
+	errs = append(errs, err)
+	mt, err := field(root, "mediaType").AsString("mediaType")
+	li.MediaType = types.MediaType(mt)
+	errs = append(errs, err)
+	ms := field(root, "manifests")
+	if ms.Kind != jsonlite.Array && ms.Kind != jsonlite.Null {
+		errs = append(errs, fmt.Errorf("%w: manifests is a %s, want an array", jsonlite.ErrType, ms.Kind))
+	}
+	li.Manifests = make([]lookupEntry, len(ms.Items))
+	for i, item := range ms.Items {
+		what := fmt.Sprintf("manifests[%d]", i)
+		d, err := item.AsObject(what)
+		errs = append(errs, err)
+		e := &li.Manifests[i]
+		mt, err := field(d, "mediaType").AsString(what + ".mediaType")
+		e.MediaType = types.MediaType(mt)
+		errs = append(errs, err)
+		e.Size, err = field(d, "size").AsInt64(what + ".size")
+		errs = append(errs, err)
+		e.Digest, err = field(d, "digest").AsString(what + ".digest")
+		errs = append(errs, err)
+		e.Annotations, err = field(d, "annotations").AsStringMap(what + ".annotations")
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &li, nil
 }
 
 func badIndex(path, format string, args ...any) error {
