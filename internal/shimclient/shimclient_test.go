@@ -504,4 +504,3 @@ func FuzzParseStartResponse(f *testing.F) {
 		}
 	})
 }
-
