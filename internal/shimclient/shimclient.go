@@ -136,9 +136,11 @@ func (o *Options) command(ctx context.Context, action string) (*exec.Cmd, error)
 		env = append(env, socketDirEnv+"="+o.SocketDir)
 	}
 	cmd.Env = append(env, o.Env...)
-	// Its own process group: a ^C at berth's terminal does not reach the shim, which
-	// must outlive berth.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own session (containerd, a daemon with no terminal, only gives it its own
+	// process group): the shim it starts has no controlling terminal, so neither a ^C
+	// at berth's terminal nor the SIGHUP of closing it reaches the shim, which must
+	// outlive berth.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	return cmd, nil
 }
 

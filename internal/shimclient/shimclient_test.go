@@ -1,6 +1,7 @@
 package shimclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -173,6 +175,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	if !strings.HasPrefix(s.Address(), "unix://"+e.sockets+"/") {
 		t.Errorf("socket %s is not in SocketDir %s", s.Address(), e.sockets)
+	}
+	// The shim is in a session of its own: closing berth's terminal does not reach it.
+	if sid, ours := session(t, s.Pid()), session(t, os.Getpid()); sid == ours {
+		t.Errorf("the shim is in berth's session %d", sid)
 	}
 	st, err := s.State(e.ctx)
 	if err != nil || st.Status != Created || st.Pid == 0 {
@@ -503,4 +509,19 @@ func FuzzParseStartResponse(f *testing.F) {
 			t.Fatalf("parseStartResponse(%q) accepted %q", out, addr)
 		}
 	})
+}
+
+// session is the session id of process pid (field 6 of /proc/pid/stat).
+func session(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	sid, err := strconv.Atoi(f[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
 }
