@@ -439,7 +439,7 @@ func (s *Shim) Stats(ctx context.Context) (any, error) {
 // Shutdown asks the shim to exit, as containerd does after Delete, and waits for its
 // process to be gone (at most until ctx ends; 3 s if ctx has no deadline, containerd's
 // shim shutdown timeout); then removes the bundle's `address`. The shim stays while it
-// holds a task: Delete first.
+// holds a task (an error then; the connection stays usable): Delete first.
 func (s *Shim) Shutdown(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -450,10 +450,11 @@ func (s *Shim) Shutdown(ctx context.Context) error {
 	if err != nil && !gone(err) {
 		return wrap("shutdown", s.id, err)
 	}
-	s.Close()
 	if err := waitGone(ctx, s.pid); err != nil {
-		return fmt.Errorf("container %s: shutdown: the shim (pid %d) did not exit: is a task still in it? %w", s.id, s.pid, err)
+		// The connection stays open: the caller may still Delete the task it holds.
+		return fmt.Errorf("container %s: shutdown: the shim (pid %d) did not exit: does it still hold the task (Delete it first)? %w", s.id, s.pid, err)
 	}
+	s.Close()
 	if s.bundle != "" {
 		if err := os.Remove(filepath.Join(s.bundle, AddressFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("container %s: shutdown: %w", s.id, err)

@@ -469,6 +469,12 @@ func TestErrors(t *testing.T) {
 	if _, err := s.Stats(ctx); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Stats without a cgroup = %v, want ErrNotFound", err)
 	}
+	// A shim that holds a task does not end; the connection stays usable.
+	sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(sctx); err == nil || !strings.Contains(err.Error(), "Delete it first") {
+		t.Errorf("Shutdown of a shim holding a task = %v", err)
+	}
 	// Deleted before it started, then the shim ends.
 	if _, err := s.Delete(ctx); err != nil {
 		t.Fatal(err)
