@@ -42,6 +42,7 @@ func openJSONLog(ctx context.Context, id, uri string) (*jsonLog, *os.File, *os.F
 		return nil, nil, nil, err
 	}
 	l := &jsonLog{w: w}
+	ctx = context.WithoutCancel(ctx) // the copies outlive the Create call; ctx carries the logger
 	l.done.Add(2)
 	go l.copy(ctx, id, w.Stdout(), outR)
 	go l.copy(ctx, id, w.Stderr(), errR)

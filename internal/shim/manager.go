@@ -80,8 +80,8 @@ type discardEvents struct{ shim.Publisher }
 func (discardEvents) Publish(context.Context, string, events.Event) error { return nil }
 
 // socketAddress is the library's SocketAddress, or, with SocketDirEnv set, a socket of
-// that directory named by the first 128 bits of the same hash (a unix socket path has
-// at most 107 bytes).
+// that directory named by the first 128 bits of the same hash (the library refuses a
+// socket path longer than 106 bytes).
 func socketAddress(ctx context.Context, address, group string) (string, error) {
 	dir := os.Getenv(SocketDirEnv)
 	if dir == "" {

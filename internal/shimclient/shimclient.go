@@ -174,6 +174,12 @@ func Start(ctx context.Context, o Options) (_ *Shim, retErr error) {
 	if err := resetLog(o.Bundle); err != nil {
 		return nil, fail(err)
 	}
+	if o.SocketDir != "" {
+		// Made here, 0700: the shim library would make it 0600, which only root can enter.
+		if err := os.MkdirAll(o.SocketDir, 0o700); err != nil {
+			return nil, fail(err)
+		}
+	}
 	cmd, err := o.command(ctx, "start")
 	if err != nil {
 		return nil, fail(err)
