@@ -537,3 +537,50 @@ func session(t *testing.T, pid int) int {
 	}
 	return sid
 }
+
+// Every line a guest writes reaches the json-file log, in order, across rotations.
+func TestLogKeepsEveryLine(t *testing.T) {
+	e := newEnv(t)
+	const n = 100_000
+	bundle := e.bundle(nil, "lines", strconv.Itoa(n))
+	s, err := Start(e.ctx, e.opts("many", bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	log := filepath.Join(bundle, logs.FileName("many"))
+	uri := logs.URI(log, logs.Options{MaxSize: 1_000_000, MaxFile: 20})
+	pid, err := s.Create(e.ctx, Stdio{Stdout: uri, Stderr: uri})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	if _, err := s.Start(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if x := e.wait(s); x.Status != 0 {
+		t.Fatalf("exit %d", x.Status)
+	}
+	d := time.Since(t0)
+	files, _ := filepath.Glob(log + "*")
+	i := 0
+	err = logs.Read(e.ctx, log, logs.ReadOptions{Tail: -1, Stdout: true}, func(en logs.Entry) error {
+		if want := fmt.Sprintf("line %d\n", i); en.Log != want {
+			return fmt.Errorf("entry %d = %q, want %q", i, en.Log, want)
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != n {
+		t.Fatalf("read %d of %d lines: %v", i, n, err)
+	}
+	if len(files) < 5 {
+		t.Errorf("%d log files: the test meant to cross rotations", len(files))
+	}
+	t.Logf("%d lines in %v (%.0f lines/s) through %d files", n, d.Round(time.Millisecond), n/d.Seconds(), len(files))
+	s.Delete(e.ctx)
+	if err := s.Shutdown(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.checkGone(s, pid)
+}
