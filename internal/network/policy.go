@@ -1,0 +1,363 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"github.com/berth-dev/berth/internal/wasi"
+)
+
+// Mode is a container's `--network`.
+type Mode string
+
+// The network modes.
+const (
+	// ModeDefault is Docker's default (bridge) network, as berth has it: published
+	// ports are mapped to their host addresses, others stay on loopback.
+	ModeDefault Mode = "default"
+	// ModeHost lets the guest bind what it asks, as `--network host`.
+	ModeHost Mode = "host"
+	// ModeNone refuses every socket operation (wasi.DenyAll).
+	ModeNone Mode = "none"
+)
+
+// ErrInvalidMode is wrapped by ParseMode's and Policy's errors for an unknown mode.
+var ErrInvalidMode = errors.New("invalid network mode")
+
+// ErrConflict is wrapped by Policy's errors for options that cannot go together.
+var ErrConflict = errors.New("conflicting network options")
+
+// ErrUnresolvedPort is wrapped by Policy's error for a mapping whose host port is
+// ephemeral or a range: Open picks the port, and its Mappings go to Policy.
+var ErrUnresolvedPort = errors.New("host port not chosen yet")
+
+// ParseMode parses a `--network` value: "default" ("" and Docker's "bridge" are the
+// same), "host" or "none".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "", "default", "bridge":
+		return ModeDefault, nil
+	case "host":
+		return ModeHost, nil
+	case "none":
+		return ModeNone, nil
+	}
+	return "", fmt.Errorf("%w %q: use default, host or none (container: and named networks are not supported)", ErrInvalidMode, s)
+}
+
+// DefaultMaxResolved is how many addresses a policy remembers the names of when
+// Options.MaxResolved is 0.
+const DefaultMaxResolved = 4096
+
+// maxNamesPerAddr bounds the names remembered for one address (a CDN address serves
+// many names).
+const maxNamesPerAddr = 8
+
+// Options are a container's network flags.
+type Options struct {
+	// Mode is the `--network` mode ("" is ModeDefault).
+	Mode Mode
+	// Ports are the published ports with their host ports chosen (Listeners.Mappings).
+	// When two publish the same container port, a guest's bind takes the first (see
+	// the package Notes).
+	Ports []PortMapping
+	// Allow, when not empty, is the only outbound traffic allowed; Deny blocks what it
+	// matches, and wins over Allow.
+	Allow, Deny []HostRule
+	// MaxResolved bounds the addresses whose names the policy remembers (see the
+	// package Notes); 0 means DefaultMaxResolved.
+	MaxResolved int
+}
+
+// Policy returns the wasi.SocketPolicy of a container with options o. Use one policy
+// per container: it remembers what the container's lookups returned. It is safe for
+// concurrent use and never blocks beyond a short mutex.
+func Policy(o Options) (wasi.SocketPolicy, error) {
+	mode := o.Mode
+	if mode == "" {
+		mode = ModeDefault
+	}
+	switch mode {
+	case ModeNone:
+		if len(o.Ports) > 0 {
+			return nil, fmt.Errorf("%w: port publishing (-p) and --network none", ErrConflict)
+		}
+		if len(o.Allow) > 0 || len(o.Deny) > 0 {
+			return nil, fmt.Errorf("%w: --allow-host/--deny-host and --network none (which allows nothing)", ErrConflict)
+		}
+		return wasi.DenyAll, nil
+	case ModeDefault, ModeHost:
+	default:
+		return nil, fmt.Errorf("%w %q: use default, host or none", ErrInvalidMode, mode)
+	}
+	p := &policy{mode: mode, allow: o.Allow, deny: o.Deny}
+	if mode == ModeDefault {
+		for _, m := range o.Ports {
+			if !m.resolved() {
+				return nil, fmt.Errorf("publish %s: %w: open the ports with Open and pass its Mappings", m, ErrUnresolvedPort)
+			}
+			if m.Proto != "tcp" && m.Proto != "udp" {
+				return nil, fmt.Errorf("publish %s: %w: proto %q", m, ErrInvalidPort, m.Proto)
+			}
+			p.ports = append(p.ports, m)
+		}
+	} // ModeHost: published ports are discarded, as Docker does (with a warning the CLI prints)
+	for _, r := range o.Allow {
+		if r.Name != "" {
+			p.allowNames = true
+		} else {
+			p.allowAddrs = true
+		}
+	}
+	for _, r := range append(o.Allow[:len(o.Allow):len(o.Allow)], o.Deny...) {
+		if r.Name != "" {
+			p.nameRules = true
+		}
+	}
+	max := o.MaxResolved
+	if max <= 0 {
+		max = DefaultMaxResolved
+	}
+	p.names = newNameCache(max)
+	return p, nil
+}
+
+// policy is the SocketPolicy of ModeDefault and ModeHost.
+type policy struct {
+	mode        Mode
+	ports       []PortMapping
+	allow, deny []HostRule
+	allowNames  bool // some allow rule is a name
+	allowAddrs  bool // some allow rule is an address
+	nameRules   bool // some rule is a name: lookups are remembered
+	names       *nameCache
+}
+
+// The errnos of the policy's refusals (see the package Notes).
+const (
+	errnoEgress     = wasi.ErrnoPerm         // connect/send_to to a blocked address
+	errnoNameDenied = wasi.ErrnoAiNoname     // lookup of a blocked name
+	errnoBindAddr   = wasi.ErrnoAddrnotavail // bind to an address the container does not have
+)
+
+// Socket decides req.
+func (p *policy) Socket(_ context.Context, req wasi.SocketRequest) (netip.AddrPort, wasi.Errno) {
+	switch req.Op {
+	case wasi.SockBind:
+		if p.mode == ModeHost {
+			return req.Addr, wasi.ErrnoSuccess
+		}
+		return p.bind(req)
+	case wasi.SockConnect, wasi.SockSendTo:
+		if !p.egress(req.Addr.Addr().Unmap(), req.Addr.Port()) {
+			return req.Addr, errnoEgress
+		}
+		return req.Addr, wasi.ErrnoSuccess
+	case wasi.SockResolve:
+		if !req.Addr.IsValid() {
+			return req.Addr, p.lookup(req.Host)
+		}
+		return req.Addr, p.result(req.Host, req.Addr.Addr().Unmap())
+	}
+	// SockOpen, SockListen, SockAccept: binds decide what is reachable, so a listen
+	// or an accepted peer is always allowed.
+	return req.Addr, wasi.ErrnoSuccess
+}
+
+// bind maps a bind of ModeDefault: a published port bound on a wildcard address goes
+// to its host address; any other wildcard bind goes to loopback, same port; a
+// loopback bind stays; any other address is not the container's (EADDRNOTAVAIL).
+func (p *policy) bind(req wasi.SocketRequest) (netip.AddrPort, wasi.Errno) {
+	a := req.Addr.Addr()
+	u := a.Unmap()
+	switch {
+	case u.IsUnspecified():
+		if port := req.Addr.Port(); port != 0 {
+			for _, m := range p.ports {
+				if m.ContainerPort == port && m.Proto == req.Network {
+					ip := m.HostIP
+					if !ip.IsValid() {
+						ip = a // every interface, in the guest's family
+					}
+					return netip.AddrPortFrom(ip, m.HostPort), wasi.ErrnoSuccess
+				}
+			}
+		}
+		lo := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		if a.Is6() && !a.Is4In6() {
+			lo = netip.IPv6Loopback()
+		}
+		return netip.AddrPortFrom(lo, req.Addr.Port()), wasi.ErrnoSuccess
+	case u.IsLoopback():
+		return req.Addr, wasi.ErrnoSuccess
+	}
+	return req.Addr, errnoBindAddr
+}
+
+// egress decides an outbound connect or datagram to a:port.
+func (p *policy) egress(a netip.Addr, port uint16) bool {
+	var names []string
+	if p.nameRules {
+		names = p.names.get(a)
+	}
+	match := func(r HostRule) bool {
+		if !r.matchPort(port) {
+			return false
+		}
+		if r.Name == "" {
+			return r.matchAddr(a)
+		}
+		for _, n := range names {
+			if r.matchName(n) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, r := range p.deny {
+		if match(r) {
+			return false
+		}
+	}
+	if len(p.allow) == 0 {
+		return true
+	}
+	for _, r := range p.allow {
+		if match(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// lookup decides whether name may be looked up at all (before any query leaves the
+// host).
+func (p *policy) lookup(host string) wasi.Errno {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return wasi.ErrnoSuccess
+	}
+	name := normName(host)
+	for _, r := range p.deny {
+		if r.allPorts() && r.matchName(name) {
+			return errnoNameDenied
+		}
+	}
+	if len(p.allow) == 0 || p.allowAddrs {
+		return wasi.ErrnoSuccess // an address rule may allow what it resolves to
+	}
+	for _, r := range p.allow {
+		if r.matchName(name) {
+			return wasi.ErrnoSuccess
+		}
+	}
+	return errnoNameDenied
+}
+
+// result decides one address a lookup of host returned, and remembers it for host
+// when a name rule covers host.
+func (p *policy) result(host string, a netip.Addr) wasi.Errno {
+	name := ""
+	if _, err := netip.ParseAddr(host); err != nil {
+		name = normName(host)
+	}
+	for _, r := range p.deny {
+		if r.allPorts() && (r.matchAddr(a) || r.matchName(name)) {
+			return errnoNameDenied
+		}
+	}
+	if len(p.allow) > 0 {
+		ok := false
+		for _, r := range p.allow {
+			if r.matchAddr(a) || r.matchName(name) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return errnoNameDenied
+		}
+	}
+	if name != "" && p.nameRules {
+		for _, r := range append(p.allow[:len(p.allow):len(p.allow)], p.deny...) {
+			if r.matchName(name) {
+				p.names.add(a, name)
+				break
+			}
+		}
+	}
+	return wasi.ErrnoSuccess
+}
+
+// nameCache remembers, per address, the names (covered by some rule) that a lookup
+// returned it for. It holds at most max addresses in two generations: when the
+// current one is full, it becomes the old one and the previous old one is dropped;
+// a hit in the old generation moves the entry back to the current one. So recently
+// used addresses stay, memory is bounded, and every operation is O(1) under a mutex
+// held for a map access.
+type nameCache struct {
+	mu       sync.Mutex
+	half     int
+	cur, old map[netip.Addr][]string
+}
+
+func newNameCache(max int) *nameCache {
+	half := max / 2
+	if half < 1 {
+		half = 1
+	}
+	return &nameCache{half: half, cur: make(map[netip.Addr][]string)}
+}
+
+func (c *nameCache) rotate() {
+	if len(c.cur) >= c.half {
+		c.old, c.cur = c.cur, make(map[netip.Addr][]string, c.half)
+	}
+}
+
+func (c *nameCache) add(a netip.Addr, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	names, ok := c.cur[a]
+	if !ok {
+		if names, ok = c.old[a]; ok {
+			delete(c.old, a)
+		}
+		c.rotate()
+	}
+	for _, n := range names {
+		if n == name {
+			c.cur[a] = names
+			return
+		}
+	}
+	if len(names) >= maxNamesPerAddr {
+		names = names[1:]
+	}
+	// A new slice each time: readers hold the old one without the lock.
+	c.cur[a] = append(append(make([]string, 0, len(names)+1), names...), name)
+}
+
+func (c *nameCache) get(a netip.Addr) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if names, ok := c.cur[a]; ok {
+		return names
+	}
+	names, ok := c.old[a]
+	if ok {
+		delete(c.old, a)
+		c.rotate()
+		c.cur[a] = names
+	}
+	return names
+}
+
+// len is the number of addresses remembered (for tests).
+func (c *nameCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.cur) + len(c.old)
+}
