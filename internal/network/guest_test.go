@@ -1,0 +1,495 @@
+package network
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/testguest"
+	"github.com/berth-dev/berth/internal/wasi"
+)
+
+// netGuest is a Go guest using github.com/stealthrocket/net v0.2.1 (the WasmEdge
+// socket ABI). argv[1] picks a scenario; it prints "KEY value" lines.
+//
+//	serve ADDR...       listens on each address, prints "ADDR a" for each, and answers
+//	                    every connection with "hello from ADDR\n"
+//	dial NET ADDR       dials and prints "DIALED local", or "ERRNO n" for an errno and
+//	                    "ERR text" for another error
+const netGuest = `package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+
+	"github.com/stealthrocket/net/wasip1"
+)
+
+func main() {
+	switch os.Args[1] {
+	case "serve":
+		for _, a := range os.Args[2:] {
+			l, err := wasip1.Listen("tcp", a)
+			if err != nil {
+				fmt.Println("FAIL listen", a, err)
+				os.Exit(1)
+			}
+			fmt.Println("ADDR", l.Addr())
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						fmt.Println("FAIL accept", err)
+						os.Exit(1)
+					}
+					fmt.Fprintf(c, "hello from %s\n", a)
+					c.Close()
+				}
+			}()
+		}
+		select {}
+	case "dial":
+		c, err := wasip1.Dial(os.Args[2], os.Args[3])
+		var errno syscall.Errno
+		switch {
+		case errors.As(err, &errno):
+			fmt.Println("ERRNO", uint(errno))
+		case err != nil:
+			fmt.Println("ERR", err)
+		default:
+			fmt.Println("DIALED", c.LocalAddr())
+			c.Close()
+		}
+	}
+}
+`
+
+var netGuestMod = map[string]string{"go.mod": `module guest
+
+go 1.24
+
+require github.com/stealthrocket/net v0.2.1
+
+require golang.org/x/net v0.10.0 // indirect
+`}
+
+// buildNetGuest builds netGuest; with resolve, names are looked up with
+// sock_getaddrinfo (stealthrocket/net's getaddrinfo tag) so they pass the policy.
+func buildNetGuest(t *testing.T, resolve bool) []byte {
+	var tags []string
+	if resolve {
+		tags = []string{"getaddrinfo"}
+	}
+	return testguest.Read(t, testguest.GoTags(t, tags, netGuest, netGuestMod))
+}
+
+// guestRun is a guest running in the background on berth's WASI host (wazero with
+// wasi.Funcs, as internal/engine does) under a socket policy.
+//
+// Not through internal/engine: engine.Spec has no socket policy yet (the wiring of
+// issue 7 adds it), so this does what engine.Run does with HostBerth, plus
+// WithSocketPolicy.
+type guestRun struct {
+	t     *testing.T
+	lines chan string
+	done  chan uint32
+	seen  []string
+}
+
+func startGuest(t *testing.T, wasm []byte, pol wasi.SocketPolicy, args ...string) *guestRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(os.TempDir(), fmt.Sprintf("berth-network-test-wazero-%d", os.Getuid())))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
+	cm, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	funcs := wasi.Funcs()
+	var s *wasi.System
+	hb := rt.NewHostModuleBuilder(wasi.ModuleName)
+	for _, imp := range cm.ImportedFunctions() {
+		mod, name, _ := imp.Import()
+		f, _, ok := wasi.Lookup(funcs, name, valueTypes(imp.ParamTypes()), valueTypes(imp.ResultTypes()))
+		if mod != wasi.ModuleName || !ok {
+			rt.Close(ctx)
+			cancel()
+			t.Fatalf("berth's WASI host has no %s.%s", mod, name)
+		}
+		call := f.Call
+		hb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
+			var mem []byte
+			if m.Memory() != nil {
+				mem, _ = m.Memory().Read(0, m.Memory().Size())
+			}
+			call(ctx, s, mem, stack)
+		}), apiTypes(f.Params), apiTypes(f.Results)).Export(name)
+	}
+	if _, err := hb.Instantiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := wasi.NewConfig().WithArgs(append([]string{"guest"}, args...)...).WithStdout(w).WithStderr(w).
+		WithExit(func(code uint32) { panic(sys.NewExitError(code)) }).WithSocketPolicy(pol)
+	if s, err = wasi.New(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	run := &guestRun{t: t, lines: make(chan string, 64), done: make(chan uint32, 1)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			run.lines <- sc.Text()
+		}
+		close(run.lines)
+		r.Close()
+	}()
+	go func() {
+		var code uint32
+		_, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig())
+		var ee *sys.ExitError
+		switch {
+		case errors.As(err, &ee):
+			code = ee.ExitCode()
+		case err != nil:
+			code = 255
+			w.WriteString("ERROR " + err.Error() + "\n")
+		}
+		w.Close()
+		s.Close()
+		rt.Close(context.Background())
+		run.done <- code
+	}()
+	t.Cleanup(func() {
+		cancel() // interrupts a guest waiting in a host call
+		select {
+		case <-run.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("guest did not stop after its context ended")
+		}
+	})
+	return run
+}
+
+func valueTypes(ts []api.ValueType) []wasi.ValueType {
+	out := make([]wasi.ValueType, len(ts))
+	for i, v := range ts {
+		out[i] = wasi.ValueType(v)
+	}
+	return out
+}
+
+func apiTypes(ts []wasi.ValueType) []api.ValueType {
+	out := make([]api.ValueType, len(ts))
+	for i, v := range ts {
+		out[i] = api.ValueType(v)
+	}
+	return out
+}
+
+// expect returns the rest of the next output line starting with prefix, failing on a
+// FAIL or ERROR line, on the guest's end or after a timeout.
+func (r *guestRun) expect(prefix string) string {
+	r.t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if !ok {
+				r.t.Fatalf("guest ended before printing %q; output:\n%s", prefix, strings.Join(r.seen, "\n"))
+			}
+			r.seen = append(r.seen, l)
+			if strings.HasPrefix(l, "FAIL") || strings.HasPrefix(l, "ERROR") || strings.HasPrefix(l, "panic") {
+				r.t.Fatalf("guest: %s; output:\n%s", l, strings.Join(r.seen, "\n"))
+			}
+			if rest, ok := strings.CutPrefix(l, prefix); ok {
+				return strings.TrimSpace(rest)
+			}
+		case <-timeout:
+			r.t.Fatalf("no %q from the guest after 60s; output:\n%s", prefix, strings.Join(r.seen, "\n"))
+		}
+	}
+}
+
+// publish opens specs, returns the chosen mappings and closes the sockets, as the
+// runner of a guest that binds its own ports does (see Open).
+func publish(t *testing.T, specs ...string) []PortMapping {
+	t.Helper()
+	l, err := Open(context.Background(), mustPorts(t, specs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := l.Mappings()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return maps
+}
+
+// get reads what the guest answers on addr.
+func get(addr string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+// TestGuestPublishedPort: a guest binding 0.0.0.0:8080 with -p 127.0.0.1:HOST:8080 is
+// reached at 127.0.0.1:HOST and still sees its own address.
+func TestGuestPublishedPort(t *testing.T) {
+	wasm := buildNetGuest(t, false)
+	maps := publish(t, "127.0.0.1::8080")
+	run := startGuest(t, wasm, mustPolicy(t, Options{Ports: maps}), "serve", "0.0.0.0:8080")
+	if got := run.expect("ADDR"); got != "0.0.0.0:8080" {
+		t.Errorf("guest listens on %s, want its own 0.0.0.0:8080", got)
+	}
+	host := maps[0].HostAddr().String()
+	if got, err := get(host); err != nil || got != "hello from 0.0.0.0:8080\n" {
+		t.Errorf("published %s: %q, %v", host, got, err)
+	}
+}
+
+// TestGuestUnpublishedPort shows, from a second network namespace joined to this one
+// by a veth pair (so the host has an address other hosts reach), that a published
+// port bound on every interface is reachable there and an unpublished one is not,
+// though the guest bound both on 0.0.0.0. Needs root and ip(8).
+func TestGuestUnpublishedPort(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) (iproute2)")
+	}
+	hostIP, ns := vethNamespace(t)
+	wasm := buildNetGuest(t, false)
+	unpub := freePorts(t, 1)
+	maps := publish(t, "0.0.0.0::8081")
+	run := startGuest(t, wasm, mustPolicy(t, Options{Ports: maps}), "serve", "0.0.0.0:8081", "0.0.0.0:"+strconv.Itoa(unpub))
+	run.expect("ADDR")
+	run.expect("ADDR")
+	pub := strconv.Itoa(int(maps[0].HostPort))
+
+	// From this host: both answer, the unpublished one on loopback only.
+	if got, err := get("127.0.0.1:" + strconv.Itoa(unpub)); err != nil || !strings.HasPrefix(got, "hello") {
+		t.Errorf("unpublished port on loopback: %q, %v; want the guest", got, err)
+	}
+	if got, err := get(net.JoinHostPort(hostIP, pub)); err != nil || !strings.HasPrefix(got, "hello") {
+		t.Errorf("published port on %s: %q, %v", hostIP, got, err)
+	}
+	// From the other namespace, another host as far as the network goes.
+	if got, err := getFromNamespace(t, ns, net.JoinHostPort(hostIP, pub)); err != nil || got != "hello from 0.0.0.0:8081\n" {
+		t.Errorf("published port from the other namespace: %q, %v; want the guest", got, err)
+	}
+	_, err := getFromNamespace(t, ns, net.JoinHostPort(hostIP, strconv.Itoa(unpub)))
+	if !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("unpublished port from the other namespace: %v, want connection refused", err)
+	}
+}
+
+// vethNamespace creates a network namespace linked to this one by a veth pair and
+// returns this side's address and the namespace's name; both go at the test's end.
+func vethNamespace(t *testing.T) (hostIP, ns string) {
+	t.Helper()
+	id := os.Getpid() % 10000
+	ns = fmt.Sprintf("berth-nettest-%d", id)
+	hostIf, nsIf := fmt.Sprintf("bnt%dh", id), fmt.Sprintf("bnt%dn", id)
+	octet := 1 + id%250
+	hostIP = fmt.Sprintf("10.231.%d.1", octet)
+	nsIP := fmt.Sprintf("10.231.%d.2", octet)
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if b, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+	}
+	ipCmd("netns", "add", ns)
+	t.Cleanup(func() {
+		exec.Command("ip", "netns", "del", ns).Run() // takes the veth pair with it
+		exec.Command("ip", "link", "del", hostIf).Run()
+	})
+	ipCmd("link", "add", hostIf, "type", "veth", "peer", "name", nsIf)
+	ipCmd("link", "set", nsIf, "netns", ns)
+	ipCmd("addr", "add", hostIP+"/30", "dev", hostIf)
+	ipCmd("link", "set", hostIf, "up")
+	ipCmd("-n", ns, "addr", "add", nsIP+"/30", "dev", nsIf)
+	ipCmd("-n", ns, "link", "set", nsIf, "up")
+	ipCmd("-n", ns, "link", "set", "lo", "up")
+	return hostIP, ns
+}
+
+// getFromNamespace is get from a socket created inside the network namespace ns: on
+// a thread of its own that enters ns and is never handed back to the scheduler.
+func getFromNamespace(t *testing.T, ns, addr string) (string, error) {
+	t.Helper()
+	type result struct {
+		s   string
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the thread stays in ns and ends with us
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{err: fmt.Errorf("setns: %w", err)}
+			return
+		}
+		s, err := get(addr)
+		ch <- result{s, err}
+	}()
+	r := <-ch
+	return r.s, r.err
+}
+
+// TestGuestEgress runs the guest's connects under host rules and --network none.
+func TestGuestEgress(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	other := strconv.Itoa(freePorts(t, 1))
+	plain, resolving := buildNetGuest(t, false), buildNetGuest(t, true)
+	errno := func(e wasi.Errno) string { return "ERRNO " + strconv.Itoa(int(e)) }
+	tests := []struct {
+		name        string
+		mode        Mode
+		allow, deny []string
+		wasm        []byte
+		target      string
+		want        string // "DIALED" or "ERRNO n"
+	}{
+		{"no rules", ModeDefault, nil, nil, plain, "127.0.0.1:" + port, "DIALED"},
+		{"denied address", ModeDefault, nil, []string{"127.0.0.0/8"}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
+		{"denied port", ModeHost, nil, []string{"127.0.0.1:" + port}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
+		{"not allowed", ModeDefault, []string{"192.0.2.0/24"}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
+		{"network none", ModeNone, nil, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoNetunreach)},
+		// An allow list by name, through sock_getaddrinfo("localhost").
+		{"allowed name", ModeDefault, []string{"localhost:" + port}, nil, resolving, "localhost:" + port, "DIALED"},
+		{"allowed name, other port", ModeDefault, []string{"localhost:" + port}, nil, resolving, "localhost:" + other, errno(wasi.ErrnoPerm)},
+		// A literal address is judged by address: not allowed at connect (EPERM), and
+		// refused as a lookup result by a guest that resolves literals through
+		// sock_getaddrinfo too (EAI_NONAME).
+		{"allowed name, literal address", ModeDefault, []string{"localhost:" + port}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
+		{"allowed name, literal address resolved", ModeDefault, []string{"localhost:" + port}, nil, resolving, "127.0.0.1:" + port, errno(wasi.ErrnoAiNoname)},
+		{"name not on the list", ModeDefault, []string{"example.com"}, nil, resolving, "localhost:" + port, errno(wasi.ErrnoAiNoname)},
+		{"denied name", ModeDefault, nil, []string{"localhost"}, resolving, "localhost:" + port, errno(wasi.ErrnoAiNoname)},
+		{"denied name, network host", ModeHost, nil, []string{"*.localhost", "localhost"}, resolving, "localhost:" + port, errno(wasi.ErrnoAiNoname)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := mustPolicy(t, Options{Mode: tt.mode, Allow: mustRules(t, tt.allow...), Deny: mustRules(t, tt.deny...)})
+			run := startGuest(t, tt.wasm, pol, "dial", "tcp4", tt.target)
+			var got string
+			for got == "" {
+				select {
+				case l, ok := <-run.lines:
+					if !ok {
+						t.Fatalf("guest ended without a result; output:\n%s", strings.Join(run.seen, "\n"))
+					}
+					run.seen = append(run.seen, l)
+					if strings.HasPrefix(l, "DIALED") || strings.HasPrefix(l, "ERRNO") || strings.HasPrefix(l, "ERR") {
+						got = l
+					}
+				case <-time.After(60 * time.Second):
+					t.Fatalf("no result after 60s; output:\n%s", strings.Join(run.seen, "\n"))
+				}
+			}
+			if !strings.HasPrefix(got, tt.want) || (strings.HasPrefix(tt.want, "ERRNO") && got != tt.want) {
+				t.Errorf("dial %s: %q, want %q", tt.target, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestExampleHTTPServer builds examples/http-server for wasip1, runs it with its 8080
+// published on an ephemeral loopback port, and fetches its two pages with net/http.
+func TestExampleHTTPServer(t *testing.T) {
+	wasmPath := filepath.Join(t.TempDir(), "http-server.wasm")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	cmd := exec.Command(goBin, "build", "-trimpath", "-o", wasmPath, "../../examples/http-server")
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building examples/http-server: %v\n%s", err, b)
+	}
+	wasm, err := os.ReadFile(wasmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// -P with the image's EXPOSE 8080, on loopback.
+	exposed, err := ExposedPorts(map[string]struct{}{"8080/tcp": {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed[0].HostIP = mustPorts(t, "127.0.0.1::1")[0].HostIP
+	l, err := Open(context.Background(), exposed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps := l.Mappings()
+	l.Close()
+	run := startGuest(t, wasm, mustPolicy(t, Options{Ports: maps}))
+	run.expect("http-server: listening on")
+	base := "http://" + maps[0].HostAddr().String()
+	client := &http.Client{Timeout: 20 * time.Second}
+	for path, want := range map[string]string{"/": "hello from Wasm\n", "/healthz": "ok\n"} {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 || string(b) != want {
+			t.Errorf("GET %s: %d %q, %v; want 200 %q", path, resp.StatusCode, b, err, want)
+		}
+	}
+	if resp, err := client.Get(base + "/nope"); err != nil || resp.StatusCode != 404 {
+		t.Errorf("GET /nope: %v, %v; want 404", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
