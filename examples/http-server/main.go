@@ -1,6 +1,8 @@
 // Command http-server is the Wasm web server of Docker's Wasm demo, for berth: a Go
 // program built for GOOS=wasip1 that serves HTTP on :8080 (or the address given as its
-// argument), answering "hello from Wasm" on / and "ok" on /healthz.
+// argument), answering "hello from Wasm" on / and "ok" on /healthz. With LISTEN_FDS=1
+// in its environment (systemd's socket-activation convention) it serves the listener
+// its host preopened as fd 3 instead, with Go's own net.FileListener.
 //
 //	GOOS=wasip1 GOARCH=wasm go build -o examples/http-server/http-server.wasm ./examples/http-server
 //	berth build -t http-server:1 examples/http-server
@@ -15,6 +17,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 )
@@ -24,7 +27,13 @@ func main() {
 	if len(os.Args) > 1 {
 		addr = os.Args[1]
 	}
-	l, err := listen(addr)
+	var l net.Listener
+	var err error
+	if os.Getenv("LISTEN_FDS") == "1" {
+		l, err = net.FileListener(os.NewFile(3, "listener"))
+	} else {
+		l, err = listen(addr)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "http-server:", err)
 		os.Exit(1)

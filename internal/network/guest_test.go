@@ -8,12 +8,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/testguest"
 	"github.com/berth-dev/berth/internal/wasi"
 )
@@ -446,8 +449,14 @@ func TestGuestEgress(t *testing.T) {
 	}
 }
 
-// TestExampleHTTPServer builds examples/http-server for wasip1, runs it with its 8080
-// published on an ephemeral loopback port, and fetches its two pages with net/http.
+// TestExampleHTTPServer builds examples/http-server for wasip1 and, for each way a
+// guest can be published, fetches its two pages with net/http on the host port:
+//
+//   - bind: the guest binds :8080 itself (stealthrocket/net) under the policy, which
+//     maps the bind to the port Open checked (-P with the image's EXPOSE 8080, on
+//     loopback);
+//   - listener: the guest serves the listener Open opened (LISTEN_FDS=1, Go's
+//     net.FileListener), run through internal/engine with berth's WASI host.
 func TestExampleHTTPServer(t *testing.T) {
 	wasmPath := filepath.Join(t.TempDir(), "http-server.wasm")
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -460,22 +469,78 @@ func TestExampleHTTPServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// -P with the image's EXPOSE 8080, on loopback.
-	exposed, err := ExposedPorts(map[string]struct{}{"8080/tcp": {}})
+	exposed, err := ExposedPorts(map[string]struct{}{"8080/tcp": {}}) // the Dockerfile's EXPOSE
 	if err != nil {
 		t.Fatal(err)
 	}
-	exposed[0].HostIP = mustPorts(t, "127.0.0.1::1")[0].HostIP
-	l, err := Open(context.Background(), exposed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	maps := l.Mappings()
-	l.Close()
-	run := startGuest(t, wasm, mustPolicy(t, Options{Ports: maps}))
-	run.expect("http-server: listening on")
-	base := "http://" + maps[0].HostAddr().String()
+	exposed[0].HostIP = netip.MustParseAddr("127.0.0.1") // loopback only, in a test
+
+	t.Run("bind", func(t *testing.T) {
+		l, err := Open(context.Background(), exposed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps := l.Mappings()
+		l.Close()
+		run := startGuest(t, wasm, mustPolicy(t, Options{Ports: maps}))
+		run.expect("http-server: listening on")
+		fetchPages(t, "http://"+maps[0].HostAddr().String())
+	})
+
+	t.Run("listener", func(t *testing.T) {
+		l, err := Open(context.Background(), exposed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ctx, cancel := context.WithCancel(context.Background())
+		// A cache that outlives the test, as the wazero one of startGuest: compiling this
+		// 10 MB module takes a minute or two under -race.
+		cacheDir := filepath.Join(os.TempDir(), fmt.Sprintf("berth-network-test-engine-%d", os.Getuid()))
+		eng, err := engine.New(ctx, cacheDir, engine.WithHost(engine.HostBerth))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer eng.Close(context.Background())
+		var out strings.Builder
+		done := make(chan error, 1)
+		go func() {
+			code, err := eng.Run(ctx, engine.Spec{Module: wasm, Args: []string{"http-server"}, Env: []string{"LISTEN_FDS=1"},
+				Stdout: &lockedWriter{w: &out}, Stderr: &lockedWriter{w: &out}, Listeners: l.Files()})
+			if err == nil && code != 143 {
+				err = fmt.Errorf("exit code %d, want 143 (stopped)", code)
+			}
+			done <- err
+		}()
+		fetchPages(t, "http://"+l.Mappings()[0].HostAddr().String())
+		cancel() // the guest waits in a host call: it ends with 143
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("engine.Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("the guest did not stop after its context ended")
+		}
+	})
+}
+
+// fetchPages gets / and /healthz (and a page that does not exist) from the example
+// server at base, waiting for it to answer.
+func fetchPages(t *testing.T, base string) {
+	t.Helper()
 	client := &http.Client{Timeout: 20 * time.Second}
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if resp, err = client.Get(base + "/"); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	resp.Body.Close()
 	for path, want := range map[string]string{"/": "hello from Wasm\n", "/healthz": "ok\n"} {
 		resp, err := client.Get(base + path)
 		if err != nil {
@@ -492,4 +557,16 @@ func TestExampleHTTPServer(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+}
+
+// lockedWriter serializes writes of the guest's stdout and stderr.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
