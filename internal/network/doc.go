@@ -54,9 +54,13 @@
 // names (exact, or "*.example.com" for every name below example.com), IP addresses
 // and CIDR prefixes, each for every port or for PORT or PORT-PORT. They apply to TCP
 // connects and UDP datagrams alike, in default and host modes. A connect or send_to
-// that the rules refuse gets EPERM, what Linux returns when a netfilter rule drops a
-// locally generated packet; a name lookup the rules refuse gets EAI_NONAME, as from a
-// DNS filter answering NXDOMAIN, and no query leaves the host.
+// that the rules refuse gets EACCES at once: what Linux answers, for TCP and UDP
+// alike, for a destination behind a "prohibit" route (`ip route add prohibit
+// 198.51.100.0/24`), its own "administratively prohibited". A netfilter DROP would
+// give EPERM to a datagram but leave a TCP connect to time out (ETIMEDOUT, minutes
+// later), and a REJECT gives ECONNREFUSED, which reads as "nothing listens there".
+// A name lookup the rules refuse gets EAI_NONAME, as from a DNS filter answering
+// NXDOMAIN, and no query leaves the host.
 //
 // Why names are matched at resolve time. A connect carries an address, not a name,
 // and a reverse lookup would be slow, blocking and spoofable. But the guest's lookups

@@ -38,7 +38,7 @@ func Example() {
 		got, errno := pol.Socket(context.Background(), req)
 		switch {
 		case errno != wasi.ErrnoSuccess:
-			names := map[wasi.Errno]string{wasi.ErrnoPerm: "EPERM", wasi.ErrnoAiNoname: "EAI_NONAME"}
+			names := map[wasi.Errno]string{wasi.ErrnoAcces: "EACCES", wasi.ErrnoAiNoname: "EAI_NONAME"}
 			fmt.Printf("%s %s: refused, %s\n", op, strings.TrimSpace(host+" "+addr), names[errno])
 		case op == wasi.SockBind:
 			fmt.Printf("%s %s: host binds %s\n", op, addr, got)
@@ -61,6 +61,6 @@ func Example() {
 	// resolve api.example.com: allowed
 	// resolve api.example.com 203.0.113.7:443: allowed
 	// connect 203.0.113.7:443: allowed
-	// connect 203.0.113.7:80: refused, EPERM
-	// connect 198.51.100.1:443: refused, EPERM
+	// connect 203.0.113.7:80: refused, EACCES
+	// connect 198.51.100.1:443: refused, EACCES
 }

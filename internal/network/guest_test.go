@@ -407,17 +407,17 @@ func TestGuestEgress(t *testing.T) {
 		want        string // "DIALED" or "ERRNO n"
 	}{
 		{"no rules", ModeDefault, nil, nil, plain, "127.0.0.1:" + port, "DIALED"},
-		{"denied address", ModeDefault, nil, []string{"127.0.0.0/8"}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
-		{"denied port", ModeHost, nil, []string{"127.0.0.1:" + port}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
-		{"not allowed", ModeDefault, []string{"192.0.2.0/24"}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
+		{"denied address", ModeDefault, nil, []string{"127.0.0.0/8"}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
+		{"denied port", ModeHost, nil, []string{"127.0.0.1:" + port}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
+		{"not allowed", ModeDefault, []string{"192.0.2.0/24"}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
 		{"network none", ModeNone, nil, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoNetunreach)},
 		// An allow list by name, through sock_getaddrinfo("localhost").
 		{"allowed name", ModeDefault, []string{"localhost:" + port}, nil, resolving, "localhost:" + port, "DIALED"},
-		{"allowed name, other port", ModeDefault, []string{"localhost:" + port}, nil, resolving, "localhost:" + other, errno(wasi.ErrnoPerm)},
-		// A literal address is judged by address: not allowed at connect (EPERM), and
+		{"allowed name, other port", ModeDefault, []string{"localhost:" + port}, nil, resolving, "localhost:" + other, errno(wasi.ErrnoAcces)},
+		// A literal address is judged by address: not allowed at connect (EACCES), and
 		// refused as a lookup result by a guest that resolves literals through
 		// sock_getaddrinfo too (EAI_NONAME).
-		{"allowed name, literal address", ModeDefault, []string{"localhost:" + port}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoPerm)},
+		{"allowed name, literal address", ModeDefault, []string{"localhost:" + port}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
 		{"allowed name, literal address resolved", ModeDefault, []string{"localhost:" + port}, nil, resolving, "127.0.0.1:" + port, errno(wasi.ErrnoAiNoname)},
 		{"name not on the list", ModeDefault, []string{"example.com"}, nil, resolving, "localhost:" + port, errno(wasi.ErrnoAiNoname)},
 		{"denied name", ModeDefault, nil, []string{"localhost"}, resolving, "localhost:" + port, errno(wasi.ErrnoAiNoname)},

@@ -138,7 +138,7 @@ type policy struct {
 
 // The errnos of the policy's refusals (see the package Notes).
 const (
-	errnoEgress     = wasi.ErrnoPerm         // connect/send_to to a blocked address
+	errnoEgress     = wasi.ErrnoAcces        // connect/send_to to a blocked address: a "prohibit" route
 	errnoNameDenied = wasi.ErrnoAiNoname     // lookup of a blocked name
 	errnoBindAddr   = wasi.ErrnoAddrnotavail // bind to an address the container does not have
 )

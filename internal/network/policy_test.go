@@ -81,7 +81,7 @@ func runSteps(t *testing.T, p wasi.SocketPolicy, steps []step) {
 
 const (
 	ok          = wasi.ErrnoSuccess
-	eperm       = wasi.ErrnoPerm
+	eacces      = wasi.ErrnoAcces
 	enoname     = wasi.ErrnoAiNoname
 	eaddrnotav  = wasi.ErrnoAddrnotavail
 	enetunreach = wasi.ErrnoNetunreach
@@ -169,13 +169,13 @@ func TestPolicyEgress(t *testing.T) {
 		steps       []step
 	}{
 		{"deny address", nil, []string{"192.0.2.1", "10.0.0.0/8:22", "2001:db8::/32"}, []step{
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:80", errno: eperm},
-			{op: wasi.SockConnect, network: "tcp", addr: "[::ffff:192.0.2.1]:80", errno: eperm},
-			{op: wasi.SockSendTo, network: "udp", addr: "192.0.2.1:53", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:80", errno: eacces},
+			{op: wasi.SockConnect, network: "tcp", addr: "[::ffff:192.0.2.1]:80", errno: eacces},
+			{op: wasi.SockSendTo, network: "udp", addr: "192.0.2.1:53", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.2:80", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "10.1.2.3:22", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "10.1.2.3:22", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "10.1.2.3:80", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "[2001:db8::5]:443", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "[2001:db8::5]:443", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "[2001:db9::5]:443", errno: ok},
 			// resolve: an all-ports deny drops a result, a port-limited one does not
 			{op: wasi.SockResolve, host: "a.example", errno: ok},
@@ -196,7 +196,7 @@ func TestPolicyEgress(t *testing.T) {
 			// a port-limited name: the lookup is allowed, the port is refused by address
 			{op: wasi.SockResolve, host: "mail.example", errno: ok},
 			{op: wasi.SockResolve, host: "mail.example", addr: "192.0.2.25:0", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.25:25", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.25:25", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.25:587", errno: ok},
 		}},
 		{"allow names", []string{"api.example:443", "*.cdn.example"}, nil, []step{
@@ -204,19 +204,19 @@ func TestPolicyEgress(t *testing.T) {
 			{op: wasi.SockResolve, host: "api.example", errno: ok},
 			{op: wasi.SockResolve, host: "x.cdn.example", errno: ok},
 			// not resolved yet: unknown address
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:443", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:443", errno: eacces},
 			{op: wasi.SockResolve, host: "api.example", addr: "192.0.2.1:443", errno: ok},
 			{op: wasi.SockResolve, host: "api.example", addr: "[2001:db8::1]:443", errno: ok},
 			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:443", errno: ok},
 			{op: wasi.SockConnect, network: "tcp", addr: "[2001:db8::1]:443", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:80", errno: eperm}, // port not allowed
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.1:80", errno: eacces}, // port not allowed
 			{op: wasi.SockResolve, host: "x.cdn.example", addr: "192.0.2.50:0", errno: ok},
 			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.50:80", errno: ok},
 			{op: wasi.SockSendTo, network: "udp", addr: "192.0.2.50:443", errno: ok},
 			// a literal address is judged by address rules only: none here
 			{op: wasi.SockResolve, host: "192.0.2.77", addr: "192.0.2.77:80", errno: enoname},
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.77:80", errno: eperm},
-			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.77:80", errno: eacces},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", errno: eacces},
 		}},
 		{"allow addresses", []string{"192.0.2.0/24:443", "::1"}, nil, []step{
 			// the lookup goes ahead, since an address rule may allow its results
@@ -224,20 +224,20 @@ func TestPolicyEgress(t *testing.T) {
 			{op: wasi.SockResolve, host: "any.example", addr: "192.0.2.9:0", errno: ok},
 			{op: wasi.SockResolve, host: "any.example", addr: "198.51.100.9:0", errno: enoname},
 			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.9:443", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.9:80", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.9:80", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "[::1]:80", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:80", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:80", errno: eacces},
 		}},
 		{"deny wins over allow", []string{"*.example", "10.0.0.0/8"}, []string{"bad.example", "10.0.0.1"}, []step{
 			{op: wasi.SockResolve, host: "bad.example", errno: enoname},
 			{op: wasi.SockResolve, host: "good.example", addr: "10.0.0.1:0", errno: enoname},
 			{op: wasi.SockResolve, host: "good.example", addr: "10.0.0.2:0", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "10.0.0.1:80", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "10.0.0.1:80", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "10.0.0.2:80", errno: ok},
 		}},
 		{"a denied name's address stays denied by name", nil, []string{"bad.example:443"}, []step{
 			{op: wasi.SockResolve, host: "bad.example", addr: "192.0.2.4:0", errno: ok},
-			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.4:443", errno: eperm},
+			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.4:443", errno: eacces},
 			{op: wasi.SockConnect, network: "tcp", addr: "192.0.2.4:80", errno: ok},
 		}},
 	}
@@ -334,12 +334,12 @@ func TestPolicyConcurrent(t *testing.T) {
 							return
 						}
 						_, e := p.Socket(ctx, wasi.SocketRequest{Op: wasi.SockConnect, Network: "tcp", Addr: netip.AddrPortFrom(a, 443)})
-						if e != ok && (max == 0 || e != eperm) {
+						if e != ok && (max == 0 || e != eacces) {
 							errs <- fmt.Sprintf("connect %s just resolved: %v", a, e)
 							return
 						}
-						if _, e := p.Socket(ctx, wasi.SocketRequest{Op: wasi.SockConnect, Network: "tcp", Addr: netip.AddrPortFrom(a, 80)}); e != eperm {
-							errs <- fmt.Sprintf("connect %s:80: %v, want EPERM", a, e)
+						if _, e := p.Socket(ctx, wasi.SocketRequest{Op: wasi.SockConnect, Network: "tcp", Addr: netip.AddrPortFrom(a, 80)}); e != eacces {
+							errs <- fmt.Sprintf("connect %s:80: %v, want EACCES", a, e)
 							return
 						}
 						if _, e := p.Socket(ctx, wasi.SocketRequest{Op: wasi.SockResolve, Host: "bad.example"}); e != enoname {
