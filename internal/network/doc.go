@@ -38,15 +38,26 @@
 //     stays as asked, even for a published port: in Docker a server bound to the
 //     container's 127.0.0.1 is not reachable through -p either. A bind to any other
 //     address is EADDRNOTAVAIL: the container has no address of the host's.
+//   - default, loopback: the container's loopback is its own, as in Docker. A connect
+//     to 127.0.0.1:CONTAINER_PORT of a published port goes to its host address (the
+//     guest reaches its own server as it would in a container); the loopback ports
+//     the guest bound itself (learnt at bind, or at listen for port 0) are reached as
+//     they are; neither is egress, so host rules do not apply to them. The rest of the
+//     host's loopback (its databases, its daemons) is refused with ECONNREFUSED, what
+//     an empty loopback answers, unless an allow rule names it (`--allow-host
+//     127.0.0.1:5432`) or the mode is host.
 //
 // Known limits of default mode, for the wiring of issue 7: unpublished ports share the
 // host's loopback port space (a guest's bind of 8080 fails with EADDRINUSE when a host
-// program has 127.0.0.1:8080, and the host's loopback services are reachable from the
-// guest unless a rule says otherwise: add `--deny-host 127.0.0.0/8` or use an allow
-// list); two -p of one container port map the guest's bind to the first only (the
-// second would need a forwarder); and between Open's check and the guest's own bind
-// (WasmEdge ABI guests) another program could take the port, which the guest then sees
-// as EADDRINUSE. A guest taking preopened listeners (Listeners.Files) has no such race.
+// program has 127.0.0.1:8080, and the host's loopback clients can reach the guest's
+// unpublished ports); a port the guest bound stays "its own" after it closes it (the
+// policy sees no close); two -p of one container port map the guest's bind to the
+// first only (the second would need a forwarder); and between Open's check and the
+// guest's own bind (WasmEdge ABI guests) another program could take the port, which
+// the guest then sees as EADDRINUSE. A guest taking preopened listeners
+// (Listeners.Files) has no such race. A runner that opens the guest's sockets in a
+// network namespace of the container's own (the shim under Kubernetes) has a
+// loopback of its own already, and wants ModeHost there.
 //
 // Egress (`--allow-host`, `--deny-host`): outbound traffic is allowed by default, as in
 // Docker; a deny rule blocks what it matches and wins over an allow rule; when any

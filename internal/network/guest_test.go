@@ -36,9 +36,12 @@ import (
 //	                    every connection with "hello from ADDR\n"
 //	dial NET ADDR       dials and prints "DIALED local", or "ERRNO n" for an errno and
 //	                    "ERR text" for another error
+//	selfdial LISTEN DIAL  listens on LISTEN, dials DIAL and prints "GOT greeting"
+//	                    (dial's results otherwise)
 const netGuest = `package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -81,6 +84,36 @@ func main() {
 		default:
 			fmt.Println("DIALED", c.LocalAddr())
 			c.Close()
+		}
+	case "selfdial":
+		l, err := wasip1.Listen("tcp", os.Args[2])
+		if err != nil {
+			fmt.Println("FAIL listen", err)
+			os.Exit(1)
+		}
+		go func() {
+			c, err := l.Accept()
+			if err != nil {
+				fmt.Println("FAIL accept", err)
+				os.Exit(1)
+			}
+			fmt.Fprintln(c, "hello from myself")
+			c.Close()
+		}()
+		c, err := wasip1.Dial("tcp", os.Args[3])
+		var errno syscall.Errno
+		switch {
+		case errors.As(err, &errno):
+			fmt.Println("ERRNO", uint(errno))
+		case err != nil:
+			fmt.Println("ERR", err)
+		default:
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				fmt.Println("FAIL read", err)
+				os.Exit(1)
+			}
+			fmt.Print("GOT ", line)
 		}
 	}
 }
@@ -282,18 +315,19 @@ func TestGuestPublishedPort(t *testing.T) {
 	}
 }
 
-// TestGuestUnpublishedPort shows, from a second network namespace joined to this one
-// by a veth pair (so the host has an address other hosts reach), that a published
-// port bound on every interface is reachable there and an unpublished one is not,
-// though the guest bound both on 0.0.0.0. Needs root and ip(8).
-func TestGuestUnpublishedPort(t *testing.T) {
+// TestGuestOtherHost shows, from a second network namespace joined to this one by a
+// veth pair (so the host has an address another host reaches), that a published port
+// bound on every interface is reachable there and an unpublished one is not, though
+// the guest bound both on 0.0.0.0; and that the guest's connects to that other host
+// are allowed by default and refused by a deny rule. Needs root and ip(8).
+func TestGuestOtherHost(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Skip("needs root to create a network namespace")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs ip(8) (iproute2)")
 	}
-	hostIP, ns := vethNamespace(t)
+	hostIP, nsIP, ns := vethNamespace(t)
 	wasm := buildNetGuest(t, false)
 	unpub := freePorts(t, 1)
 	maps := publish(t, "0.0.0.0::8081")
@@ -317,18 +351,95 @@ func TestGuestUnpublishedPort(t *testing.T) {
 	if !errors.Is(err, unix.ECONNREFUSED) {
 		t.Errorf("unpublished port from the other namespace: %v, want connection refused", err)
 	}
+
+	// Outbound to the other host: allowed by default, refused by a deny rule.
+	remote := listenInNamespace(t, ns, nsIP)
+	for _, tt := range []struct {
+		deny []string
+		want string
+	}{
+		{nil, "DIALED"},
+		{[]string{"10.231.0.0/16"}, "ERRNO " + strconv.Itoa(int(wasi.ErrnoAcces))},
+	} {
+		run := startGuest(t, wasm, mustPolicy(t, Options{Deny: mustRules(t, tt.deny...)}), "dial", "tcp4", remote)
+		if got := run.result(); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("dial %s with --deny-host %v: %q, want %q", remote, tt.deny, got, tt.want)
+		}
+	}
+}
+
+// listenInNamespace opens a TCP listener inside ns, whose address is nsIP, that
+// accepts and closes connections until the test ends, and returns its address.
+func listenInNamespace(t *testing.T, ns, nsIP string) string {
+	t.Helper()
+	type result struct {
+		l   net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // not unlocked: the thread stays in ns and ends with us
+		if err := enterNamespace(ns); err != nil {
+			ch <- result{err: err}
+			return
+		}
+		l, err := net.Listen("tcp4", "0.0.0.0:0")
+		ch <- result{l, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { r.l.Close() })
+	go func() {
+		for {
+			c, err := r.l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(r.l.Addr().String())
+	return net.JoinHostPort(nsIP, port)
+}
+
+// result waits for the guest's DIALED, ERRNO, ERR or GOT line.
+func (r *guestRun) result() string {
+	r.t.Helper()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l, ok := <-r.lines:
+			if !ok {
+				r.t.Fatalf("guest ended without a result; output:\n%s", strings.Join(r.seen, "\n"))
+			}
+			r.seen = append(r.seen, l)
+			if strings.HasPrefix(l, "FAIL") || strings.HasPrefix(l, "ERROR") || strings.HasPrefix(l, "panic") {
+				r.t.Fatalf("guest: %s; output:\n%s", l, strings.Join(r.seen, "\n"))
+			}
+			for _, p := range []string{"DIALED", "ERRNO", "ERR", "GOT"} {
+				if strings.HasPrefix(l, p) {
+					return l
+				}
+			}
+		case <-timeout:
+			r.t.Fatalf("no result after 60s; output:\n%s", strings.Join(r.seen, "\n"))
+		}
+	}
 }
 
 // vethNamespace creates a network namespace linked to this one by a veth pair and
-// returns this side's address and the namespace's name; both go at the test's end.
-func vethNamespace(t *testing.T) (hostIP, ns string) {
+// returns this side's address, the namespace's and the namespace's name; all go at
+// the test's end.
+func vethNamespace(t *testing.T) (hostIP, nsIP, ns string) {
 	t.Helper()
 	id := os.Getpid() % 10000
 	ns = fmt.Sprintf("berth-nettest-%d", id)
 	hostIf, nsIf := fmt.Sprintf("bnt%dh", id), fmt.Sprintf("bnt%dn", id)
 	octet := 1 + id%250
 	hostIP = fmt.Sprintf("10.231.%d.1", octet)
-	nsIP := fmt.Sprintf("10.231.%d.2", octet)
+	nsIP = fmt.Sprintf("10.231.%d.2", octet)
 	ipCmd := func(args ...string) {
 		t.Helper()
 		if b, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -347,7 +458,20 @@ func vethNamespace(t *testing.T) (hostIP, ns string) {
 	ipCmd("-n", ns, "addr", "add", nsIP+"/30", "dev", nsIf)
 	ipCmd("-n", ns, "link", "set", nsIf, "up")
 	ipCmd("-n", ns, "link", "set", "lo", "up")
-	return hostIP, ns
+	return hostIP, nsIP, ns
+}
+
+// enterNamespace moves the calling thread (locked by the caller) into ns.
+func enterNamespace(ns string) error {
+	f, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("setns %s: %w", ns, err)
+	}
+	return nil
 }
 
 // getFromNamespace is get from a socket created inside the network namespace ns: on
@@ -361,14 +485,8 @@ func getFromNamespace(t *testing.T, ns, addr string) (string, error) {
 	ch := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread() // not unlocked: the thread stays in ns and ends with us
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
+		if err := enterNamespace(ns); err != nil {
 			ch <- result{err: err}
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns: %w", err)}
 			return
 		}
 		s, err := get(addr)
@@ -406,7 +524,10 @@ func TestGuestEgress(t *testing.T) {
 		target      string
 		want        string // "DIALED" or "ERRNO n"
 	}{
-		{"no rules", ModeDefault, nil, nil, plain, "127.0.0.1:" + port, "DIALED"},
+		// The host's loopback is not the container's, unless allowed or --network host.
+		{"host's loopback", ModeDefault, nil, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoConnrefused)},
+		{"host's loopback allowed", ModeDefault, []string{"127.0.0.1:" + port}, nil, plain, "127.0.0.1:" + port, "DIALED"},
+		{"host's loopback, network host", ModeHost, nil, nil, plain, "127.0.0.1:" + port, "DIALED"},
 		{"denied address", ModeDefault, nil, []string{"127.0.0.0/8"}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
 		{"denied port", ModeHost, nil, []string{"127.0.0.1:" + port}, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
 		{"not allowed", ModeDefault, []string{"192.0.2.0/24"}, nil, plain, "127.0.0.1:" + port, errno(wasi.ErrnoAcces)},
@@ -427,21 +548,7 @@ func TestGuestEgress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pol := mustPolicy(t, Options{Mode: tt.mode, Allow: mustRules(t, tt.allow...), Deny: mustRules(t, tt.deny...)})
 			run := startGuest(t, tt.wasm, pol, "dial", "tcp4", tt.target)
-			var got string
-			for got == "" {
-				select {
-				case l, ok := <-run.lines:
-					if !ok {
-						t.Fatalf("guest ended without a result; output:\n%s", strings.Join(run.seen, "\n"))
-					}
-					run.seen = append(run.seen, l)
-					if strings.HasPrefix(l, "DIALED") || strings.HasPrefix(l, "ERRNO") || strings.HasPrefix(l, "ERR") {
-						got = l
-					}
-				case <-time.After(60 * time.Second):
-					t.Fatalf("no result after 60s; output:\n%s", strings.Join(run.seen, "\n"))
-				}
-			}
+			got := run.result()
 			if !strings.HasPrefix(got, tt.want) || (strings.HasPrefix(tt.want, "ERRNO") && got != tt.want) {
 				t.Errorf("dial %s: %q, want %q", tt.target, got, tt.want)
 			}
@@ -569,4 +676,25 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestGuestSelfDial checks that a guest reaches its own servers on loopback in the
+// default mode: a published port (127.0.0.1:8080 is mapped to its host port) and an
+// unpublished one, with an allow list that names neither (the container's own
+// loopback is not egress).
+func TestGuestSelfDial(t *testing.T) {
+	wasm := buildNetGuest(t, false)
+	maps := publish(t, "127.0.0.1::8080")
+	unpub := strconv.Itoa(freePorts(t, 1))
+	allow := mustRules(t, "example.com")
+	for _, tt := range []struct{ listen, dial string }{
+		{"0.0.0.0:8080", "127.0.0.1:8080"},
+		{"0.0.0.0:" + unpub, "127.0.0.1:" + unpub},
+		{"127.0.0.1:" + unpub, "127.0.0.1:" + unpub},
+	} {
+		run := startGuest(t, wasm, mustPolicy(t, Options{Ports: maps, Allow: allow}), "selfdial", tt.listen, tt.dial)
+		if got := run.result(); got != "GOT hello from myself" {
+			t.Errorf("listen %s, dial %s: %q, want the guest's own greeting", tt.listen, tt.dial, got)
+		}
+	}
 }

@@ -134,6 +134,7 @@ type policy struct {
 	allowAddrs  bool // some allow rule is an address
 	nameRules   bool // some rule is a name: lookups are remembered
 	names       *nameCache
+	own         ownPorts // ModeDefault: the loopback ports the guest bound
 }
 
 // The errnos of the policy's refusals (see the package Notes).
@@ -141,6 +142,7 @@ const (
 	errnoEgress     = wasi.ErrnoAcces        // connect/send_to to a blocked address: a "prohibit" route
 	errnoNameDenied = wasi.ErrnoAiNoname     // lookup of a blocked name
 	errnoBindAddr   = wasi.ErrnoAddrnotavail // bind to an address the container does not have
+	errnoNotOwn     = wasi.ErrnoConnrefused  // the host's loopback: nothing listens on the container's
 )
 
 // Socket decides req.
@@ -150,9 +152,24 @@ func (p *policy) Socket(_ context.Context, req wasi.SocketRequest) (netip.AddrPo
 		if p.mode == ModeHost {
 			return req.Addr, wasi.ErrnoSuccess
 		}
-		return p.bind(req)
+		ap, errno := p.bind(req)
+		if errno == wasi.ErrnoSuccess && ap.Addr().Unmap().IsLoopback() {
+			p.own.add(req.Network, ap.Port())
+		}
+		return ap, errno
+	case wasi.SockListen:
+		// The port of a bind to port 0 is known now: Addr is the local address.
+		if a := req.Addr.Addr().Unmap(); p.mode == ModeDefault &&
+			(a.IsLoopback() || a.IsUnspecified() && !p.published(req.Network, req.Addr.Port())) {
+			p.own.add(req.Network, req.Addr.Port())
+		}
+		return req.Addr, wasi.ErrnoSuccess
 	case wasi.SockConnect, wasi.SockSendTo:
-		if !p.egress(req.Addr.Addr().Unmap(), req.Addr.Port()) {
+		a := req.Addr.Addr().Unmap()
+		if p.mode == ModeDefault && (a.IsLoopback() || a.IsUnspecified()) {
+			return p.loopback(req, a)
+		}
+		if p.rules(a, req.Addr.Port()) == denied {
 			return req.Addr, errnoEgress
 		}
 		return req.Addr, wasi.ErrnoSuccess
@@ -162,8 +179,8 @@ func (p *policy) Socket(_ context.Context, req wasi.SocketRequest) (netip.AddrPo
 		}
 		return req.Addr, p.result(req.Host, req.Addr.Addr().Unmap())
 	}
-	// SockOpen, SockListen, SockAccept: binds decide what is reachable, so a listen
-	// or an accepted peer is always allowed.
+	// SockOpen, SockAccept: binds decide what is reachable, so an accepted peer is
+	// always allowed.
 	return req.Addr, wasi.ErrnoSuccess
 }
 
@@ -197,8 +214,61 @@ func (p *policy) bind(req wasi.SocketRequest) (netip.AddrPort, wasi.Errno) {
 	return req.Addr, errnoBindAddr
 }
 
-// egress decides an outbound connect or datagram to a:port.
-func (p *policy) egress(a netip.Addr, port uint16) bool {
+// published reports whether port is a published container port of network.
+func (p *policy) published(network string, port uint16) bool {
+	for _, m := range p.ports {
+		if m.ContainerPort == port && m.Proto == network {
+			return true
+		}
+	}
+	return false
+}
+
+// loopback decides a connect or datagram of ModeDefault to a loopback (or
+// unspecified, which Linux reads as local) address a. The container's loopback is its
+// own, as in Docker: its published container ports are reached at their host
+// addresses (so a guest reaches its own server on 127.0.0.1:8080), the loopback ports
+// it bound itself are reached as they are, and these are not egress, so the rules do
+// not apply. The rest of the host's loopback is not the container's: refused
+// (ECONNREFUSED, what an empty loopback answers) unless an allow rule names it; a
+// deny rule gives EACCES as elsewhere.
+func (p *policy) loopback(req wasi.SocketRequest, a netip.Addr) (netip.AddrPort, wasi.Errno) {
+	port := req.Addr.Port()
+	for _, m := range p.ports {
+		if m.ContainerPort == port && m.Proto == req.Network {
+			ip := m.HostIP
+			if !ip.IsValid() || ip.IsUnspecified() {
+				ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+				if a.Is6() {
+					ip = netip.IPv6Loopback()
+				}
+			}
+			return netip.AddrPortFrom(ip, m.HostPort), wasi.ErrnoSuccess
+		}
+	}
+	if p.own.has(req.Network, port) {
+		return req.Addr, wasi.ErrnoSuccess
+	}
+	switch p.rules(a, port) {
+	case denied:
+		return req.Addr, errnoEgress
+	case allowed:
+		return req.Addr, wasi.ErrnoSuccess
+	}
+	return req.Addr, errnoNotOwn
+}
+
+// verdict is what the host rules say of an address.
+type verdict uint8
+
+const (
+	noRule  verdict = iota // no rule matches, and no allow list: allowed as by default
+	allowed                // an allow rule matches (and no deny rule)
+	denied                 // a deny rule matches, or an allow list does not
+)
+
+// rules judges an outbound connect or datagram to a:port.
+func (p *policy) rules(a netip.Addr, port uint16) verdict {
 	var names []string
 	if p.nameRules {
 		names = p.names.get(a)
@@ -219,18 +289,18 @@ func (p *policy) egress(a netip.Addr, port uint16) bool {
 	}
 	for _, r := range p.deny {
 		if match(r) {
-			return false
+			return denied
 		}
-	}
-	if len(p.allow) == 0 {
-		return true
 	}
 	for _, r := range p.allow {
 		if match(r) {
-			return true
+			return allowed
 		}
 	}
-	return false
+	if len(p.allow) > 0 {
+		return denied
+	}
+	return noRule
 }
 
 // lookup decides whether name may be looked up at all (before any query leaves the
@@ -353,6 +423,38 @@ func (c *nameCache) get(a netip.Addr) []string {
 		c.cur[a] = names
 	}
 	return names
+}
+
+// ownPorts are the loopback ports a guest bound, by network: few, and at most 2 ×
+// 65535 entries, so unbounded otherwise. A port stays after the guest closes it (the
+// policy does not see closes).
+type ownPorts struct {
+	mu    sync.Mutex
+	ports map[ownPort]struct{}
+}
+
+type ownPort struct {
+	network string
+	port    uint16
+}
+
+func (o *ownPorts) add(network string, port uint16) {
+	if port == 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.ports == nil {
+		o.ports = make(map[ownPort]struct{})
+	}
+	o.ports[ownPort{network, port}] = struct{}{}
+}
+
+func (o *ownPorts) has(network string, port uint16) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.ports[ownPort{network, port}]
+	return ok
 }
 
 // len is the number of addresses remembered (for tests).

@@ -364,3 +364,69 @@ func TestPolicyConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyLoopback checks that in the default mode the container's loopback is its
+// own: its published ports are reached at their host addresses, the loopback ports it
+// bound as they are, and the rest of the host's loopback only through an allow rule.
+func TestPolicyLoopback(t *testing.T) {
+	ports := mustPorts(t, "127.0.0.1:18080:8080", "9090:90", "[::1]:18443:443")
+	const econnrefused = wasi.ErrnoConnrefused
+	tests := []struct {
+		name        string
+		mode        Mode
+		allow, deny []string
+		steps       []step
+	}{
+		{"default", ModeDefault, nil, nil, []step{
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", want: "127.0.0.1:18080", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "0.0.0.0:8080", want: "127.0.0.1:18080", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "[::ffff:127.0.0.1]:8080", want: "127.0.0.1:18080", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "[::1]:90", want: "[::1]:9090", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:90", want: "127.0.0.1:9090", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:443", want: "[::1]:18443", errno: ok},
+			{op: wasi.SockConnect, network: "udp", addr: "127.0.0.1:8080", errno: econnrefused}, // tcp only
+			// the host's loopback services are not the container's
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:5432", errno: econnrefused},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.2:5432", errno: econnrefused},
+			{op: wasi.SockSendTo, network: "udp", addr: "127.0.0.1:53", errno: econnrefused},
+			// until the guest binds a port itself
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:7000", errno: econnrefused},
+			{op: wasi.SockBind, network: "tcp", addr: "0.0.0.0:7000", want: "127.0.0.1:7000", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:7000", errno: ok},
+			{op: wasi.SockSendTo, network: "udp", addr: "127.0.0.1:7000", errno: econnrefused},
+			{op: wasi.SockBind, network: "udp", addr: "127.0.0.1:5353", errno: ok},
+			{op: wasi.SockSendTo, network: "udp", addr: "127.0.0.1:5353", errno: ok},
+			// an ephemeral port is learnt at listen
+			{op: wasi.SockBind, network: "tcp", addr: "[::]:0", want: "[::1]:0", errno: ok},
+			{op: wasi.SockListen, network: "tcp", addr: "[::]:41000", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "[::1]:41000", errno: ok},
+			// a published port's listen shows the container port, which stays mapped
+			{op: wasi.SockListen, network: "tcp", addr: "0.0.0.0:8080", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", want: "127.0.0.1:18080", errno: ok},
+		}},
+		{"allow list", ModeDefault, []string{"127.0.0.1:5432", "example.com"}, nil, []step{
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:5432", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:6379", errno: eacces},
+			// the container's own loopback is not egress: the list does not apply
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", want: "127.0.0.1:18080", errno: ok},
+			{op: wasi.SockBind, network: "tcp", addr: "127.0.0.1:7000", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:7000", errno: ok},
+		}},
+		{"deny list", ModeDefault, nil, []string{"127.0.0.0/8"}, []step{
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:5432", errno: eacces},
+			{op: wasi.SockBind, network: "tcp", addr: "0.0.0.0:7000", want: "127.0.0.1:7000", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:7000", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", want: "127.0.0.1:18080", errno: ok},
+		}},
+		{"host mode", ModeHost, nil, nil, []step{
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:5432", errno: ok},
+			{op: wasi.SockConnect, network: "tcp", addr: "127.0.0.1:8080", errno: ok}, // ports discarded
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustPolicy(t, Options{Mode: tt.mode, Ports: ports, Allow: mustRules(t, tt.allow...), Deny: mustRules(t, tt.deny...)})
+			runSteps(t, p, tt.steps)
+		})
+	}
+}
