@@ -346,6 +346,16 @@ func TestPolicyConcurrent(t *testing.T) {
 							errs <- fmt.Sprintf("resolve bad.example: %v", e)
 							return
 						}
+						// The guest's own loopback ports, bound and dialled from many threads.
+						own := uint16(10000 + g*2000 + i)
+						if _, e := p.Socket(ctx, wasi.SocketRequest{Op: wasi.SockBind, Network: "tcp", Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), own)}); e != ok {
+							errs <- fmt.Sprintf("bind %d: %v", own, e)
+							return
+						}
+						if _, e := p.Socket(ctx, wasi.SocketRequest{Op: wasi.SockConnect, Network: "tcp", Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), own)}); e != ok {
+							errs <- fmt.Sprintf("connect to its own port %d: %v", own, e)
+							return
+						}
 					}
 				}()
 			}
