@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/berth-dev/berth/internal/wasi"
@@ -93,7 +94,8 @@ func Policy(o Options) (wasi.SocketPolicy, error) {
 	default:
 		return nil, fmt.Errorf("%w %q: use default, host or none", ErrInvalidMode, mode)
 	}
-	p := &policy{mode: mode, allow: o.Allow, deny: o.Deny}
+	// Copies: the policy is read by guest threads while the caller keeps its slices.
+	p := &policy{mode: mode, allow: slices.Clone(o.Allow), deny: slices.Clone(o.Deny)}
 	if mode == ModeDefault {
 		for _, m := range o.Ports {
 			if !m.resolved() {
@@ -105,18 +107,12 @@ func Policy(o Options) (wasi.SocketPolicy, error) {
 			p.ports = append(p.ports, m)
 		}
 	} // ModeHost: published ports are discarded, as Docker does (with a warning the CLI prints)
-	for _, r := range o.Allow {
-		if r.Name != "" {
-			p.allowNames = true
-		} else {
+	for _, r := range p.allow {
+		if r.Name == "" {
 			p.allowAddrs = true
 		}
 	}
-	for _, r := range append(o.Allow[:len(o.Allow):len(o.Allow)], o.Deny...) {
-		if r.Name != "" {
-			p.nameRules = true
-		}
-	}
+	p.nameRules = slices.ContainsFunc(p.allow, HostRule.isName) || slices.ContainsFunc(p.deny, HostRule.isName)
 	max := o.MaxResolved
 	if max <= 0 {
 		max = DefaultMaxResolved
@@ -130,7 +126,6 @@ type policy struct {
 	mode        Mode
 	ports       []PortMapping
 	allow, deny []HostRule
-	allowNames  bool // some allow rule is a name
 	allowAddrs  bool // some allow rule is an address
 	nameRules   bool // some rule is a name: lookups are remembered
 	names       *nameCache

@@ -184,6 +184,9 @@ func checkName(s string) error {
 	return nil
 }
 
+// isName reports whether r is a name rule.
+func (r HostRule) isName() bool { return r.Name != "" }
+
 // matchName reports whether r's name part covers name (normalized).
 func (r HostRule) matchName(name string) bool {
 	if r.Name == "" || name == "" {
