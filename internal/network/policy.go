@@ -346,11 +346,9 @@ func (p *policy) result(host string, a netip.Addr) wasi.Errno {
 		}
 	}
 	if name != "" && p.nameRules {
-		for _, r := range append(p.allow[:len(p.allow):len(p.allow)], p.deny...) {
-			if r.matchName(name) {
-				p.names.add(a, name)
-				break
-			}
+		covered := func(r HostRule) bool { return r.matchName(name) }
+		if slices.ContainsFunc(p.allow, covered) || slices.ContainsFunc(p.deny, covered) {
+			p.names.add(a, name)
 		}
 	}
 	return wasi.ErrnoSuccess
