@@ -3,10 +3,11 @@
 // the host sockets to open for it before it starts.
 //
 //	maps, _ := network.ParsePort("127.0.0.1:18080:8080")
-//	ls, err := network.Open(ctx, maps)        // "port already allocated" here, not later
+//	ls, err := network.Open(ctx, maps)        // "port is already allocated" here, not later
 //	allow, _ := network.ParseHostRules("--allow-host", []string{"api.example.com:443"})
 //	pol, _ := network.Policy(network.Options{Ports: ls.Mappings(), Allow: allow})
-//	cfg := wasi.NewConfig().WithSocketPolicy(pol).WithListeners(ls.Files()...)
+//	cfg := wasi.NewConfig().WithSocketPolicy(pol).
+//		WithListeners(ls.Files()...) // a guest serving fd 3; one that binds: ls.Close() instead
 //
 // # Notes
 //
@@ -21,10 +22,14 @@
 // Modes (`--network`):
 //
 //   - none: wasi.DenyAll. Its errnos are Linux's in a namespace whose only interface
-//     is a down loopback (what `--network none` gives a runc container): bind and
-//     listen EADDRNOTAVAIL, connect and send_to ENETUNREACH, lookups EAI_AGAIN;
-//     sock_open works. Published ports and host rules conflict with it (an error, as
-//     Docker's "conflicting options" for -p).
+//     is a down loopback (what `--network none` gives a runc container): connect and
+//     send_to ENETUNREACH, lookups EAI_AGAIN (both checked under `unshare -n`), bind
+//     and listen EADDRNOTAVAIL (Linux would let a bind of 0.0.0.0 or 127.0.0.1
+//     succeed there; berth's guest sockets live in the host's namespace, so
+//     DenyAll refuses every bind); sock_open works. Published ports and host rules
+//     with none are an error (ErrConflict), since nothing they name could happen;
+//     Docker raises its "conflicting options: port publishing" only for
+//     `container:` networks.
 //   - host: binds are the guest's own. Published ports are discarded, as Docker does
 //     (the CLI should warn). Host rules still apply to outbound traffic.
 //   - default: the guest's sockets live in the host's network namespace, so its binds
@@ -90,9 +95,9 @@
 // evicted.
 //
 // The memory of resolved names is per policy, so per container (one Policy per
-// container), and bounded (Options.MaxResolved addresses, at most 8 names each,
-// the least recently used dropped first, roughly: two generations); an address forgotten before its connect fails
-// under an allow list until the guest resolves the name again. The policy is called
+// container), and bounded (Options.MaxResolved addresses, at most 8 names each; in
+// two generations, so the least recently used go first); an address forgotten before
+// its connect fails under an allow list until the guest resolves the name again. The policy is called
 // from guest threads inside host calls: it is safe for concurrent use, takes one
 // mutex for a map access only, and does no I/O.
 package network
