@@ -125,7 +125,8 @@ func (a *App) subcommands() []subcommand {
 		{"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd}, {"image", a.imageCmd},
 		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
 		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
-		{"pull", a.pullCmd}, {"push", a.pushCmd},
+		{"pull", a.pullCmd}, {"push", a.pushCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
+		{"kill", a.killCmd}, {"wait", a.waitCmd},
 	}
 }
 

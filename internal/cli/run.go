@@ -26,7 +26,7 @@ func (a *App) runCmd() *cobra.Command {
 		platform, pull               string
 		entrypoint                   string
 		envs, envFiles, volumes      []string
-		insecure                     []string
+		insecure, logOpts            []string
 	)
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
@@ -45,9 +45,6 @@ func (a *App) runCmd() *cobra.Command {
 			ro, err := a.registryOptions(insecure)
 			if err != nil {
 				return fail(err)
-			}
-			if detach {
-				return fail(errors.New("run -d (detached containers) is not available yet; run in the foreground"))
 			}
 			_ = tty // accepted for docker habits; Wasm guests see no terminal.
 			o := service.RunOptions{Image: args[0], Args: args[1:], Name: name, WorkingDir: workdir, Remove: rm,
@@ -95,7 +92,18 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
-			return a.run(cmd.Context(), o, pullPolicy{when: pull, registry: ro})
+			pp := pullPolicy{when: pull, registry: ro}
+			if detach {
+				lo, err := parseLogOpts(logOpts)
+				if err != nil {
+					return fail(err)
+				}
+				return a.runDetached(cmd.Context(), o, pp, service.DetachOptions{Log: lo})
+			}
+			if len(logOpts) > 0 {
+				return fail(fmt.Errorf("%w: --log-opt applies to detached containers (run -d); a foreground container's output goes to the terminal", ErrBadSpec))
+			}
+			return a.run(cmd.Context(), o, pp)
 		},
 	}
 	f := c.Flags()
@@ -103,7 +111,8 @@ func (a *App) runCmd() *cobra.Command {
 	f.BoolVar(&rm, "rm", false, "automatically remove the container when it exits")
 	f.BoolVarP(&interactive, "interactive", "i", false, "keep STDIN open and pass it to the module")
 	f.BoolVarP(&tty, "tty", "t", false, "accepted for compatibility; Wasm modules get no terminal")
-	f.BoolVarP(&detach, "detach", "d", false, "run in the background (not available yet)")
+	f.BoolVarP(&detach, "detach", "d", false, "run the container in the background and print its id")
+	f.StringArrayVar(&logOpts, "log-opt", nil, "json-file log option of a detached container: max-size=SIZE, max-file=N")
 	f.StringVar(&name, "name", "", "assign a name to the container")
 	f.StringArrayVarP(&envs, "env", "e", nil, "set environment variables (KEY=VALUE, or KEY to pass the host's)")
 	f.StringArrayVar(&envFiles, "env-file", nil, "read a file of environment variables")

@@ -99,8 +99,13 @@ type Container struct {
 	Args        []string // arguments after the module
 	Env         []string `json:",omitempty"`
 	WorkingDir  string
-	HostConfig  HostConfig
-	State       State
+	// Detached is set for a container run by a containerd-shim-berth-v1 (`run -d`): its
+	// state is the shim's, asked through the task API, not that of a berth process.
+	Detached bool `json:",omitempty"`
+	// LogPath is the json-file log of a detached container (docker's LogPath).
+	LogPath    string `json:",omitempty"`
+	HostConfig HostConfig
+	State      State
 
 	dir string // where the Store found or made the record: its bundle directory
 }
@@ -145,6 +150,14 @@ func (c *Container) marshal() ([]byte, error) {
 		}
 		w.Key("WorkingDir")
 		w.String(c.WorkingDir)
+		if c.Detached {
+			w.Key("Detached")
+			w.Bool(true)
+		}
+		if c.LogPath != "" {
+			w.Key("LogPath")
+			w.String(c.LogPath)
+		}
 		w.Key("HostConfig")
 		w.Object(func() {
 			h := c.HostConfig
@@ -364,7 +377,9 @@ func (s *Store) reserve(place, name, id string) error {
 }
 
 func nameInUse(name, owner string) error {
-	return fmt.Errorf("%w: the name %q is used by container %s; remove it (berth rm %s) or choose another --name", ErrNameInUse, name, short(owner), name)
+	// Docker's wording, with berth's commands.
+	return fmt.Errorf("%w: the container name \"/%s\" is already in use by container \"%s\"; remove (berth rm %s) or rename that container to reuse the name, or choose another --name",
+		ErrNameInUse, name, owner, short(owner))
 }
 
 // nameOwner returns the id holding name in place ("" when none does), and whether that

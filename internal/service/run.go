@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
+	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -37,6 +38,8 @@ type RunOptions struct {
 	// Started, when set, is called with the container (its ID set) just before its record
 	// is written (the CLI uses it to clean up on a signal).
 	Started func(*container.Container)
+
+	detached bool // set by RunDetached: the record says so, and has a log
 }
 
 // IsLocalModule reports whether a run argument names a local module file rather than an
@@ -60,7 +63,7 @@ func IsLocalModule(ref string) bool {
 // foreground, in this process. It returns the module's exit code; a trap returns
 // engine.TrapExitCode with the *engine.TrapError.
 func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, int, error) {
-	c, prepared, spec, err := s.create(ctx, o)
+	c, prepared, spec, err := s.create(ctx, o, true)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -117,8 +120,9 @@ func ExitCode(err error) int {
 // create makes the container's record and bundle, and returns them with what config.json
 // holds. When the module is known it also loads its code (engine.PrepareNow) while
 // another goroutine writes the bundle, so that the file-system work overlaps the load;
-// the caller passes the returned Prepared and spec to the runtime.
-func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Container, prepared *engine.Prepared, spec *specs.Spec, err error) {
+// the caller passes the returned Prepared and spec to the runtime. load false skips the
+// load (a detached container's module is loaded by its shim's process, not this one).
+func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *container.Container, prepared *engine.Prepared, spec *specs.Spec, err error) {
 	defer func() {
 		if err != nil {
 			prepared.Close(ctx)
@@ -197,8 +201,13 @@ func (s *Service) create(ctx context.Context, o RunOptions) (c *container.Contai
 		}
 		c.HostConfig.Binds = append(c.HostConfig.Binds, spec)
 	}
+	if o.detached {
+		// Created until its shim has started the module (RunDetached).
+		c.Detached = true
+		c.State = container.State{Status: container.StatusCreated}
+	}
 	b := bundleJob{c: c, o: o, proc: proc, snapshot: snapshot, modPath: modPath, modDigest: modDigest, module: module}
-	if module == nil || proc.Args[0] != modPath {
+	if !load || module == nil || proc.Args[0] != modPath {
 		if err := b.write(ctx, s); err != nil {
 			return nil, nil, nil, err
 		}
@@ -240,6 +249,16 @@ func (b *bundleJob) write(ctx context.Context, s *Service) error {
 	durable := !o.Remove
 	if o.Started != nil {
 		o.Started(c) // from here on a signal must clean this container up
+	}
+	if o.detached {
+		c.LogPath = filepath.Join(s.containers.Dir(c), logs.FileName(c.ID))
+		if !filepath.IsAbs(c.LogPath) {
+			abs, err := filepath.Abs(c.LogPath)
+			if err != nil {
+				return err
+			}
+			c.LogPath = abs
+		}
 	}
 	if err := s.containers.Create(ctx, c, durable); err != nil {
 		return err
@@ -292,12 +311,16 @@ func (s *Service) phase(name string, d time.Duration) {
 func (s *Service) Containers(ctx context.Context) ([]*container.Container, error) {
 	cs, err := s.containers.List(ctx) // with corrupt records: the rest, and the error
 	for _, c := range cs {
-		refresh(c)
+		if c.Detached {
+			s.sync(ctx, c)
+		} else {
+			refresh(c)
+		}
 	}
 	return cs, err
 }
 
-// refresh shows a container whose record says running but whose process is gone (a
+// refresh shows a foreground container whose record says running but whose process is gone (a
 // foreground run killed by SIGKILL) as exited with 137, as docker reports a killed one.
 func refresh(c *container.Container) {
 	if c.State.Running && !alive(c.State.Pid) {
@@ -326,11 +349,23 @@ func (s *Service) RemoveContainer(ctx context.Context, ref string, force bool) (
 	if err != nil {
 		return nil, err
 	}
-	if c.State.Running && alive(c.State.Pid) && c.State.Pid != os.Getpid() {
+	running := c.State.Running && alive(c.State.Pid) && c.State.Pid != os.Getpid()
+	if c.Detached {
+		s.sync(ctx, c)
+		running = c.State.Running
+	}
+	if running {
 		if !force {
-			return nil, fmt.Errorf("%w: %s; stop it first or use berth rm -f %s", ErrContainerRunning, c.Name, c.Name)
+			// Docker's words, with berth's command.
+			return nil, fmt.Errorf("cannot remove container \"/%s\": %w: stop the container before removing or force remove (berth rm -f %s)", c.Name, ErrContainerRunning, c.Name)
 		}
-		_ = syscall.Kill(c.State.Pid, syscall.SIGKILL)
+		if c.Detached {
+			if _, err := s.KillContainer(ctx, c.ID, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+				return nil, err
+			}
+		} else {
+			_ = syscall.Kill(c.State.Pid, syscall.SIGKILL)
+		}
 	}
 	return c, s.containers.Remove(ctx, c.ID)
 }
@@ -347,7 +382,11 @@ func (s *Service) Container(ctx context.Context, ref string) (*container.Contain
 	if err != nil {
 		return nil, err
 	}
-	refresh(c)
+	if c.Detached {
+		s.sync(ctx, c)
+	} else {
+		refresh(c)
+	}
 	return c, nil
 }
 

@@ -1,0 +1,398 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/testguest"
+)
+
+// The C guest of the detached tests: "serve N" prints N lines (to stdout, and one to
+// stderr) and then sleeps for ever; "exit N" prints a line and exits with N.
+const detachGuest = `#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	if (argc > 2 && !strcmp(argv[1], "exit")) { printf("bye\n"); return atoi(argv[2]); }
+	int n = argc > 2 ? atoi(argv[2]) : 3;
+	for (int i = 0; i < n; i++) printf("line %d\n", i);
+	fprintf(stderr, "to stderr\n");
+	fflush(stdout);
+	for (;;) sleep(1);
+}
+`
+
+var (
+	shimOnce sync.Once
+	shimDir  string
+	shimErr  error
+)
+
+// buildShim builds containerd-shim-berth-v1 and berth-guest once per test binary, into
+// a directory removed by TestMain's exit (left in the system temp dir otherwise: small).
+func buildShim(t *testing.T) string {
+	t.Helper()
+	shimOnce.Do(func() {
+		if dir := os.Getenv("BERTH_TEST_SHIM_DIR"); dir != "" {
+			shimDir = dir
+			return
+		}
+		shimDir, shimErr = os.MkdirTemp("", "cli-shim-bin-")
+		if shimErr != nil {
+			return
+		}
+		for _, name := range []string{"containerd-shim-berth-v1", "berth-guest"} {
+			out, err := exec.Command("go", "build", "-o", filepath.Join(shimDir, name), "github.com/berth-dev/berth/cmd/"+name).CombinedOutput()
+			if err != nil {
+				shimErr = err
+				shimDir = string(out)
+				return
+			}
+		}
+	})
+	if shimErr != nil {
+		t.Fatalf("building the shim: %v\n%s", shimErr, shimDir)
+	}
+	return shimDir
+}
+
+// detachEnv is an env whose berth finds the test's shim, with a guest image built.
+func detachEnv(t *testing.T) *env {
+	t.Helper()
+	dir := buildShim(t)
+	t.Setenv("BERTH_SHIM_BINARY", filepath.Join(dir, "containerd-shim-berth-v1"))
+	// A short state directory: a shim socket's path has at most 107 bytes.
+	state, err := os.MkdirTemp("", "bst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(state) })
+	e := &env{t: t, root: t.TempDir(), state: state}
+	e.buildImage("sleeper:1", testguest.C(t, detachGuest), "FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n", nil)
+	t.Cleanup(func() { e.checkNoProcesses() })
+	return e
+}
+
+// processes returns the pids of processes that belong to this env: a shim or guest whose
+// command line names the env's root or state, or whose working directory is in them.
+func (e *env) processes() []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmd, _ := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		cwd, _ := os.Readlink("/proc/" + d.Name() + "/cwd")
+		stat, _ := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue // a zombie: dead, waiting for its parent
+		}
+		mine := strings.HasPrefix(cwd, e.root) || strings.HasPrefix(cwd, e.state) ||
+			bytes.Contains(cmd, []byte(e.root)) || bytes.Contains(cmd, []byte(e.state))
+		if mine && (bytes.Contains(cmd, []byte("containerd-shim-berth-v1")) || bytes.Contains(cmd, []byte("berth-guest"))) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// checkNoProcesses fails if a shim or guest of the env still runs, and kills it.
+func (e *env) checkNoProcesses() {
+	deadline := time.Now().Add(5 * time.Second)
+	pids := e.processes()
+	for len(pids) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		pids = e.processes()
+	}
+	for _, pid := range pids {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		e.t.Errorf("process %d (%s) of the test still runs", pid, bytes.ReplaceAll(cmd, []byte{0}, []byte{' '}))
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+func (e *env) fail(wantCode int, args ...string) string {
+	e.t.Helper()
+	out, errs, code := e.berth("", args...)
+	if code != wantCode {
+		e.t.Fatalf("berth %v: exit %d, want %d\n%s%s", args, code, wantCode, out, errs)
+	}
+	return errs
+}
+
+type inspected struct {
+	ID, Name, LogPath string
+	Detached          bool
+	State             struct {
+		Status   string
+		Running  bool
+		Pid      int
+		ExitCode int
+	}
+}
+
+func (e *env) inspect(ref string) inspected {
+	e.t.Helper()
+	var got []inspected
+	if err := json.Unmarshal([]byte(e.ok("inspect", ref)), &got); err != nil || len(got) != 1 {
+		e.t.Fatalf("inspect %s: %v", ref, err)
+	}
+	return got[0]
+}
+
+// psRow returns the ps line of the container named name ("" when none).
+func psRow(out, name string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasSuffix(strings.TrimSpace(l), " "+name) {
+			return l
+		}
+	}
+	return ""
+}
+
+// The life of a detached container: run -d returns at once with the id, ps shows it Up,
+// logs hold its lines, stop ends it (143: SIGTERM), ps -a shows Exited, rm removes it;
+// no shim or guest process is left.
+func TestDetachedLifecycle(t *testing.T) {
+	e := detachEnv(t)
+	out := e.ok("run", "-d", "--name", "web", "--log-opt", "max-size=1m", "--log-opt", "max-file=2", "sleeper:1", "serve", "3")
+	id := strings.TrimSpace(out)
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+		t.Fatalf("run -d printed %q, want the full id", out)
+	}
+	c := e.inspect("web")
+	if c.ID != id || !c.State.Running || c.State.Status != "running" || !c.Detached {
+		t.Fatalf("inspect after run -d = %+v", c)
+	}
+	if want := filepath.Join(e.root, "containers", id, id+"-json.log"); c.LogPath != want {
+		t.Errorf("LogPath = %s, want %s (in the data root)", c.LogPath, want)
+	}
+	if row := psRow(e.ok("ps"), "web"); !regexp.MustCompile(`^` + id[:12] + ` +sleeper:1 +"/app.wasm serve 3" +.* ago +Up (Less than a second|\d+ seconds?) +web$`).MatchString(row) {
+		t.Errorf("ps row %q, want the container Up", row)
+	}
+	// The lines arrive in the log (the guest flushes before it sleeps).
+	var stdout, stderr string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		stdout, stderr, _ = e.berth("", "logs", id[:5])
+		if strings.Count(stdout, "line") == 3 && stderr == "to stderr\n" {
+			break
+		}
+	}
+	if stdout != "line 0\nline 1\nline 2\n" || stderr != "to stderr\n" {
+		t.Errorf("logs: stdout %q, stderr %q", stdout, stderr)
+	}
+	if got := e.ok("logs", "-t", "web"); !regexp.MustCompile(`^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z line \d\n){3}$`).MatchString(got) {
+		t.Errorf("logs -t = %q", got)
+	}
+	// The last entry is the stderr line or the last stdout line: the shim reads the two
+	// pipes apart.
+	if out, errs, _ := e.berth("", "logs", "--tail", "1", "web"); out+errs != "line 2\n" && out+errs != "to stderr\n" {
+		t.Errorf("logs --tail 1: stdout %q, stderr %q; want one entry", out, errs)
+	}
+	if got := e.ok("logs", "--since", "1h", "web"); got != "line 0\nline 1\nline 2\n" {
+		t.Errorf("logs --since 1h = %q", got)
+	}
+	if got := e.ok("logs", "--since", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10), "web"); got != "" {
+		t.Errorf("logs --since an hour ahead = %q, want nothing", got)
+	}
+
+	// logs -f ends when the container ends.
+	followed := make(chan string, 1)
+	go func() {
+		out, _, _ := e.berth("", "logs", "-f", "web")
+		followed <- out
+	}()
+	time.Sleep(200 * time.Millisecond)
+	start := time.Now()
+	if got := e.ok("stop", "-t", "5", "web"); got != "web\n" {
+		t.Errorf("stop printed %q", got)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("stop took %v; the guest ends at SIGTERM", d)
+	}
+	select {
+	case got := <-followed:
+		if got != "line 0\nline 1\nline 2\n" {
+			t.Errorf("logs -f = %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("logs -f did not end when the container stopped")
+	}
+	if row := psRow(e.ok("ps"), "web"); row != "" {
+		t.Errorf("ps lists a stopped container: %q", row)
+	}
+	if row := psRow(e.ok("ps", "-a"), "web"); !regexp.MustCompile(`Exited \(143\) (Less than a second|\d+ seconds?) ago +web$`).MatchString(row) {
+		t.Errorf("ps -a row %q, want Exited (143)", row)
+	}
+	if got := e.ok("wait", "web"); got != "143\n" {
+		t.Errorf("wait of an exited container = %q", got)
+	}
+	e.ok("stop", "web") // stopping a stopped container is no error, as docker
+	if errs := e.fail(1, "kill", "web"); !strings.Contains(errs, "web") || !strings.Contains(errs, "not running") {
+		t.Errorf("kill of a stopped container: %s", errs)
+	}
+	e.checkNoProcesses()
+	e.ok("rm", "web")
+	if _, err := os.Stat(filepath.Join(e.root, "containers", id)); !os.IsNotExist(err) {
+		t.Errorf("container directory left after rm: %v", err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(e.state)); len(left) > 0 {
+		var names []string
+		filepath.Walk(e.state, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && !fi.IsDir() {
+				names = append(names, p)
+			}
+			return nil
+		})
+		if len(names) > 0 {
+			t.Errorf("files left in the state directory: %v", names)
+		}
+	}
+}
+
+// A guest that exits by itself: wait gives its code, ps -a shows it, and the shim that
+// ran it is gone once a berth command has noticed.
+func TestDetachedExit(t *testing.T) {
+	e := detachEnv(t)
+	id := strings.TrimSpace(e.ok("run", "-d", "sleeper:1", "exit", "7"))
+	if got := e.ok("wait", id); got != "7\n" {
+		t.Errorf("wait = %q, want 7", got)
+	}
+	if got := e.ok("logs", id); got != "bye\n" {
+		t.Errorf("logs = %q", got)
+	}
+	c := e.inspect(id)
+	if c.State.Running || c.State.ExitCode != 7 || c.State.Status != "exited" {
+		t.Errorf("state after exit: %+v", c.State)
+	}
+	e.checkNoProcesses()
+	// A second one, noticed by ps rather than wait.
+	id2 := strings.TrimSpace(e.ok("run", "-d", "--name", "quick", "sleeper:1", "exit", "3"))
+	var row string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if row = psRow(e.ok("ps", "-a"), "quick"); strings.Contains(row, "Exited (3)") {
+			break
+		}
+	}
+	if !strings.Contains(row, "Exited (3)") {
+		t.Errorf("ps -a row %q, want Exited (3)", row)
+	}
+	e.checkNoProcesses()
+	e.ok("rm", id, id2)
+}
+
+// A shim killed with SIGKILL: ps shows the container Exited (137) at once, its record
+// says so, and rm cleans up.
+func TestDetachedShimKilled(t *testing.T) {
+	e := detachEnv(t)
+	e.ok("run", "-d", "--name", "victim", "sleeper:1")
+	c := e.inspect("victim")
+	pids := e.processes()
+	if len(pids) != 2 {
+		t.Fatalf("want a shim and a guest process, found %v", pids)
+	}
+	for _, pid := range pids {
+		cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+		if bytes.Contains(cmd, []byte("containerd-shim-berth-v1")) {
+			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	start := time.Now()
+	row := psRow(e.ok("ps", "-a"), "victim")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("ps took %v after the shim died", d)
+	}
+	if !strings.Contains(row, "Exited (137)") {
+		t.Errorf("ps -a row %q, want Exited (137)", row)
+	}
+	if got := e.inspect("victim"); got.State.Running || got.State.ExitCode != 137 || got.State.Status != "exited" {
+		t.Errorf("record after the shim died: %+v", got.State)
+	}
+	if c.State.Pid > 0 {
+		for deadline := time.Now().Add(5 * time.Second); syscall.Kill(c.State.Pid, 0) == nil && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	e.checkNoProcesses()
+	e.ok("rm", "victim")
+}
+
+// rm of a running container is refused without -f, naming it; with -f it is killed
+// and removed. Names are unique; ids accept unique prefixes.
+func TestDetachedRemoveAndNames(t *testing.T) {
+	e := detachEnv(t)
+	id := strings.TrimSpace(e.ok("run", "-d", "--name", "busy", "sleeper:1"))
+	errs := e.fail(1, "rm", "busy")
+	for _, want := range []string{`"/busy"`, "container is running", "berth rm -f busy"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("rm of a running container: %q lacks %q", errs, want)
+		}
+	}
+	errs = e.fail(125, "run", "-d", "--name", "busy", "sleeper:1")
+	for _, want := range []string{`"/busy" is already in use by container "` + id + `"`, "berth rm"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("run with a taken name: %q lacks %q", errs, want)
+		}
+	}
+	if errs := e.fail(1, "logs", "nosuch"); !strings.Contains(errs, "no such container") {
+		t.Errorf("logs of an unknown container: %s", errs)
+	}
+	if got := e.ok("rm", "-f", id[:6]); got != id[:6]+"\n" {
+		t.Errorf("rm -f printed %q", got)
+	}
+	e.checkNoProcesses()
+	if _, err := os.Stat(filepath.Join(e.root, "containers", id)); !os.IsNotExist(err) {
+		t.Errorf("container directory left after rm -f: %v", err)
+	}
+	// The name is free again.
+	e.ok("run", "-d", "--name", "busy", "sleeper:1")
+	if got := e.ok("kill", "-s", "TERM", "busy"); got != "busy\n" {
+		t.Errorf("kill printed %q", got)
+	}
+	if c := e.inspect("busy"); c.State.Running || c.State.ExitCode != 143 {
+		t.Errorf("after kill -s TERM: %+v", c.State)
+	}
+	e.ok("rm", "busy")
+}
+
+// Bad input to the detached commands gets an error naming what to fix.
+func TestDetachedBadInput(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"run", "-d", "--log-opt", "max-size=lots", "x:1"}, 125, "max-size"},
+		{[]string{"run", "-d", "--log-opt", "nokey", "x:1"}, 125, "KEY=VALUE"},
+		{[]string{"run", "--log-opt", "max-size=1m", "x:1"}, 125, "run -d"},
+		{[]string{"kill", "-s", "NOPE", "x"}, 1, "invalid signal"},
+		{[]string{"stop", "-t", "-1", "x"}, 1, "--time"},
+		{[]string{"logs", "--since", "yesterday", "x"}, 1, "--since"},
+		{[]string{"logs", "--tail", "some", "x"}, 1, "--tail"},
+	} {
+		_, errs, code := e.berth("", tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("berth %v: exit %d, %q; want exit %d mentioning %q", tc.args, code, errs, tc.code, tc.want)
+		}
+	}
+	t.Setenv("BERTH_SHIM_BINARY", filepath.Join(t.TempDir(), "missing-shim"))
+	if _, errs, code := e.berth("", "run", "-d", "x:1"); code != 125 || !strings.Contains(errs, "make shim") {
+		t.Errorf("run -d without the shim: exit %d, %q; want 125 and how to build it", code, errs)
+	}
+}

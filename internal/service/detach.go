@@ -1,0 +1,447 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/shimclient"
+)
+
+// Detached containers (`run -d`) are run by a containerd-shim-berth-v1 each, which
+// berth starts and speaks the task API to (internal/shimclient), as containerd would.
+//
+// Where their state lives:
+//
+//   - ROOT/containers/ID: the record (container.json), the bundle (config.json,
+//     rootfs/), the json-file log (ID-json.log, rotated .1, .2, …), and the files the
+//     shim and containerd's protocol keep in a bundle (address, shim-binary-path, log,
+//     berth-guest.pid). All of it outlives berth and the shim; after a reboot `address`
+//     names a socket that is gone, which reads as a dead shim.
+//   - STATE/s (the root's directory in the state directory, a tmpfs on a standard host):
+//     the shims' sockets, which a reboot clears.
+//
+// The record is the truth only while nothing runs. While it says running, the shim is
+// asked (State, with a short timeout): a task that stopped is deleted and its shim shut
+// down by whichever berth command notices first (ps, logs -f, wait, stop, rm), and the
+// record is updated with the exit; a shim that does not answer (killed, crashed, the host
+// rebooted) is cleaned up with `shim delete` and the container recorded as exited 137, as
+// containerd reports a container whose shim died.
+
+// ShimConnectTimeout bounds how long a berth command waits for a detached container's
+// shim to answer before reading it as gone or wedged.
+const ShimConnectTimeout = 2 * time.Second
+
+// DetachOptions are what `run -d` needs beyond RunOptions.
+type DetachOptions struct {
+	// ShimBinary is containerd-shim-berth-v1's path (berth-guest must be beside it, on
+	// PATH or named by $BERTH_GUEST_BINARY).
+	ShimBinary string
+	// Log is the rotation of the container's json-file log (--log-opt).
+	Log logs.Options
+	// Debug starts the shim with -debug.
+	Debug bool
+}
+
+// ErrNotRunning is returned (wrapped) when a command needs a running container.
+var ErrNotRunning = errors.New("container is not running")
+
+// RunDetached creates a container as Run does (the same record, root and config.json,
+// in the data root) and has a new shim run it; it returns once the module runs. The
+// container outlives this process: the shim is in a session of its own.
+func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions) (*container.Container, error) {
+	if o.Remove {
+		return nil, fmt.Errorf("%w: run -d --rm is not available yet (no process would remove the container when it exits); drop --rm and remove it with berth rm", ErrBadOption)
+	}
+	if o.Stdin != nil {
+		return nil, fmt.Errorf("%w: run -d -i is not available yet (a detached container's stdin is /dev/null)", ErrBadOption)
+	}
+	if d.ShimBinary == "" {
+		return nil, fmt.Errorf("%w: no shim binary given for run -d", ErrBadOption)
+	}
+	o.detached = true
+	c, _, _, err := s.create(ctx, o, false)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := s.shimOptions(c)
+	if err != nil {
+		_ = s.containers.Discard(context.WithoutCancel(ctx), c)
+		return nil, err
+	}
+	opts.ShimBinary, opts.Debug = d.ShimBinary, d.Debug
+	uri := logs.URI(c.LogPath, d.Log)
+	failed := func(sh *shimclient.Shim, err error) (*container.Container, error) {
+		ctx := context.WithoutCancel(ctx)
+		if sh != nil {
+			s.reap(ctx, sh)
+		}
+		_ = s.containers.Update(ctx, c.ID, true, func(c *container.Container) error {
+			c.State = container.State{Status: container.StatusCreated, ExitCode: 125, Error: err.Error()}
+			return nil
+		})
+		return c, err
+	}
+	sh, err := shimclient.Start(ctx, opts)
+	if err != nil {
+		return failed(nil, err)
+	}
+	defer sh.Close()
+	if _, err := sh.Create(ctx, shimclient.Stdio{Stdout: uri, Stderr: uri}); err != nil {
+		return failed(sh, err)
+	}
+	pid, err := sh.Start(ctx)
+	if err != nil {
+		return failed(sh, err)
+	}
+	started := time.Now().UTC()
+	err = s.containers.Update(ctx, c.ID, true, func(r *container.Container) error {
+		r.State = container.State{Status: container.StatusRunning, Running: true, Pid: int(pid), StartedAt: started}
+		*c = *r
+		return nil
+	})
+	if err != nil {
+		return failed(sh, err)
+	}
+	return c, nil
+}
+
+// ErrBadOption is returned (wrapped) for a combination of flags berth cannot carry out.
+var ErrBadOption = errors.New("invalid option")
+
+// shimOptions are the shimclient options of container c (all but the binary).
+func (s *Service) shimOptions(c *container.Container) (shimclient.Options, error) {
+	root, err := filepath.Abs(s.root)
+	if err != nil {
+		return shimclient.Options{}, err
+	}
+	state, err := filepath.Abs(s.state)
+	if err != nil {
+		return shimclient.Options{}, err
+	}
+	sockets := filepath.Join(state, "s")
+	// A unix socket's path has at most 107 bytes; the shim adds a 33-byte name.
+	if len(sockets) > 73 {
+		return shimclient.Options{}, fmt.Errorf("%w: the state directory's socket directory %s is %d bytes long, and a shim's socket path in it would not fit in 107; use a shorter --state (BERTH_STATE)",
+			ErrBadOption, sockets, len(sockets))
+	}
+	bundle, err := filepath.Abs(s.containers.Dir(c))
+	if err != nil {
+		return shimclient.Options{}, err
+	}
+	return shimclient.Options{Bundle: bundle, ID: c.ID, StateDir: state, SocketDir: sockets,
+		Env: []string{"BERTH_ROOT=" + root}}, nil
+}
+
+// load connects to the shim of detached container c, within ShimConnectTimeout.
+func (s *Service) load(ctx context.Context, c *container.Container) (*shimclient.Shim, error) {
+	cctx, cancel := context.WithTimeout(ctx, ShimConnectTimeout)
+	defer cancel()
+	bundle, err := filepath.Abs(s.containers.Dir(c))
+	if err != nil {
+		return nil, err
+	}
+	return shimclient.Load(cctx, bundle, c.ID)
+}
+
+// reap deletes sh's task (killing it first if it runs) and shuts sh down, ignoring
+// errors: it is the clean-up after a failure, or after the exit is known.
+func (s *Service) reap(ctx context.Context, sh *shimclient.Shim) {
+	if _, err := sh.Delete(ctx); errors.Is(err, shimclient.ErrFailedPrecondition) {
+		_ = sh.Kill(ctx, syscall.SIGKILL)
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, _ = sh.Wait(wctx)
+		cancel()
+		_, _ = sh.Delete(ctx)
+	}
+	_ = sh.Shutdown(ctx)
+	_ = sh.Close()
+}
+
+// markExited records that c exited with code at at (now when zero).
+func (s *Service) markExited(ctx context.Context, c *container.Container, code int, at time.Time) error {
+	if at.IsZero() || at.Unix() <= 0 {
+		at = time.Now()
+	}
+	err := s.containers.Update(ctx, c.ID, true, func(r *container.Container) error {
+		if !r.State.Running { // another berth process recorded the exit first
+			*c = *r
+			return nil
+		}
+		r.State = container.State{Status: container.StatusExited, ExitCode: code, StartedAt: r.State.StartedAt, FinishedAt: at.UTC()}
+		*c = *r
+		return nil
+	})
+	if errors.Is(err, container.ErrNotFound) {
+		return nil // removed meanwhile
+	}
+	return err
+}
+
+// finish records the exit of a detached container whose task ended, then deletes the
+// task and shuts its shim down.
+func (s *Service) finish(ctx context.Context, c *container.Container, sh *shimclient.Shim, x shimclient.Exit) error {
+	ctx = context.WithoutCancel(ctx)
+	err := s.markExited(ctx, c, int(x.Status), x.At)
+	s.reap(ctx, sh)
+	return err
+}
+
+// buried cleans up after the shim of c, which is gone: `shim delete` reaps what it
+// left, and the container is recorded as exited 137.
+func (s *Service) buried(ctx context.Context, c *container.Container) error {
+	ctx = context.WithoutCancel(ctx)
+	code := 137
+	if opts, err := s.shimOptions(c); err == nil {
+		if b, err := os.ReadFile(filepath.Join(opts.Bundle, shimclient.BinaryPathFile)); err == nil {
+			opts.ShimBinary = strings.TrimSpace(string(b))
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if x, err := shimclient.Cleanup(cctx, opts); err == nil && x.Status != 0 {
+				code = int(x.Status)
+			} else if err != nil {
+				s.log.Warn("cleaning up after a dead shim", "container", c.ID, "err", err)
+			}
+			cancel()
+		}
+		_ = os.Remove(filepath.Join(opts.Bundle, shimclient.AddressFile))
+	}
+	return s.markExited(ctx, c, code, time.Time{})
+}
+
+// sync brings the record of a detached container that says running up to date with its
+// shim: see the notes at the top of this file. A shim that does not answer in time is
+// left alone (the record keeps saying running).
+func (s *Service) sync(ctx context.Context, c *container.Container) {
+	if !c.Detached || !c.State.Running {
+		return
+	}
+	sh, err := s.load(ctx, c)
+	if errors.Is(err, shimclient.ErrShimGone) {
+		if err := s.buried(ctx, c); err != nil {
+			s.log.Warn("recording a container's exit", "container", c.ID, "err", err)
+		}
+		return
+	}
+	if err != nil {
+		s.log.Warn("asking a container's shim", "container", c.ID, "err", err)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, ShimConnectTimeout)
+	st, err := sh.State(cctx)
+	cancel()
+	switch {
+	case errors.Is(err, shimclient.ErrShimGone), errors.Is(err, shimclient.ErrNotFound):
+		sh.Close()
+		if err := s.buried(ctx, c); err != nil {
+			s.log.Warn("recording a container's exit", "container", c.ID, "err", err)
+		}
+	case err != nil:
+		sh.Close()
+		s.log.Warn("asking a container's shim", "container", c.ID, "err", err)
+	case st.Status == shimclient.Stopped:
+		if err := s.finish(ctx, c, sh, shimclient.Exit{Status: st.ExitStatus, At: st.ExitedAt}); err != nil {
+			s.log.Warn("recording a container's exit", "container", c.ID, "err", err)
+		}
+	default:
+		sh.Close()
+	}
+}
+
+// StopContainer stops a running container: SIGTERM, then SIGKILL after timeout, as
+// `docker stop`. A container that is not running is left as it is.
+func (s *Service) StopContainer(ctx context.Context, ref string, timeout time.Duration) (*container.Container, error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Detached {
+		return c, s.stopForeground(ctx, c, timeout)
+	}
+	if !c.State.Running {
+		return c, nil
+	}
+	sh, err := s.load(ctx, c)
+	if errors.Is(err, shimclient.ErrShimGone) {
+		return c, s.buried(ctx, c)
+	}
+	if err != nil {
+		return c, err
+	}
+	x, err := s.killWait(ctx, sh, syscall.SIGTERM, timeout)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		sh.Close()
+		return c, s.lost(ctx, c, err)
+	}
+	if err != nil { // did not stop in time
+		if x, err = s.killWait(ctx, sh, syscall.SIGKILL, 10*time.Second); err != nil {
+			sh.Close()
+			return c, s.lost(ctx, c, err)
+		}
+	}
+	return c, s.finish(ctx, c, sh, x)
+}
+
+// lost handles an error from a shim call: a shim gone meanwhile is buried, any other
+// error is returned naming the container.
+func (s *Service) lost(ctx context.Context, c *container.Container, err error) error {
+	if errors.Is(err, shimclient.ErrShimGone) {
+		return s.buried(ctx, c)
+	}
+	return fmt.Errorf("container %s: %w", c.Name, err)
+}
+
+// killWait sends sig to the task and waits at most timeout for it to end.
+func (s *Service) killWait(ctx context.Context, sh *shimclient.Shim, sig syscall.Signal, timeout time.Duration) (shimclient.Exit, error) {
+	if err := sh.Kill(ctx, sig); err != nil && !errors.Is(err, shimclient.ErrNotRunning) {
+		return shimclient.Exit{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return sh.Wait(wctx)
+}
+
+// stopForeground stops a container run in the foreground by another berth process:
+// that process gets the signal, records the exit and exits.
+func (s *Service) stopForeground(ctx context.Context, c *container.Container, timeout time.Duration) error {
+	refresh(c)
+	if !c.State.Running || c.State.Pid == os.Getpid() {
+		return nil
+	}
+	pid := c.State.Pid
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	if waitPidGone(ctx, pid, timeout) {
+		return nil
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	waitPidGone(ctx, pid, 5*time.Second)
+	return s.markExited(ctx, c, 137, time.Time{})
+}
+
+func waitPidGone(ctx context.Context, pid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for alive(pid) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
+// KillContainer sends sig to a running container, as `docker kill`. berth's shim ends a
+// Wasm module whatever the signal (0 only checks that it runs), so the exit is then
+// recorded and the shim shut down.
+func (s *Service) KillContainer(ctx context.Context, ref string, sig syscall.Signal) (*container.Container, error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	s.sync(ctx, c)
+	if !c.Detached {
+		refresh(c)
+	}
+	if !c.State.Running {
+		return c, fmt.Errorf("%w: cannot kill container %s: it is not running (berth start is not available yet; berth ps -a shows its state)", ErrNotRunning, c.Name)
+	}
+	if !c.Detached {
+		if err := syscall.Kill(c.State.Pid, sig); err != nil {
+			return c, fmt.Errorf("container %s: kill: %w", c.Name, err)
+		}
+		return c, nil
+	}
+	sh, err := s.load(ctx, c)
+	if err != nil {
+		return c, s.lost(ctx, c, err)
+	}
+	if sig == 0 {
+		err := sh.Kill(ctx, 0)
+		sh.Close()
+		return c, err
+	}
+	x, err := s.killWait(ctx, sh, sig, 10*time.Second)
+	if err != nil {
+		sh.Close()
+		return c, s.lost(ctx, c, err)
+	}
+	return c, s.finish(ctx, c, sh, x)
+}
+
+// WaitContainer waits until a container has exited and returns its exit code.
+func (s *Service) WaitContainer(ctx context.Context, ref string) (int, error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return 0, err
+	}
+	if !c.Detached {
+		for refresh(c); c.State.Running; refresh(c) {
+			if !waitPidGone(ctx, c.State.Pid, time.Hour) && ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			// The berth process that ran it has recorded the exit (or died: refresh says 137).
+			if c, err = s.containers.Get(ctx, c.ID); err != nil {
+				return 0, err
+			}
+		}
+		return c.State.ExitCode, nil
+	}
+	if !c.State.Running {
+		return c.State.ExitCode, nil
+	}
+	sh, err := s.load(ctx, c)
+	if err != nil {
+		return 0, s.lost(ctx, c, err)
+	}
+	x, err := sh.Wait(ctx)
+	if err != nil {
+		sh.Close()
+		if err := s.lost(ctx, c, err); err != nil {
+			return 0, err
+		}
+		return c.State.ExitCode, nil
+	}
+	if err := s.finish(ctx, c, sh, x); err != nil {
+		return 0, err
+	}
+	return c.State.ExitCode, nil
+}
+
+// ErrNoLogs is returned (wrapped) by ContainerLogs for a container berth kept no log of.
+var ErrNoLogs = errors.New("no logs")
+
+// ContainerLogs hands the entries of a detached container's json-file log to fn, as
+// `docker logs` does. With opts.Follow it ends when the container has ended (opts.Done
+// is set here).
+func (s *Service) ContainerLogs(ctx context.Context, ref string, opts logs.ReadOptions, fn func(logs.Entry) error) error {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if !c.Detached || c.LogPath == "" {
+		return fmt.Errorf("%w: container %s ran in the foreground, where its output went to the terminal; berth keeps logs of detached containers (run -d)", ErrNoLogs, c.Name)
+	}
+	s.sync(ctx, c)
+	if opts.Follow {
+		done := make(chan struct{})
+		opts.Done = done
+		if !c.State.Running {
+			close(done)
+		} else {
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				defer close(done)
+				if _, err := s.WaitContainer(wctx, c.ID); err != nil && wctx.Err() == nil {
+					s.log.Warn("waiting for a container", "container", c.ID, "err", err)
+				}
+			}()
+		}
+	}
+	return logs.Read(ctx, c.LogPath, opts, fn)
+}
