@@ -175,9 +175,6 @@ func (a *App) logsCmd() *cobra.Command {
 // an RFC 3339 date and time, with or without seconds, fraction and zone (local time
 // without a zone), or a date alone.
 func ParseTimestamp(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, fmt.Errorf("%w: empty time", ErrBadSpec)
-	}
 	if d, err := time.ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
