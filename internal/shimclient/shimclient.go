@@ -18,10 +18,9 @@ import (
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/protobuf"
-	"github.com/containerd/containerd/protobuf/proto"
 	"github.com/containerd/ttrpc"
 	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/proto"
 
 	// Stats decodes the shim's cgroup metrics: their types must be registered.
 	_ "github.com/containerd/cgroups/v3/cgroup1/stats"
@@ -388,7 +387,7 @@ func (s *Shim) State(ctx context.Context) (State, error) {
 	st := State{Status: status(r.Status), Pid: r.Pid, ExitStatus: r.ExitStatus,
 		Stdio: Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr}}
 	if r.ExitedAt != nil {
-		st.ExitedAt = protobuf.FromTimestamp(r.ExitedAt)
+		st.ExitedAt = r.ExitedAt.AsTime()
 	}
 	return st, nil
 }
@@ -407,7 +406,7 @@ func (s *Shim) Wait(ctx context.Context) (Exit, error) {
 	if err != nil {
 		return Exit{}, wrap("wait", s.id, err)
 	}
-	return Exit{Status: r.ExitStatus, At: protobuf.FromTimestamp(r.ExitedAt)}, nil
+	return Exit{Status: r.ExitStatus, At: r.ExitedAt.AsTime()}, nil
 }
 
 // Kill sends sig to the task. berth's shim kills the Wasm module whatever the signal and
@@ -425,7 +424,7 @@ func (s *Shim) Delete(ctx context.Context) (Exit, error) {
 	if err != nil {
 		return Exit{}, wrap("delete", s.id, err)
 	}
-	return Exit{Pid: r.Pid, Status: r.ExitStatus, At: protobuf.FromTimestamp(r.ExitedAt)}, nil
+	return Exit{Pid: r.Pid, Status: r.ExitStatus, At: r.ExitedAt.AsTime()}, nil
 }
 
 // Stats reads the task's cgroup metrics: a *github.com/containerd/cgroups/v3/cgroup1/stats.Metrics
@@ -532,5 +531,5 @@ func Cleanup(ctx context.Context, o Options) (Exit, error) {
 	if err := proto.Unmarshal(stdout.Bytes(), &r); err != nil {
 		return Exit{}, fmt.Errorf("container %s: cleanup: reading the shim's delete response: %w", o.ID, err)
 	}
-	return Exit{Pid: r.Pid, Status: r.ExitStatus, At: protobuf.FromTimestamp(r.ExitedAt)}, nil
+	return Exit{Pid: r.Pid, Status: r.ExitStatus, At: r.ExitedAt.AsTime()}, nil
 }
