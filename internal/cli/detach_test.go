@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -395,4 +396,105 @@ func TestDetachedBadInput(t *testing.T) {
 	if _, errs, code := e.berth("", "run", "-d", "x:1"); code != 125 || !strings.Contains(errs, "make shim") {
 		t.Errorf("run -d without the shim: exit %d, %q; want 125 and how to build it", code, errs)
 	}
+}
+
+// As after a reboot: every shim killed and the state directory wiped. ps -a shows every
+// container exited (137) with no hang, and rm cleans up.
+func TestDetachedAfterReboot(t *testing.T) {
+	e := detachEnv(t)
+	e.ok("run", "-d", "--name", "one", "sleeper:1")
+	e.ok("run", "-d", "--name", "two", "sleeper:1")
+	for _, pid := range e.processes() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	ents, _ := os.ReadDir(e.state)
+	for _, d := range ents {
+		if err := os.RemoveAll(filepath.Join(e.state, d.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	out := e.ok("ps", "-a")
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("ps -a took %v", d)
+	}
+	for _, name := range []string{"one", "two"} {
+		if row := psRow(out, name); !strings.Contains(row, "Exited (137)") {
+			t.Errorf("ps -a row of %s: %q, want Exited (137)", name, row)
+		}
+	}
+	if got := e.ok("ps", "-q"); got != "" {
+		t.Errorf("ps -q lists %q after the reboot", got)
+	}
+	e.checkNoProcesses()
+	e.ok("rm", "one", "two")
+}
+
+// berth processes running run -d, ps, stop and rm at once: every container is accounted
+// for, and no record, process, socket or directory is left.
+func TestDetachedParallel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	e := detachEnv(t)
+	self, _ := os.Executable()
+	berth := func(args ...string) (string, error) {
+		c := exec.Command(self, args...)
+		c.Env = e.environ()
+		b, err := c.CombinedOutput()
+		return string(b), err
+	}
+	const workers, rounds = 4, 3
+	var wg sync.WaitGroup
+	errc := make(chan error, workers*rounds*4)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < rounds; i++ {
+				name := "w" + strconv.Itoa(w) + "-" + strconv.Itoa(i)
+				if out, err := berth("run", "-d", "--name", name, "sleeper:1"); err != nil {
+					errc <- fmt.Errorf("run -d %s: %v %s", name, err, out)
+					continue
+				}
+				if out, err := berth("ps"); err != nil || psRow(out, name) == "" {
+					errc <- fmt.Errorf("ps does not list %s: %v\n%s", name, err, out)
+				}
+				if i%2 == 0 {
+					if out, err := berth("stop", "-t", "1", name); err != nil {
+						errc <- fmt.Errorf("stop %s: %v %s", name, err, out)
+					}
+					if out, err := berth("rm", name); err != nil {
+						errc <- fmt.Errorf("rm %s: %v %s", name, err, out)
+					}
+				} else if out, err := berth("rm", "-f", name); err != nil {
+					errc <- fmt.Errorf("rm -f %s: %v %s", name, err, out)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Error(err)
+	}
+	if out := e.ok("ps", "-a", "-q"); out != "" {
+		t.Errorf("containers left: %q", out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(e.root, "containers"))
+	for _, d := range ents {
+		if d.Name() == "lock" || d.Name() == "names" {
+			continue
+		}
+		t.Errorf("left in the containers directory: %s", d.Name())
+	}
+	if names, _ := os.ReadDir(filepath.Join(e.root, "containers", "names")); len(names) > 0 {
+		t.Errorf("%d names left reserved", len(names))
+	}
+	filepath.Walk(e.state, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			t.Errorf("left in the state directory: %s", p)
+		}
+		return nil
+	})
 }
