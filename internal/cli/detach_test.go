@@ -498,3 +498,29 @@ func TestDetachedParallel(t *testing.T) {
 		return nil
 	})
 }
+
+// A berth killed between starting the shim and recording the container running leaves
+// a record that says created and a shim that runs: rm stops that shim too.
+func TestDetachedRemoveOrphanShim(t *testing.T) {
+	e := detachEnv(t)
+	id := strings.TrimSpace(e.ok("run", "-d", "sleeper:1"))
+	p := filepath.Join(e.root, "containers", id, "container.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["State"] = map[string]any{"Status": "created", "Running": false, "Pid": 0, "ExitCode": 0}
+	b, _ = json.Marshal(rec)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.processes()) == 0 {
+		t.Fatal("the shim is not running before the test's rm")
+	}
+	e.ok("rm", id)
+	e.checkNoProcesses()
+}

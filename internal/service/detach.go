@@ -215,6 +215,33 @@ func (s *Service) buried(ctx context.Context, c *container.Container) error {
 	return s.markExited(ctx, c, code, time.Time{})
 }
 
+// release makes sure no shim is left serving c, whatever its record says (a berth
+// killed between starting the shim and recording the container running leaves a
+// record that says created and a shim that runs): a shim that answers has its task
+// killed and deleted and is shut down; one that is gone is cleaned up after.
+func (s *Service) release(ctx context.Context, c *container.Container) {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := os.Stat(filepath.Join(s.containers.Dir(c), shimclient.AddressFile)); err != nil {
+		return
+	}
+	sh, err := s.load(ctx, c)
+	switch {
+	case err == nil:
+		s.reap(ctx, sh)
+	case errors.Is(err, shimclient.ErrShimGone):
+		if c.State.Running {
+			_ = s.buried(ctx, c)
+		} else if opts, err := s.shimOptions(c); err == nil {
+			if b, err := os.ReadFile(filepath.Join(opts.Bundle, shimclient.BinaryPathFile)); err == nil {
+				opts.ShimBinary = strings.TrimSpace(string(b))
+				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				_, _ = shimclient.Cleanup(cctx, opts)
+				cancel()
+			}
+		}
+	}
+}
+
 // sync brings the record of a detached container that says running up to date with its
 // shim: see the notes at the top of this file. A shim that does not answer in time is
 // left alone (the record keeps saying running).

@@ -367,6 +367,9 @@ func (s *Service) RemoveContainer(ctx context.Context, ref string, force bool) (
 			_ = syscall.Kill(c.State.Pid, syscall.SIGKILL)
 		}
 	}
+	if c.Detached {
+		s.release(ctx, c)
+	}
 	return c, s.containers.Remove(ctx, c.ID)
 }
 
