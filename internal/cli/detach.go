@@ -143,21 +143,7 @@ func (a *App) logsCmd() *cobra.Command {
 				}
 			}
 			return a.withService(cmd.Context(), func(s *service.Service) error {
-				var buf []byte
-				return s.ContainerLogs(cmd.Context(), args[0], o, func(e logs.Entry) error {
-					w := a.Stdout
-					if e.Stream == "stderr" {
-						w = a.Stderr
-					}
-					buf = buf[:0]
-					if timestamps {
-						buf = e.Time.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000000000Z07:00")
-						buf = append(buf, ' ')
-					}
-					buf = append(buf, e.Log...)
-					_, err := w.Write(buf)
-					return err
-				})
+				return a.followLogs(cmd.Context(), s, args[0], o, timestamps)
 			})
 		},
 	}
@@ -318,4 +304,99 @@ var signals = map[string]syscall.Signal{
 	"TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU, "URG": syscall.SIGURG,
 	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "VTALRM": syscall.SIGVTALRM, "WINCH": syscall.SIGWINCH,
 	"XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ,
+}
+
+func (a *App) startCmd() *cobra.Command {
+	var attach bool
+	c := &cobra.Command{
+		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Start one or more stopped containers (detached, through their shims)",
+		Args:  minArgs(1, "CONTAINER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if attach && len(args) > 1 {
+				return fmt.Errorf("%w: start -a takes one container", ErrBadSpec)
+			}
+			shim, err := a.detachShim()
+			if err != nil {
+				return err
+			}
+			d := service.DetachOptions{ShimBinary: shim, Debug: a.debug}
+			if !attach {
+				return a.eachContainer(cmd.Context(), args, func(s *service.Service, ref string) error {
+					_, err := s.StartContainer(cmd.Context(), ref, d)
+					return err
+				})
+			}
+			return a.withService(cmd.Context(), func(s *service.Service) error {
+				ctx := cmd.Context()
+				since := time.Now()
+				c, err := s.StartContainer(ctx, args[0], d)
+				if err != nil {
+					return err
+				}
+				if err := a.followLogs(ctx, s, c.ID, logs.ReadOptions{Follow: true, Tail: -1, Since: since, Stdout: true, Stderr: true}, false); err != nil {
+					return err
+				}
+				code, err := s.WaitContainer(ctx, c.ID)
+				if err != nil {
+					return err
+				}
+				if code != 0 {
+					return &ExitError{Code: code}
+				}
+				return nil
+			})
+		},
+	}
+	c.Flags().BoolVarP(&attach, "attach", "a", false, "attach to the container's output and wait for it to end, with its exit code")
+	return c
+}
+
+func (a *App) restartCmd() *cobra.Command {
+	var seconds int
+	c := &cobra.Command{
+		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
+		Short: "Restart one or more containers (stop, then start detached)",
+		Args:  minArgs(1, "CONTAINER"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if seconds < 0 {
+				return fmt.Errorf("%w: --time %d: give a number of seconds ≥ 0", ErrBadSpec, seconds)
+			}
+			shim, err := a.detachShim()
+			if err != nil {
+				return err
+			}
+			d := service.DetachOptions{ShimBinary: shim, Debug: a.debug}
+			return a.eachContainer(cmd.Context(), args, func(s *service.Service, ref string) error {
+				c, err := s.StopContainer(cmd.Context(), ref, time.Duration(seconds)*time.Second)
+				if err != nil {
+					return err
+				}
+				_, err = s.StartContainer(cmd.Context(), c.ID, d)
+				return err
+			})
+		},
+	}
+	c.Flags().IntVarP(&seconds, "time", "t", 10, "seconds to wait before killing the container")
+	return c
+}
+
+// followLogs writes a container's log entries to stdout and stderr (by stream), with
+// docker's timestamps when asked.
+func (a *App) followLogs(ctx context.Context, s *service.Service, ref string, o logs.ReadOptions, timestamps bool) error {
+	var buf []byte
+	return s.ContainerLogs(ctx, ref, o, func(e logs.Entry) error {
+		w := a.Stdout
+		if e.Stream == "stderr" {
+			w = a.Stderr
+		}
+		buf = buf[:0]
+		if timestamps {
+			buf = e.Time.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000000000Z07:00")
+			buf = append(buf, ' ')
+		}
+		buf = append(buf, e.Log...)
+		_, err := w.Write(buf)
+		return err
+	})
 }

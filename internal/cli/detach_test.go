@@ -524,3 +524,75 @@ func TestDetachedRemoveOrphanShim(t *testing.T) {
 	e.ok("rm", id)
 	e.checkNoProcesses()
 }
+
+// start runs an exited container again through a new shim, appending to its log;
+// -a attaches and exits with the container's code. restart is stop then start. A
+// container whose shim died (as after a reboot) starts again; one last run in the
+// foreground starts detached.
+func TestDetachedStartRestart(t *testing.T) {
+	e := detachEnv(t)
+	id := strings.TrimSpace(e.ok("run", "-d", "--name", "once", "--log-opt", "max-size=10k", "sleeper:1", "exit", "7"))
+	if got := e.ok("wait", "once"); got != "7\n" {
+		t.Fatalf("wait = %q", got)
+	}
+	out, errs, code := e.berth("", "start", "-a", "once")
+	if code != 7 || out != "bye\n" {
+		t.Errorf("start -a: exit %d, %q %q; want 7 and bye", code, out, errs)
+	}
+	if got := e.ok("logs", id); got != "bye\nbye\n" {
+		t.Errorf("logs after a start = %q, want both runs", got)
+	}
+	var rec struct{ HostConfig struct{ LogConfig struct{ Config map[string]string } } }
+	if err := json.Unmarshal([]byte(strings.Trim(e.ok("inspect", id), "[]\n")), &rec); err != nil || rec.HostConfig.LogConfig.Config["max-size"] != "10000" {
+		t.Errorf("recorded log options %+v, %v", rec.HostConfig.LogConfig, err)
+	}
+	e.checkNoProcesses()
+
+	e.ok("run", "-d", "--name", "svc", "sleeper:1")
+	for _, pid := range e.processes() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if row := psRow(e.ok("ps", "-a"), "svc"); !strings.Contains(row, "Exited (137)") {
+		t.Fatalf("ps -a row %q, want Exited (137)", row)
+	}
+	if got := e.ok("start", "svc"); got != "svc\n" {
+		t.Errorf("start printed %q", got)
+	}
+	if row := psRow(e.ok("ps"), "svc"); !strings.Contains(row, "Up ") {
+		t.Errorf("ps row after start %q, want Up", row)
+	}
+	before := e.inspect("svc").State.Pid
+	e.ok("restart", "-t", "1", "svc")
+	after := e.inspect("svc")
+	if !after.State.Running || after.State.Pid == before {
+		t.Errorf("after restart: %+v (pid before %d)", after.State, before)
+	}
+	e.ok("start", "svc") // a running container: nothing to do, as docker
+	if got := e.inspect("svc").State.Pid; got != after.State.Pid {
+		t.Errorf("start of a running container changed its pid %d → %d", after.State.Pid, got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if strings.Count(e.ok("logs", "svc"), "line 2\n") == 3 {
+			break
+		}
+	}
+	if got := strings.Count(e.ok("logs", "svc"), "line 2\n"); got != 3 {
+		t.Errorf("logs hold %d runs' lines, want 3", got)
+	}
+	e.ok("rm", "-f", "svc")
+
+	if _, _, code := e.berth("", "run", "--name", "fg", "sleeper:1", "exit", "3"); code != 3 {
+		t.Fatalf("foreground run exited %d", code)
+	}
+	if errs := e.fail(1, "logs", "fg"); !strings.Contains(errs, "foreground") {
+		t.Errorf("logs of a foreground container: %q", errs)
+	}
+	if out, _, code := e.berth("", "start", "-a", "fg"); code != 3 || out != "bye\n" {
+		t.Errorf("start -a of a foreground container: exit %d, %q", code, out)
+	}
+	if got := e.ok("logs", "fg"); got != "bye\n" {
+		t.Errorf("logs after starting a foreground container detached = %q", got)
+	}
+	e.checkNoProcesses()
+	e.ok("rm", "once", "fg")
+}

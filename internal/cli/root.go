@@ -126,7 +126,7 @@ func (a *App) subcommands() []subcommand {
 		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
 		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
 		{"pull", a.pullCmd}, {"push", a.pushCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
-		{"kill", a.killCmd}, {"wait", a.waitCmd},
+		{"kill", a.killCmd}, {"wait", a.waitCmd}, {"start", a.startCmd}, {"restart", a.restartCmd},
 	}
 }
 

@@ -86,6 +86,14 @@ type HostConfig struct {
 	AutoRemove bool
 	Binds      []string `json:",omitempty"`
 	Memory     int64    `json:",omitempty"`
+	// LogConfig is the log driver of a detached container (docker's shape).
+	LogConfig *LogConfig `json:",omitempty"`
+}
+
+// LogConfig is a log driver and its options (--log-opt), as docker records them.
+type LogConfig struct {
+	Type   string            // "json-file"
+	Config map[string]string `json:",omitempty"`
 }
 
 // Container is the record of one container.
@@ -170,6 +178,17 @@ func (c *Container) marshal() ([]byte, error) {
 			if h.Memory != 0 {
 				w.Key("Memory")
 				w.Int(h.Memory)
+			}
+			if h.LogConfig != nil {
+				w.Key("LogConfig")
+				w.Object(func() {
+					w.Key("Type")
+					w.String(h.LogConfig.Type)
+					if len(h.LogConfig.Config) > 0 {
+						w.Key("Config")
+						w.StringMap(h.LogConfig.Config)
+					}
+				})
 			}
 		})
 		w.Key("State")

@@ -24,7 +24,8 @@ func TestMarshalFields(t *testing.T) {
 		want []string
 	}{
 		{Container{}, []string{"ID ", "Name ", "Image ", `ImageDigest json:",omitempty"`, "Created ", "Path ", "Args ", `Env json:",omitempty"`, "WorkingDir ", `Detached json:",omitempty"`, `LogPath json:",omitempty"`, "HostConfig ", "State ", "dir "}},
-		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`}},
+		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`, `LogConfig json:",omitempty"`}},
+		{LogConfig{}, []string{"Type ", `Config json:",omitempty"`}},
 		{State{}, []string{"Status ", "Running ", "Pid ", "ExitCode ", `Error json:",omitempty"`, `StartedAt json:",omitzero"`, `FinishedAt json:",omitzero"`}},
 	} {
 		if got := names(tt.v); !reflect.DeepEqual(got, tt.want) {
@@ -59,10 +60,21 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		}
 		return time.Date(1999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
 	}
+	logConfig := func() *LogConfig {
+		switch r.IntN(4) {
+		case 0:
+			return nil
+		case 1:
+			return &LogConfig{Type: str()}
+		case 2:
+			return &LogConfig{Type: str(), Config: map[string]string{}}
+		}
+		return &LogConfig{Type: str(), Config: map[string]string{str(): str(), "max-size": str()}}
+	}
 	for i := 0; i < 2000; i++ {
 		c := &Container{ID: str(), Name: str(), Image: str(), ImageDigest: str(), Created: when(), Path: str(),
 			Args: list(), Env: list(), WorkingDir: str(), Detached: r.IntN(2) == 0, LogPath: str(),
-			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20},
+			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20, LogConfig: logConfig()},
 			State: State{Status: str(), Running: r.IntN(2) == 0, Pid: r.IntN(3) - 1, ExitCode: r.IntN(300), Error: str(),
 				StartedAt: when(), FinishedAt: when()}}
 		want, err := json.MarshalIndent(c, "", "  ")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,28 +67,65 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	if d.ShimBinary == "" {
 		return nil, fmt.Errorf("%w: no shim binary given for run -d", ErrBadOption)
 	}
+	lc := logConfig(d.Log)
+	o.logConfig = lc
 	o.detached = true
 	c, _, _, err := s.create(ctx, o, false)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startShim(ctx, c, d); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// logConfig is d.Log as docker records it.
+func logConfig(o logs.Options) *container.LogConfig {
+	lc := &container.LogConfig{Type: "json-file"}
+	if o.MaxSize > 0 {
+		lc.Config = map[string]string{"max-size": strconv.FormatInt(o.MaxSize, 10)}
+		if o.MaxFile > 0 {
+			lc.Config["max-file"] = strconv.Itoa(o.MaxFile)
+		}
+	}
+	return lc
+}
+
+// startShim has a new shim run container c, whose record and bundle exist and which no
+// shim serves: the task's output is appended to its json-file log. On success the
+// record says running (c too); on failure it says created with the error, and the shim
+// is gone.
+func (s *Service) startShim(ctx context.Context, c *container.Container, d DetachOptions) error {
+	if d.ShimBinary == "" {
+		return fmt.Errorf("%w: no shim binary given to start container %s", ErrBadOption, c.Name)
+	}
 	opts, err := s.shimOptions(c)
 	if err != nil {
-		_ = s.containers.Discard(context.WithoutCancel(ctx), c)
-		return nil, err
+		return err
 	}
 	opts.ShimBinary, opts.Debug = d.ShimBinary, d.Debug
-	uri := logs.URI(c.LogPath, d.Log)
-	failed := func(sh *shimclient.Shim, err error) (*container.Container, error) {
+	logPath := c.LogPath
+	if logPath == "" {
+		logPath = filepath.Join(opts.Bundle, logs.FileName(c.ID))
+	}
+	var lo logs.Options
+	if lc := c.HostConfig.LogConfig; lc != nil {
+		if lo, err = logs.ParseOptions(lc.Config); err != nil {
+			return fmt.Errorf("container %s: its recorded log options: %w", c.Name, err)
+		}
+	}
+	uri := logs.URI(logPath, lo)
+	failed := func(sh *shimclient.Shim, err error) error {
 		ctx := context.WithoutCancel(ctx)
 		if sh != nil {
 			s.reap(ctx, sh)
 		}
-		_ = s.containers.Update(ctx, c.ID, true, func(c *container.Container) error {
-			c.State = container.State{Status: container.StatusCreated, ExitCode: 125, Error: err.Error()}
+		_ = s.containers.Update(ctx, c.ID, true, func(r *container.Container) error {
+			r.State = container.State{Status: container.StatusCreated, ExitCode: 125, Error: err.Error()}
 			return nil
 		})
-		return c, err
+		return err
 	}
 	sh, err := shimclient.Start(ctx, opts)
 	if err != nil {
@@ -103,6 +141,10 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	}
 	started := time.Now().UTC()
 	err = s.containers.Update(ctx, c.ID, true, func(r *container.Container) error {
+		r.Detached, r.LogPath = true, logPath
+		if r.HostConfig.LogConfig == nil {
+			r.HostConfig.LogConfig = logConfig(lo)
+		}
 		r.State = container.State{Status: container.StatusRunning, Running: true, Pid: int(pid), StartedAt: started}
 		*c = *r
 		return nil
@@ -110,7 +152,31 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	if err != nil {
 		return failed(sh, err)
 	}
-	return c, nil
+	return nil
+}
+
+// StartContainer starts a container that is not running (exited, or created and never
+// started) again, detached, as `docker start`: its shim runs the bundle as it is (the
+// root keeps what the last run wrote) and appends to its log. A container that runs is
+// left alone. A container last run in the foreground is run detached from now on.
+func (s *Service) StartContainer(ctx context.Context, ref string, d DetachOptions) (*container.Container, error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.Detached {
+		s.sync(ctx, c)
+	} else {
+		refresh(c)
+	}
+	if c.State.Running {
+		return c, nil
+	}
+	if c.HostConfig.AutoRemove {
+		return c, fmt.Errorf("%w: container %s was run with --rm and is being removed", ErrBadOption, c.Name)
+	}
+	s.release(ctx, c) // a shim left from a berth killed mid-start
+	return c, s.startShim(ctx, c, d)
 }
 
 // ErrBadOption is returned (wrapped) for a combination of flags berth cannot carry out.

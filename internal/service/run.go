@@ -39,7 +39,8 @@ type RunOptions struct {
 	// is written (the CLI uses it to clean up on a signal).
 	Started func(*container.Container)
 
-	detached bool // set by RunDetached: the record says so, and has a log
+	detached  bool                 // set by RunDetached: the record says so, and has a log
+	logConfig *container.LogConfig // set by RunDetached
 }
 
 // IsLocalModule reports whether a run argument names a local module file rather than an
@@ -204,6 +205,7 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	if o.detached {
 		// Created until its shim has started the module (RunDetached).
 		c.Detached = true
+		c.HostConfig.LogConfig = o.logConfig
 		c.State = container.State{Status: container.StatusCreated}
 	}
 	b := bundleJob{c: c, o: o, proc: proc, snapshot: snapshot, modPath: modPath, modDigest: modDigest, module: module}
