@@ -32,6 +32,7 @@ func (a *App) psCmd() *cobra.Command {
 	var (
 		all, quiet, noTrunc bool
 		format              string
+		filters             []string
 	)
 	c := &cobra.Command{
 		Use:     "ps [OPTIONS]",
@@ -39,6 +40,11 @@ func (a *App) psCmd() *cobra.Command {
 		Short:   "List containers",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			filter, err := ParsePsFilter(filters)
+			if err != nil {
+				return err
+			}
+			all = all || filter.wantsAll()
 			return a.withService(cmd.Context(), func(s *service.Service) error {
 				cs, listErr := s.Containers(cmd.Context())
 				if listErr != nil && !errors.Is(listErr, container.ErrCorrupt) {
@@ -47,7 +53,7 @@ func (a *App) psCmd() *cobra.Command {
 				now := time.Now()
 				var rows []containerRow
 				for _, c := range cs {
-					if !all && !c.State.Running {
+					if !all && !c.State.Running || !filter.match(c) {
 						continue
 					}
 					id := c.ID
@@ -79,6 +85,7 @@ func (a *App) psCmd() *cobra.Command {
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
 	c.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	c.Flags().StringVar(&format, "format", "", "format output: 'table', 'table TEMPLATE', 'json' or a Go template")
+	c.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: status=, name=, id=, ancestor=, exited=")
 	return c
 }
 

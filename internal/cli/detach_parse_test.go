@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/container"
 )
 
 func TestParseTimestamp(t *testing.T) {
@@ -107,4 +109,65 @@ func TestParseLogOpts(t *testing.T) {
 			t.Errorf("parseLogOpts(%q) = %v; want an error naming --log-opt", bad, err)
 		}
 	}
+}
+
+func TestParsePsFilter(t *testing.T) {
+	c := &container.Container{ID: "abcdef0123", Name: "web-1", Image: "shop/web", ImageDigest: "sha256:feedbeef99",
+		State: container.State{Status: container.StatusExited, ExitCode: 3}}
+	for _, tt := range []struct {
+		args  []string
+		match bool
+		all   bool
+	}{
+		{nil, true, false},
+		{[]string{"status=exited"}, true, true},
+		{[]string{"status=running"}, false, false},
+		{[]string{"status=running", "status=exited"}, true, true},
+		{[]string{"name=^web"}, true, false},
+		{[]string{"name=db"}, false, false},
+		{[]string{"id=abc"}, true, false},
+		{[]string{"ancestor=shop/web:latest"}, true, false},
+		{[]string{"ancestor=shop/web"}, true, false},
+		{[]string{"ancestor=feedbeef"}, true, false},
+		{[]string{"ancestor=sha256:feed"}, true, false},
+		{[]string{"ancestor=shop/web:2"}, false, false},
+		{[]string{"exited=3"}, true, true},
+		{[]string{"exited=0"}, false, true},
+		{[]string{"name=web", "exited=0"}, false, true},
+	} {
+		f, err := ParsePsFilter(tt.args)
+		if err != nil {
+			t.Errorf("ParsePsFilter(%q): %v", tt.args, err)
+			continue
+		}
+		if got := f.match(c); got != tt.match {
+			t.Errorf("filter %q matches = %v, want %v", tt.args, got, tt.match)
+		}
+		if got := f.wantsAll(); got != tt.all {
+			t.Errorf("filter %q wantsAll = %v, want %v", tt.args, got, tt.all)
+		}
+	}
+	for _, bad := range []string{"status", "status=", "status=sleeping", "name=(", "exited=x", "label=a=b", "=x"} {
+		if _, err := ParsePsFilter([]string{bad}); err == nil || !errors.Is(err, ErrBadSpec) || !strings.Contains(err.Error(), "--filter") {
+			t.Errorf("ParsePsFilter(%q) = %v; want an ErrBadSpec error naming --filter", bad, err)
+		}
+	}
+}
+
+func FuzzParsePsFilter(f *testing.F) {
+	for _, s := range []string{"status=exited", "name=^w.*", "ancestor=a/b:1", "exited=137", "x=y"} {
+		f.Add(s)
+	}
+	c := &container.Container{ID: "abc", Name: "n", Image: "i", State: container.State{Status: "running"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		flt, err := ParsePsFilter([]string{s})
+		if err != nil {
+			if !errors.Is(err, ErrBadSpec) {
+				t.Fatalf("error %v does not wrap ErrBadSpec", err)
+			}
+			return
+		}
+		flt.match(c)
+		flt.wantsAll()
+	})
 }

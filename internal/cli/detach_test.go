@@ -238,6 +238,13 @@ func TestDetachedLifecycle(t *testing.T) {
 	if row := psRow(e.ok("ps", "-a"), "web"); !regexp.MustCompile(`Exited \(143\) (Less than a second|\d+ seconds?) ago +web$`).MatchString(row) {
 		t.Errorf("ps -a row %q, want Exited (143)", row)
 	}
+	// --filter status=exited lists it without -a, as docker.
+	if got := e.ok("ps", "-q", "--no-trunc", "--filter", "status=exited", "--filter", "ancestor=sleeper:1"); got != id+"\n" {
+		t.Errorf("ps --filter status=exited = %q, want the container", got)
+	}
+	if got := e.ok("ps", "-a", "-q", "--filter", "name=^nomatch$"); got != "" {
+		t.Errorf("ps --filter name=^nomatch$ = %q", got)
+	}
 	if got := e.ok("wait", "web"); got != "143\n" {
 		t.Errorf("wait of an exited container = %q", got)
 	}
@@ -542,7 +549,11 @@ func TestDetachedStartRestart(t *testing.T) {
 	if got := e.ok("logs", id); got != "bye\nbye\n" {
 		t.Errorf("logs after a start = %q, want both runs", got)
 	}
-	var rec struct{ HostConfig struct{ LogConfig struct{ Config map[string]string } } }
+	var rec struct {
+		HostConfig struct {
+			LogConfig struct{ Config map[string]string }
+		}
+	}
 	if err := json.Unmarshal([]byte(strings.Trim(e.ok("inspect", id), "[]\n")), &rec); err != nil || rec.HostConfig.LogConfig.Config["max-size"] != "10000" {
 		t.Errorf("recorded log options %+v, %v", rec.HostConfig.LogConfig, err)
 	}
