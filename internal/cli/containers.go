@@ -35,10 +35,9 @@ func (a *App) psCmd() *cobra.Command {
 		filters             []string
 	)
 	c := &cobra.Command{
-		Use:     "ps [OPTIONS]",
-		Aliases: []string{"container ls"},
-		Short:   "List containers",
-		Args:    cobra.NoArgs,
+		Use:   "ps [OPTIONS]",
+		Short: "List containers",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			filter, err := ParsePsFilter(filters)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/service"
@@ -399,4 +401,60 @@ func (a *App) followLogs(ctx context.Context, s *service.Service, ref string, o 
 		_, err := w.Write(buf)
 		return err
 	})
+}
+
+func (a *App) renameCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rename CONTAINER NEW_NAME",
+		Short: "Rename a container",
+		Args:  exactArgs(2, "CONTAINER NEW_NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withService(cmd.Context(), func(s *service.Service) error {
+				_, err := s.RenameContainer(cmd.Context(), args[0], args[1])
+				return err
+			})
+		},
+	}
+}
+
+// containerCmd is `berth container …`: docker's names for the container commands.
+func (a *App) containerCmd() *cobra.Command {
+	c := &cobra.Command{Use: "container", Short: "Manage containers"}
+	ls := a.psCmd()
+	ls.Use, ls.Aliases = "ls [OPTIONS]", []string{"list", "ps"}
+	var yes bool
+	prune := &cobra.Command{
+		Use:   "prune [OPTIONS]",
+		Short: "Remove all stopped containers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				if f, ok := a.Stdin.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+					return errors.New("container prune removes every stopped container; confirm with -f (--force)")
+				}
+				fmt.Fprint(a.Stdout, "WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")
+				var ans string
+				fmt.Fscanln(a.Stdin, &ans)
+				if ans != "y" && ans != "Y" {
+					return nil
+				}
+			}
+			return a.withService(cmd.Context(), func(s *service.Service) error {
+				removed, freed, err := s.PruneContainers(cmd.Context())
+				if len(removed) > 0 {
+					fmt.Fprintln(a.Stdout, "Deleted Containers:")
+					for _, id := range removed {
+						fmt.Fprintln(a.Stdout, id)
+					}
+					fmt.Fprintln(a.Stdout)
+				}
+				fmt.Fprintf(a.Stdout, "Total reclaimed space: %s\n", humanSize(freed))
+				return err
+			})
+		},
+	}
+	prune.Flags().BoolVarP(&yes, "force", "f", false, "do not prompt for confirmation")
+	c.AddCommand(ls, prune, a.rmCmd(), a.inspectCmd(), a.logsCmd(), a.stopCmd(), a.killCmd(), a.waitCmd(),
+		a.startCmd(), a.restartCmd(), a.renameCmd())
+	return c
 }

@@ -607,3 +607,30 @@ func TestDetachedStartRestart(t *testing.T) {
 	e.checkNoProcesses()
 	e.ok("rm", "once", "fg")
 }
+
+// rename keeps the container and moves its name; container prune removes the stopped
+// containers and leaves the running ones; `container ls` is ps.
+func TestDetachedRenamePrune(t *testing.T) {
+	e := detachEnv(t)
+	runID := strings.TrimSpace(e.ok("run", "-d", "--name", "runner", "sleeper:1"))
+	exitID := strings.TrimSpace(e.ok("run", "-d", "--name", "quitter", "sleeper:1", "exit", "0"))
+	e.ok("wait", "quitter")
+	e.ok("rename", "runner", "stayer")
+	if c := e.inspect("stayer"); c.ID != runID || !c.State.Running {
+		t.Errorf("after rename: %+v", c)
+	}
+	if errs := e.fail(1, "rename", "stayer", "quitter"); !strings.Contains(errs, "already in use") {
+		t.Errorf("rename to a taken name: %q", errs)
+	}
+	if errs := e.fail(1, "container", "prune"); !strings.Contains(errs, "-f") {
+		t.Errorf("prune without -f and no terminal: %q", errs)
+	}
+	out := e.ok("container", "prune", "-f")
+	if !strings.Contains(out, "Deleted Containers:\n"+exitID+"\n") || strings.Contains(out, runID) || !strings.Contains(out, "Total reclaimed space: ") {
+		t.Errorf("prune printed %q", out)
+	}
+	if got := e.ok("container", "ls", "-a", "-q", "--no-trunc"); got != runID+"\n" {
+		t.Errorf("container ls -a after prune = %q, want only the running one", got)
+	}
+	e.ok("container", "rm", "-f", "stayer")
+}

@@ -449,6 +449,46 @@ func (s *Store) Update(ctx context.Context, id string, durable bool, fn func(*Co
 	return s.write(c, durable)
 }
 
+// Rename gives container ref (a name, id or id prefix) the name name, as `docker rename`:
+// the new name is reserved before the record changes and the old one freed after, all
+// under the lock, so the container is never without a name and no other can take either.
+func (s *Store) Rename(ctx context.Context, ref, name string) (*Container, error) {
+	if name == "" || !validName().MatchString(name) {
+		return nil, fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, name)
+	}
+	name = strings.TrimPrefix(name, "/")
+	c, err := s.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if c.Name == name {
+		return nil, fmt.Errorf("%w: container %s is already named %q", ErrNameInUse, short(c.ID), name)
+	}
+	unlock, err := s.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	place := filepath.Dir(s.Dir(c))
+	id := c.ID
+	if err := s.reserve(place, name, id); err != nil {
+		return nil, err
+	}
+	// Read again under the lock: another process may have renamed or removed it.
+	c, err = readIn(place, id)
+	var old string
+	if err == nil {
+		old, c.Name = c.Name, name
+		err = s.write(c, true)
+	}
+	if err != nil {
+		s.release(place, name, id)
+		return nil, err
+	}
+	s.release(place, old, id)
+	return c, nil
+}
+
 // read reads the record of id from whichever place holds it.
 func (s *Store) read(id string) (*Container, error) {
 	for _, place := range s.places() {

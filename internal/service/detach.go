@@ -538,3 +538,35 @@ func (s *Service) ContainerLogs(ctx context.Context, ref string, opts logs.ReadO
 	}
 	return logs.Read(ctx, c.LogPath, opts, fn)
 }
+
+// RenameContainer gives a container a new name, as `docker rename`.
+func (s *Service) RenameContainer(ctx context.Context, ref, name string) (*container.Container, error) {
+	return s.containers.Rename(ctx, ref, name)
+}
+
+// PruneContainers removes every container that is not running (asking the shims of
+// detached ones first) and returns their ids and the bytes their directories held.
+func (s *Service) PruneContainers(ctx context.Context) ([]string, int64, error) {
+	cs, err := s.Containers(ctx)
+	var removed []string
+	var freed int64
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range cs {
+		if c.State.Running {
+			continue
+		}
+		size := dirSize(s.containers.Dir(c))
+		if _, err := s.RemoveContainer(ctx, c.ID, false); err != nil {
+			if !errors.Is(err, container.ErrNotFound) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		removed = append(removed, c.ID)
+		freed += size
+	}
+	return removed, freed, errors.Join(errs...)
+}
