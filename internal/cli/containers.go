@@ -122,7 +122,7 @@ func (a *App) inspectCmd() *cobra.Command {
 				var out []any
 				for _, ref := range args {
 					if c, err := s.Container(cmd.Context(), ref); err == nil {
-						out = append(out, c)
+						out = append(out, inspectContainer(c))
 						continue
 					} else if !errors.Is(err, container.ErrNotFound) {
 						return err

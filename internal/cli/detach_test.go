@@ -136,7 +136,6 @@ func (e *env) fail(wantCode int, args ...string) string {
 
 type inspected struct {
 	ID, Name, LogPath string
-	Detached          bool
 	State             struct {
 		Status   string
 		Running  bool
@@ -175,8 +174,21 @@ func TestDetachedLifecycle(t *testing.T) {
 		t.Fatalf("run -d printed %q, want the full id", out)
 	}
 	c := e.inspect("web")
-	if c.ID != id || !c.State.Running || c.State.Status != "running" || !c.Detached {
+	if c.ID != id || c.Name != "/web" || !c.State.Running || c.State.Status != "running" || c.State.Pid == 0 {
 		t.Fatalf("inspect after run -d = %+v", c)
+	}
+	// docker's shape, for scripts that read it.
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(e.ok("inspect", "web")), &raw); err != nil || len(raw) != 1 {
+		t.Fatalf("inspect: %v", err)
+	}
+	state, _ := raw[0]["State"].(map[string]any)
+	hc, _ := raw[0]["HostConfig"].(map[string]any)
+	lc, _ := hc["LogConfig"].(map[string]any)
+	cfg, _ := raw[0]["Config"].(map[string]any)
+	if raw[0]["Id"] != id || state["Running"] != true || state["OOMKilled"] != false || !strings.HasPrefix(state["StartedAt"].(string), "20") ||
+		state["FinishedAt"] != "0001-01-01T00:00:00Z" || lc["Type"] != "json-file" || cfg["Image"] != "sleeper:1" {
+		t.Errorf("inspect is not in docker's shape: %v", raw[0])
 	}
 	if want := filepath.Join(e.root, "containers", id, id+"-json.log"); c.LogPath != want {
 		t.Errorf("LogPath = %s, want %s (in the data root)", c.LogPath, want)
