@@ -14,8 +14,8 @@ import (
 )
 
 type containerRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Status, Names string
-	State                                                    string
+	ID, Image, Command, CreatedAt, RunningFor, Status, Ports, Names string
+	State                                                           string
 }
 
 func statusWord(c *container.Container, now time.Time) string {
@@ -72,7 +72,7 @@ func (a *App) psCmd() *cobra.Command {
 						Status: statusWord(c, now), Names: c.Name, State: c.State.Status})
 				}
 				if !quiet {
-					if err := printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}", "CONTAINER ID", rows); err != nil {
+					if err := printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", "CONTAINER ID", rows); err != nil {
 						return err
 					}
 				}

@@ -193,6 +193,9 @@ func TestDetachedLifecycle(t *testing.T) {
 	if want := filepath.Join(e.root, "containers", id, id+"-json.log"); c.LogPath != want {
 		t.Errorf("LogPath = %s, want %s (in the data root)", c.LogPath, want)
 	}
+	if head := strings.SplitN(e.ok("ps"), "\n", 2)[0]; !regexp.MustCompile(`^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$`).MatchString(head) {
+		t.Errorf("ps header %q, want docker's columns", head)
+	}
 	if row := psRow(e.ok("ps"), "web"); !regexp.MustCompile(`^` + id[:12] + ` +sleeper:1 +"/app.wasm serve 3" +.* ago +Up (Less than a second|\d+ seconds?) +web$`).MatchString(row) {
 		t.Errorf("ps row %q, want the container Up", row)
 	}
