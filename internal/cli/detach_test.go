@@ -41,7 +41,7 @@ var (
 )
 
 // buildShim builds containerd-shim-berth-v1 and berth-guest once per test binary, into
-// a directory removed by TestMain's exit (left in the system temp dir otherwise: small).
+// a directory TestMain removes (removeShimDir) when the tests are done.
 func buildShim(t *testing.T) string {
 	t.Helper()
 	shimOnce.Do(func() {
@@ -66,6 +66,13 @@ func buildShim(t *testing.T) string {
 		t.Fatalf("building the shim: %v\n%s", shimErr, shimDir)
 	}
 	return shimDir
+}
+
+// removeShimDir removes the directory buildShim built into, if it did.
+func removeShimDir() {
+	if shimErr == nil && shimDir != "" && os.Getenv("BERTH_TEST_SHIM_DIR") == "" {
+		os.RemoveAll(shimDir)
+	}
 }
 
 // detachEnv is an env whose berth finds the test's shim, with a guest image built.
@@ -404,6 +411,11 @@ func TestDetachedBadInput(t *testing.T) {
 		{[]string{"run", "-d", "--log-opt", "max-size=lots", "x:1"}, 125, "max-size"},
 		{[]string{"run", "-d", "--log-opt", "nokey", "x:1"}, 125, "KEY=VALUE"},
 		{[]string{"run", "--log-opt", "max-size=1m", "x:1"}, 125, "run -d"},
+		{[]string{"run", "-d", "--rm", "x:1"}, 125, "--rm"},
+		{[]string{"run", "-d", "-i", "x:1"}, 125, "stdin"},
+		{[]string{"rename", "x", "bad name"}, 1, "invalid container name"},
+		{[]string{"ps", "--filter", "colour=red"}, 1, "--filter"},
+		{[]string{"start", "-a", "x", "y"}, 1, "one container"},
 		{[]string{"kill", "-s", "NOPE", "x"}, 1, "invalid signal"},
 		{[]string{"stop", "-t", "-1", "x"}, 1, "--time"},
 		{[]string{"logs", "--since", "yesterday", "x"}, 1, "--since"},

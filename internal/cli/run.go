@@ -94,6 +94,12 @@ func (a *App) runCmd() *cobra.Command {
 			}
 			pp := pullPolicy{when: pull, registry: ro}
 			if detach {
+				switch {
+				case rm:
+					return fail(fmt.Errorf("%w: run -d --rm is not available yet (no process would remove the container when it exits); drop --rm and remove it with berth rm", ErrBadSpec))
+				case interactive:
+					return fail(fmt.Errorf("%w: run -d -i is not available yet (a detached container's stdin is /dev/null)", ErrBadSpec))
+				}
 				lo, err := parseLogOpts(logOpts)
 				if err != nil {
 					return fail(err)
