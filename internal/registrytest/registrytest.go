@@ -1,5 +1,8 @@
 // Package registrytest starts a real OCI registry for tests: Debian's docker-registry
-// (distribution 2.8) on 127.0.0.1, with its own configuration and storage in a temp dir.
+// (distribution 2.8) on 127.0.0.1, with its own configuration and storage in a temp dir,
+// and FaultProxy, a reverse proxy in front of it that resets connections, answers 503 or
+// 429, flips or truncates bodies, holds requests back on demand, and counts the requests
+// it sees.
 //
 // # Notes
 //
@@ -10,6 +13,9 @@
 //     where it fails: CI must not pass by skipping what it was meant to check.
 //   - With Options.Users the registry asks for HTTP basic auth (htpasswd, bcrypt at the
 //     lowest cost: distribution checks the hash on every request).
+//   - FaultProxy's Reset hijacks the connection and closes it with SO_LINGER 0, so the
+//     client gets a real ECONNRESET mid-body, not a clean EOF: the two take different
+//     paths in an HTTP client.
 package registrytest
 
 import (
@@ -48,8 +54,9 @@ type Registry struct {
 	// Addr is the registry's host:port, e.g. "127.0.0.1:39811".
 	Addr string
 	// Dir holds the configuration, the htpasswd file, the storage and the log.
-	Dir string
-	cmd *exec.Cmd
+	Dir    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has been waited for
 }
 
 // Binary returns the path of the docker-registry binary, or an error saying how to
@@ -69,29 +76,50 @@ func Binary() (string, error) {
 // when the binary is missing, unless $BERTH_REQUIRE_REGISTRY is 1.
 func Start(t testing.TB, o Options) *Registry {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
+	if _, err := Binary(); err != nil {
 		if os.Getenv(RequireEnv) == "1" {
 			t.Fatal(err)
 		}
 		t.Skip(err)
 	}
-	dir := t.TempDir()
+	r, err := Launch(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Launch starts a registry outside a test (a benchmark, say) with its files in dir
+// (created if missing); the caller stops it with Stop.
+func Launch(dir string, o Options) (*Registry, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	var lastErr error
 	// A free port is found by binding :0 and closing it; another process may take it in
 	// between, so a failed start is retried on a new port.
 	for attempt := 0; attempt < 3; attempt++ {
-		r, err := start(t, bin, dir, o)
+		r, err := start(bin, dir, o)
 		if err == nil {
-			return r
+			return r, nil
 		}
 		lastErr = err
 	}
-	t.Fatalf("starting docker-registry: %v", lastErr)
-	return nil
+	return nil, fmt.Errorf("starting docker-registry: %w", lastErr)
 }
 
-func start(t testing.TB, bin, dir string, o Options) (*Registry, error) {
+// Stop kills the registry (by PID) and waits for it to exit.
+func (r *Registry) Stop() {
+	_ = r.cmd.Process.Kill()
+	<-r.exited
+}
+
+func start(bin, dir string, o Options) (*Registry, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -124,27 +152,22 @@ http: {addr: %q, secret: test-only}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	r := &Registry{Addr: addr, Dir: dir, cmd: cmd}
-	stop := func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	r := &Registry{Addr: addr, Dir: dir, cmd: cmd, exited: exited}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
 		if ready(ctx, addr) {
-			t.Cleanup(stop)
 			return r, nil
 		}
 		select {
-		case err := <-exited:
-			exited <- err
+		case <-exited:
 			log, _ := os.ReadFile(logf.Name())
-			return nil, fmt.Errorf("docker-registry on %s exited (%v): %s", addr, err, strings.TrimSpace(string(log)))
+			return nil, fmt.Errorf("docker-registry on %s exited (%v): %s", addr, waitErr, strings.TrimSpace(string(log)))
 		case <-ctx.Done():
-			stop()
+			r.Stop()
 			return nil, fmt.Errorf("docker-registry on %s not ready after 10 s", addr)
 		case <-time.After(20 * time.Millisecond):
 		}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -183,7 +184,9 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 		meta.Config.Entrypoint = []string{meta.Module}
 	}
 	if module != nil {
+		t := time.Now()
 		d, err := s.eng.Precompile(ctx, module)
+		s.phase("precompile", time.Since(t)) // for `berth --debug pull` and bench/regbench
 		if err != nil {
 			return nil, fmt.Errorf("%w: module %s: %w", ErrBadImage, meta.Module, err)
 		}
