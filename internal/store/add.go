@@ -63,6 +63,12 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
 	}
 	defer unlock()
+	// Blobs this Store has just hashed in PutBlob (an image of ImageFromManifest) are
+	// not hashed again while their files are unchanged.
+	var fresh map[v1.Hash]fileID
+	if si, ok := img.(*storeImage); ok && si.s == s {
+		fresh = si.fresh
+	}
 
 	// Blobs first (layers, config, manifest), then the index that refers to them.
 	for i, l := range m.Layers {
@@ -74,6 +80,9 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 			}
 			return layer.Compressed()
 		}
+		if s.sameFile(fresh, l.Digest, l.Size, nil) {
+			continue
+		}
 		if err := s.putBlob(ctx, what, l, open); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
 		}
@@ -82,8 +91,10 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: reading config: %w", mdigest, err)
 	}
-	if err := s.putBlob(ctx, "config", m.Config, bytesOpener(rawConfig)); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
+	if !s.sameFile(fresh, m.Config.Digest, m.Config.Size, nil) {
+		if err := s.putBlob(ctx, "config", m.Config, bytesOpener(rawConfig)); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
+		}
 	}
 	if err := s.putBlob(ctx, "manifest", desc, bytesOpener(rawManifest)); err != nil {
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
