@@ -148,6 +148,10 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	var hw io.Writer = h
+	if vr, ok := rc.(*verifiedReader); ok && vr.digest == d.Digest {
+		hw = nil // the reader checks the digest (see Verified)
+	}
 	f, err := s.createTemp("blob-*")
 	if err != nil {
 		return s.diskErr(fmt.Errorf("%s %s: creating temp file: %w", what, d.Digest, err))
@@ -157,7 +161,10 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 		r = io.LimitReader(r, d.Size+1) // bound what a lying source can write
 	}
 	return s.commitTemp(f, func(w io.Writer) error {
-		ew := &errWriter{w: io.MultiWriter(w, h)}
+		ew := &errWriter{w: w}
+		if hw != nil {
+			ew.w = io.MultiWriter(w, hw)
+		}
 		n, err := io.Copy(ew, r)
 		if ew.err != nil {
 			return fmt.Errorf("%s %s: writing %s: %w", what, d.Digest, f.Name(), ew.err)
@@ -165,7 +172,13 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 		if err != nil {
 			return fmt.Errorf("%s %s: reading from the image source: %w", what, d.Digest, err)
 		}
-		got := v1.Hash{Algorithm: d.Digest.Algorithm, Hex: fmt.Sprintf("%x", h.Sum(nil))}
+		var got v1.Hash // unknown: the reader checks it, and failed the read if it did not match
+		if hw == nil && (d.Size < 0 || n == d.Size) {
+			got = d.Digest
+		}
+		if hw != nil {
+			got = v1.Hash{Algorithm: d.Digest.Algorithm, Hex: fmt.Sprintf("%x", h.Sum(nil))}
+		}
 		if got != d.Digest || (d.Size >= 0 && n != d.Size) {
 			return &DigestError{Blob: what, Expected: d.Digest, Actual: got, ExpectedSize: d.Size, ActualSize: n}
 		}

@@ -63,6 +63,20 @@ func (s *Store) PutBlob(ctx context.Context, d v1.Descriptor, what string, open 
 	return true, nil
 }
 
+// Verified marks r, the reader PutBlob's open returns, as one that checks the
+// bytes it returns against h itself, as go-containerregistry's blob readers do:
+// its Read ends with io.EOF only when everything it returned matched h (and the
+// size the caller expects), and with an error otherwise. PutBlob then does not
+// hash the bytes a second time; it still counts them against the descriptor's
+// size, and a read error leaves nothing behind. A digest other than the
+// descriptor's is ignored (PutBlob hashes).
+func Verified(r io.ReadCloser, h v1.Hash) io.ReadCloser { return &verifiedReader{r, h} }
+
+type verifiedReader struct {
+	io.ReadCloser
+	digest v1.Hash
+}
+
 // HasBlob reports whether the blob d is present and intact (it reads the whole
 // blob to check).
 func (s *Store) HasBlob(ctx context.Context, d v1.Descriptor) bool {
