@@ -135,34 +135,100 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 	}
 	blobs = append(blobs, blob{m.Config, "config"})
 	start := time.Now()
+	st := s.layerStreamFor(rem, m)
+	var streamed chan error
+	downloaded := make(chan struct{})
+	var downloadErr error
+	if st != nil {
+		// Unpack the layer as it downloads and compile its module; store the snapshot
+		// once every blob is in the store (see the notes of Pull).
+		streamed = make(chan error, 1)
+		src := &snapshotSource{unpack: st.unpack, ready: func() error {
+			st.pr.CloseWithError(errStreamStopped)
+			<-downloaded
+			s.log.Debug("pull: unpacked and precompiled while downloading, blobs in the store", "image", rem.Digest, "took", time.Since(start))
+			return downloadErr
+		}}
+		go func() {
+			_, err := s.prepareFrom(ctx, rem.Image, src)
+			st.pr.CloseWithError(errStreamStopped)
+			streamed <- err
+		}()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.Jobs())
 	for _, b := range blobs {
-		g.Go(func() error { return s.fetchBlob(gctx, c, rem, b.d, b.what, report) })
+		var tee *layerStream
+		if st != nil && b.d.Digest == st.d.Digest {
+			tee = st
+		}
+		g.Go(func() error { return s.fetchBlob(gctx, c, rem, b.d, b.what, tee, report) })
 	}
-	if err := g.Wait(); err != nil {
-		return v1.Descriptor{}, err
+	downloadErr = g.Wait()
+	if st != nil {
+		st.end(downloadErr)
 	}
-	s.log.Debug("pull: blobs in the store", "image", rem.Digest, "took", time.Since(start))
+	close(downloaded)
+	var prepared bool
+	if st != nil {
+		err := <-streamed
+		prepared = err == nil
+		if err != nil && downloadErr == nil {
+			s.log.Debug("pull: unpacking while downloading failed; unpacking from the store", "image", rem.Digest, "err", err)
+		}
+	}
+	if downloadErr != nil {
+		return v1.Descriptor{}, downloadErr
+	}
 	local, err := s.store.ImageFromManifest(raw, mt)
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	start = time.Now()
-	if _, err := s.prepare(ctx, local); err != nil {
-		return v1.Descriptor{}, err
+	if prepared {
+		s.log.Debug("pull: precompiled", "image", rem.Digest, "took", time.Since(start))
+	} else {
+		s.log.Debug("pull: blobs in the store", "image", rem.Digest, "took", time.Since(start))
+		start = time.Now()
+		if _, err := s.prepare(ctx, local); err != nil {
+			return v1.Descriptor{}, err
+		}
+		s.log.Debug("pull: unpacked and precompiled", "image", rem.Digest, "took", time.Since(start))
 	}
-	s.log.Debug("pull: unpacked and precompiled", "image", rem.Digest, "took", time.Since(start))
 	start = time.Now()
 	d, err := s.addImage(ctx, local, names)
 	s.log.Debug("pull: indexed", "image", rem.Digest, "took", time.Since(start))
 	return d, err
 }
 
+// layerStreamFor returns a stream for unpacking rem's layer while it downloads, or nil
+// where the pull unpacks from the store afterwards: an image with more than one layer
+// (they apply in order), an artifact (its module is the layer itself), a config
+// without the layer's diff ID, or a snapshot already there.
+func (s *Service) layerStreamFor(rem *registry.Remote, m *v1.Manifest) *layerStream {
+	if len(m.Layers) != 1 {
+		return nil
+	}
+	if _, err := s.readSnapshot(rem.Digest); err == nil {
+		return nil
+	}
+	w, err := image.Inspect(rem.Image)
+	if err != nil || w.Layout != image.DockerStyle {
+		return nil
+	}
+	cf, err := rem.Image.ConfigFile()
+	if err != nil || len(cf.RootFS.DiffIDs) != 1 || cf.RootFS.DiffIDs[0].Algorithm != "sha256" {
+		return nil
+	}
+	return newLayerStream(m.Layers[0], cf.RootFS.DiffIDs[0])
+}
+
 // fetchBlob puts one blob into the store, from the registry unless present. A
 // transfer cut short (connection reset) starts again, within the client's retry
-// policy.
-func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *registry.Remote, d v1.Descriptor, what string, report func(registry.Progress)) error {
+// policy. With tee, the first transfer is also handed to the layer's unpacking.
+func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *registry.Remote, d v1.Descriptor, what string, tee *layerStream, report func(registry.Progress)) (err error) {
+	if tee != nil {
+		defer func() { tee.end(err) }()
+	}
 	policy := c.Policy()
 	isLayer := what != "config"
 	for attempt := 1; ; attempt++ {
@@ -175,9 +241,14 @@ func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *regist
 			if err != nil {
 				return nil, err
 			}
-			return &registry.CountingReader{R: rc, Report: func(n int64, eof bool) {
+			if tee != nil {
+				rc = tee.tee(rc)
+			}
+			// OpenBlob's reader checks the digest as it streams: the store need not hash
+			// the blob a second time.
+			return store.Verified(&registry.CountingReader{R: rc, Report: func(n int64, eof bool) {
 				report(registry.Progress{Digest: d.Digest, What: what, Status: registry.Moving, Current: n, Total: d.Size})
-			}}, nil
+			}}, d.Digest), nil
 		}
 		written, err := s.store.PutBlob(ctx, d, what, open)
 		if err == nil {
@@ -192,7 +263,8 @@ func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *regist
 		}
 		var de *store.DigestError
 		if errors.As(err, &de) {
-			// ggcr verifies first; this is the store's own check agreeing.
+			// ggcr verifies (and the store relies on it, see store.Verified); this is
+			// the store's size check agreeing.
 			return &registry.BlobError{Host: rem.Host, Digest: d.Digest, Err: err}
 		}
 		if attempt >= policy.Attempts || !registry.IsTransient(err) {
