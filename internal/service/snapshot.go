@@ -163,7 +163,11 @@ func (s *Service) prepareFrom(ctx context.Context, img v1.Image, src *snapshotSo
 			return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
 		}
 		meta.Module = p.Args[0]
-		module, err = bundle.ReadRootFile(rootfs, meta.Module)
+		var unmap func()
+		module, unmap, err = bundle.MapRootFile(rootfs, meta.Module) // read once, by Precompile
+		if err == nil {
+			defer unmap()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: its command names the module %s, which is not in the image: %w", ErrBadImage, meta.Module, err)
 		}
