@@ -165,7 +165,7 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 		if hw != nil {
 			ew.w = io.MultiWriter(w, hw)
 		}
-		n, err := io.Copy(ew, r)
+		n, err := io.CopyBuffer(ew, r, make([]byte, copyBuf))
 		if ew.err != nil {
 			return fmt.Errorf("%s %s: writing %s: %w", what, d.Digest, f.Name(), ew.err)
 		}
@@ -266,3 +266,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// copyBuf is the buffer of a blob write: large, so that a download of many megabytes
+// makes few write calls (and few hand-offs to a pull's unpacking, see PutBlob's callers).
+const copyBuf = 1 << 20
