@@ -49,6 +49,26 @@ type Pulled struct {
 // Blobs already present are not downloaded again, so a pull that was cut off
 // resumes with the layers it had not completed. Downloads do not take the
 // store's exclusive lock (see store.PutBlob).
+//
+// # Notes
+//
+//   - One pass over the bytes where possible (issue 5's pull ≤ 1.2× crane; figures
+//     in docs/benchmarks.md). Each blob is hashed once while it downloads, by
+//     go-containerregistry's reader (store.Verified: the store counts the bytes but
+//     does not hash them again), and the store's blobs PutBlob has just hashed are
+//     neither re-hashed by the unpacking nor by AddImage (store.ImageFromManifest).
+//   - The config (is this a Wasm image?) downloads beside the layers: a refusal
+//     cancels them, with nothing kept.
+//   - A one-layer Docker-style image, the usual Wasm image, is unpacked while it
+//     downloads: the layer's bytes are teed into the unpacker (layerStream), which
+//     decompresses, checks the diff ID and extracts as they arrive, into a directory
+//     of its own. Its stream ends cleanly only when go-containerregistry's reader
+//     returned io.EOF, which it does only after the whole blob matched its digest;
+//     so the module is compiled from verified bytes, while the store still fsyncs
+//     the blob, and the snapshot is stored only once every blob is in the store.
+//     Anything else (a transfer that restarted, a blob already present, a bad diff
+//     ID) ends the stream with an error and the pull unpacks from the store
+//     afterwards, exactly as for other images, so errors read the same.
 func (s *Service) Pull(ctx context.Context, ref string, o PullOptions) (*Pulled, error) {
 	n, err := image.ParseName(ref)
 	if err != nil {
@@ -81,9 +101,6 @@ func (s *Service) Pull(ctx context.Context, ref string, o PullOptions) (*Pulled,
 	rem, err := c.Fetch(ctx, r)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := image.Inspect(rem.Image); err != nil {
-		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
 	rd := n.Repository() + "@" + rem.Top.Digest.String()
 	var d v1.Descriptor
@@ -135,28 +152,26 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 	}
 	blobs = append(blobs, blob{m.Config, "config"})
 	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.Jobs())
+	// The config tells whether this is a Wasm image; it is read (and checked) while the
+	// layers download: a refusal cancels them.
+	g.Go(func() error {
+		_, err := image.Inspect(rem.Image)
+		return err
+	})
 	st := s.layerStreamFor(rem, m)
-	var streamed chan error
 	downloaded := make(chan struct{})
 	var downloadErr error
+	var streamed chan error
 	if st != nil {
 		// Unpack the layer as it downloads and compile its module; store the snapshot
 		// once every blob is in the store (see the notes of Pull).
 		streamed = make(chan error, 1)
-		src := &snapshotSource{unpack: st.unpack, ready: func() error {
-			st.pr.CloseWithError(errStreamStopped)
-			<-downloaded
-			s.log.Debug("pull: unpacked and precompiled while downloading, blobs in the store", "image", rem.Digest, "took", time.Since(start))
-			return downloadErr
-		}}
 		go func() {
-			_, err := s.prepareFrom(ctx, rem.Image, src)
-			st.pr.CloseWithError(errStreamStopped)
-			streamed <- err
+			streamed <- s.prepareStreamed(ctx, rem, st, start, func() error { <-downloaded; return downloadErr })
 		}()
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(c.Jobs())
 	for _, b := range blobs {
 		var tee *layerStream
 		if st != nil && b.d.Digest == st.d.Digest {
@@ -169,6 +184,7 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 		st.end(downloadErr)
 	}
 	close(downloaded)
+	s.log.Debug("pull: blobs in the store", "image", rem.Digest, "took", time.Since(start))
 	var prepared bool
 	if st != nil {
 		err := <-streamed
@@ -185,9 +201,8 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 		return v1.Descriptor{}, err
 	}
 	if prepared {
-		s.log.Debug("pull: precompiled", "image", rem.Digest, "took", time.Since(start))
+		s.log.Debug("pull: snapshot stored", "image", rem.Digest, "took", time.Since(start))
 	} else {
-		s.log.Debug("pull: blobs in the store", "image", rem.Digest, "took", time.Since(start))
 		start = time.Now()
 		if _, err := s.prepare(ctx, local); err != nil {
 			return v1.Descriptor{}, err
@@ -202,24 +217,62 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 
 // layerStreamFor returns a stream for unpacking rem's layer while it downloads, or nil
 // where the pull unpacks from the store afterwards: an image with more than one layer
-// (they apply in order), an artifact (its module is the layer itself), a config
-// without the layer's diff ID, or a snapshot already there.
+// (they apply in order), an artifact (its module is the layer itself), or a snapshot
+// already there. It reads the manifest only: the config may still be on its way.
 func (s *Service) layerStreamFor(rem *registry.Remote, m *v1.Manifest) *layerStream {
-	if len(m.Layers) != 1 {
+	if len(m.Layers) != 1 || image.ManifestLayout(m) != image.DockerStyle {
 		return nil
 	}
 	if _, err := s.readSnapshot(rem.Digest); err == nil {
 		return nil
 	}
-	w, err := image.Inspect(rem.Image)
-	if err != nil || w.Layout != image.DockerStyle {
-		return nil
+	return newLayerStream(m.Layers[0], func() (v1.Hash, error) {
+		cf, err := rem.Image.ConfigFile()
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if len(cf.RootFS.DiffIDs) != 1 || cf.RootFS.DiffIDs[0].Algorithm != "sha256" {
+			return v1.Hash{}, fmt.Errorf("the config records %d diff IDs for 1 layer", len(cf.RootFS.DiffIDs))
+		}
+		return cf.RootFS.DiffIDs[0], nil
+	})
+}
+
+// prepareStreamed unpacks st's layer as it arrives into a directory of its own (the
+// config, which prepare needs first, may still be downloading), then prepares the
+// snapshot from it; ready says when every blob is in the store.
+func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st *layerStream, start time.Time, ready func() error) error {
+	defer st.pr.CloseWithError(errStreamStopped) // a download never waits on a reader that left
+	if err := s.ensureDir("tmp"); err != nil {
+		return err
 	}
-	cf, err := rem.Image.ConfigFile()
-	if err != nil || len(cf.RootFS.DiffIDs) != 1 || cf.RootFS.DiffIDs[0].Algorithm != "sha256" {
-		return nil
+	dir, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "stream-")
+	if err != nil {
+		return err
 	}
-	return newLayerStream(m.Layers[0], cf.RootFS.DiffIDs[0])
+	defer os.RemoveAll(dir)
+	unpacked := make(chan error, 1)
+	go func() {
+		err := st.unpack(ctx, filepath.Join(dir, "rootfs"))
+		s.log.Debug("pull: unpacked while downloading", "image", rem.Digest, "took", time.Since(start), "err", err)
+		unpacked <- err
+	}()
+	defer func() {
+		st.pr.CloseWithError(errStreamStopped)
+		<-unpacked // before dir is removed
+	}()
+	_, err = s.prepareFrom(ctx, rem.Image, &snapshotSource{
+		unpack: func(ctx context.Context, rootfs string) error {
+			err := <-unpacked
+			unpacked <- err // for the deferred wait
+			if err != nil {
+				return err
+			}
+			return os.Rename(filepath.Join(dir, "rootfs"), rootfs)
+		},
+		ready: ready,
+	})
+	return err
 }
 
 // fetchBlob puts one blob into the store, from the registry unless present. A

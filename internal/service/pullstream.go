@@ -28,8 +28,10 @@ import (
 // that was already present and not read) ends it with an error, the unpacking fails, and
 // the pull unpacks from the store afterwards, as it does without a stream.
 type layerStream struct {
-	d      v1.Descriptor
-	diffID v1.Hash
+	d v1.Descriptor
+	// diffID returns the layer's diff ID from the config (read by then: the pull
+	// fetches it beside the layer).
+	diffID func() (v1.Hash, error)
 	pr     *io.PipeReader
 	pw     *io.PipeWriter
 	opened atomic.Bool
@@ -41,7 +43,7 @@ var (
 	errStreamStopped   = errors.New("the unpacking stopped reading")
 )
 
-func newLayerStream(d v1.Descriptor, diffID v1.Hash) *layerStream {
+func newLayerStream(d v1.Descriptor, diffID func() (v1.Hash, error)) *layerStream {
 	pr, pw := io.Pipe()
 	return &layerStream{d: d, diffID: diffID, pr: pr, pw: pw}
 }
@@ -141,8 +143,10 @@ func (d *diffIDReader) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		if _, derr := io.Copy(io.Discard, d.l.pr); derr != nil {
 			d.done = derr
-		} else if got := hex.EncodeToString(d.h.Sum(nil)); got != d.l.diffID.Hex {
-			d.done = fmt.Errorf("layer %s: uncompressed content has digest sha256:%s but the image config records %s", d.l.d.Digest, got, d.l.diffID)
+		} else if want, werr := d.l.diffID(); werr != nil {
+			d.done = fmt.Errorf("layer %s: %w", d.l.d.Digest, werr)
+		} else if got := hex.EncodeToString(d.h.Sum(nil)); got != want.Hex {
+			d.done = fmt.Errorf("layer %s: uncompressed content has digest sha256:%s but the image config records %s", d.l.d.Digest, got, want)
 		} else {
 			d.done = io.EOF
 		}

@@ -15,14 +15,16 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 
+	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/registrytest"
 	"github.com/berth-dev/berth/internal/service"
 )
 
-// A one-layer Docker-style image is unpacked while it downloads. When that cannot be (the
-// transfer restarted, the config's diff ID is wrong) the pull unpacks from the store as
-// before, with the same result or the same error; a lying registry is caught either way,
+// A one-layer Docker-style image is unpacked while it downloads (and while its config
+// downloads). When that cannot be (the transfer restarted, the config's diff ID is wrong)
+// the pull unpacks from the store as before, with the same result or the same error; a
+// lying registry is caught either way, a config that is not Wasm's stops the download,
 // and nothing partial stays.
 func TestPullUnpacksWhileDownloading(t *testing.T) {
 	reg := registrytest.Start(t, registrytest.Options{})
@@ -39,7 +41,7 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 		return img
 	}()
 	const (
-		streamed = "unpacked and precompiled while downloading"
+		streamed = "pull: snapshot stored"
 		fellBack = "unpacking while downloading failed"
 	)
 	tests := []struct {
@@ -55,6 +57,9 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 		{name: "transfer cut and restarted", img: good, cut: true, logs: []string{fellBack}},
 		{name: "wrong diff ID", img: badDiff, logs: []string{fellBack}, wantErr: func(err error, _ v1.Hash) bool {
 			return errors.Is(err, service.ErrBadImage) && strings.Contains(err.Error(), "the image config records")
+		}},
+		{name: "linux image: refused by its config, read beside the layer", img: linuxImage(t), wantErr: func(err error, _ v1.Hash) bool {
+			return errors.Is(err, image.ErrNotWasm) && strings.Contains(err.Error(), "linux/amd64")
 		}},
 		{name: "lying registry", img: good, corrupt: true, wantErr: func(err error, layer v1.Hash) bool {
 			var be *registry.BlobError
