@@ -32,8 +32,8 @@ type layerStream struct {
 	// diffID returns the layer's diff ID from the config (read by then: the pull
 	// fetches it beside the layer).
 	diffID func() (v1.Hash, error)
-	pr     *io.PipeReader
-	pw     *io.PipeWriter
+	pr     *pipeReader
+	pw     *pipeWriter
 	opened atomic.Bool
 }
 
@@ -44,7 +44,7 @@ var (
 )
 
 func newLayerStream(d v1.Descriptor, diffID func() (v1.Hash, error)) *layerStream {
-	pr, pw := io.Pipe()
+	pr, pw := newChunkPipe()
 	return &layerStream{d: d, diffID: diffID, pr: pr, pw: pw}
 }
 
@@ -78,7 +78,7 @@ func (t *layerStream) unpack(ctx context.Context, rootfs string) error {
 // goes on alone.
 type teeReader struct {
 	r      io.ReadCloser
-	pw     *io.PipeWriter
+	pw     *pipeWriter
 	broken bool
 }
 
