@@ -15,7 +15,10 @@
 //   - containerd 2.4.2 (containerd, ctr, containerd-shim-runc-v2), dockerd (moby v2) and
 //     crictl, in the directories named by BERTH_E2E_CONTAINERD2_BIN,
 //     BERTH_E2E_DOCKERD_BIN and BERTH_E2E_CRICTL_BIN (defaults: the cache directories
-//     .ci/run installs them into, $HOME/.cache/berth-ci/bin/<name>-<version>).
+//     .ci/run installs them into, $HOME/.cache/berth-ci/bin/<name>-<version>);
+//   - for the registry interop tests: Debian's docker-registry and skopeo, crane v0.22.1
+//     and oras v1.3.6 in the directories named by BERTH_E2E_CRANE_BIN and
+//     BERTH_E2E_ORAS_BIN (same defaults).
 //
 // A missing component skips the tests that need it, with a message that names it,
 // unless BERTH_E2E_REQUIRE=1 (set by CI), in which case they fail.
@@ -38,6 +41,12 @@
 //   - TestContainerd, TestDocker, TestCRI, TestRunLoop: the shim. They skip while
 //     cmd/containerd-shim-berth-v1 does not exist; berth-guest (cmd/berth-guest) is
 //     built next to the shim when it exists.
+//   - TestRegistryInterop (registry_test.go): images move both ways between berth and
+//     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
+//     users and `berth login`), in every Wasm layout, plus a multi-platform index, a
+//     Linux-only image and faults injected by registrytest.FaultProxy (retries, bad
+//     blobs, two pulls at once, a killed pull resumed). It needs no root;
+//     it skips while berth has no pull/push (and its login parts while it has no login).
 //   - TestBenchCtrRun, TestBenchDocker, TestBenchThroughput, TestBenchMemory,
 //     TestBenchResponsive (bench_test.go): the shim's performance against runc, side by
 //     side; they run only with BERTH_BENCH=1 as well, through bench/shim.sh, which

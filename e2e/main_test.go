@@ -18,6 +18,8 @@ const (
 	envContainerd2 = "BERTH_E2E_CONTAINERD2_BIN"
 	envDockerd     = "BERTH_E2E_DOCKERD_BIN"
 	envCrictl      = "BERTH_E2E_CRICTL_BIN"
+	envCrane       = "BERTH_E2E_CRANE_BIN"
+	envOras        = "BERTH_E2E_ORAS_BIN"
 	envLoops       = "BERTH_E2E_LOOPS"
 )
 
@@ -26,6 +28,8 @@ const (
 	containerd2Version = "v2.4.2"
 	dockerdVersion     = "v2.0.0-beta.24"
 	crictlVersion      = "v1.37.0"
+	craneVersion       = "v0.22.1"
+	orasVersion        = "v1.3.6"
 )
 
 // runtimeType is the runtime the shim implements; containerd maps it to the binary

@@ -23,6 +23,17 @@
 //     /proc/<sandbox pid>/ns/net, so that process must live in the pod's namespace.
 //   - Containers with the same io.kubernetes.cri.sandbox-id (or dev.berth.shim.group)
 //     share one shim, as runc's shim groups a pod.
+//   - Stdio json-file:///PATH?max-size=…&max-file=… (internal/logs.URI), as both stdout
+//     and stderr, is berth's own: the shim reads the guest's output from pipes and writes
+//     docker's json-file log with rotation, for `berth run -d`, where nobody reads FIFOs
+//     once berth has exited. A scheme of its own, not a query on file://: containerd's
+//     runc shim reads file:// as a raw file and ignores a query, so the same URI would
+//     silently mean another format there; json-file:// fails loudly instead. FIFOs,
+//     file:// and binary:// keep containerd's meaning.
+//   - Without containerd (no TTRPC_ADDRESS, which containerd always sets) the shim
+//     discards its events rather than publish them to nobody; with BERTH_SHIM_SOCKET_DIR
+//     (set by berth) its socket goes to that directory instead of /run/containerd/s.
+//     See newService and docs/rationale.md.
 //   - The shim uses containerd v1.7's runtime/v2/shim library, which containerd 1.6,
 //     1.7 and 2.x all accept; containerd 2's pkg/shim is refused by containerd 1.6.
 //     `-info`, which containerd 2 asks and the v1.7 library does not know, is answered

@@ -2,6 +2,8 @@ package shim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
 	apitypes "github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/events"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/protobuf"
@@ -34,7 +37,7 @@ var Version = "dev"
 // Run runs the shim binary's containerd side: `start`, `delete`, or serving the task API
 // (the shim library's flags: -namespace, -id, -address, -publish-binary, -debug).
 func Run() {
-	shim.Run(RuntimeName, New, func(c *shim.Config) {
+	shim.Run(RuntimeName, newService, func(c *shim.Config) {
 		// The shim waits for its container processes itself (exec.Cmd.Wait): they are its
 		// children and start none of their own, so the library's global reaper, which
 		// would race exec.Cmd for their exit status, is not used.
@@ -42,6 +45,65 @@ func Run() {
 		c.NoSubreaper = true
 	})
 }
+
+// newService is New as the shim binary runs it: without containerd (no TTRPC_ADDRESS,
+// which containerd always sets: berth started the shim), events are not published.
+//
+// # Notes
+//
+//   - The v1.7 library publishes to TTRPC_ADDRESS only (-publish-binary is ignored).
+//     With nothing listening there each event costs time: a socket path that does not
+//     exist makes its dialer retry for 5 s (ENOENT is retried every 10 ms until its
+//     timeout), so Create, Start, the exit and Delete each took 5 s more; an address
+//     that refuses fails at once but queues the event for 5 retries over 15 s, each
+//     logged. Nobody would read those events: berth asks the task API (Wait, State).
+//     See docs/rationale.md for the measurements.
+func newService(ctx context.Context, id string, publisher shim.Publisher, shutdown func()) (shim.Shim, error) {
+	if os.Getenv(ttrpcAddressEnv) == "" {
+		publisher = discardEvents{publisher}
+	}
+	return New(ctx, id, publisher, shutdown)
+}
+
+// ttrpcAddressEnv is where containerd tells a shim its ttrpc address, for events.
+const ttrpcAddressEnv = "TTRPC_ADDRESS"
+
+// SocketDirEnv names the directory in which `start` creates the shim's socket, instead
+// of the library's /run/containerd/s: berth sets it (to a directory in its state
+// directory, which a user who is not root can write); containerd does not.
+const SocketDirEnv = "BERTH_SHIM_SOCKET_DIR"
+
+// discardEvents drops events: no containerd listens for them. Close still closes the
+// library's publisher, whose Done the library waits for before the shim exits.
+type discardEvents struct{ shim.Publisher }
+
+func (discardEvents) Publish(context.Context, string, events.Event) error { return nil }
+
+// socketAddress is the library's SocketAddress, or, with SocketDirEnv set, a socket of
+// that directory named by the first 128 bits of the same hash (the library refuses a
+// socket path longer than 106 bytes).
+func socketAddress(ctx context.Context, address, group string) (string, error) {
+	dir := os.Getenv(SocketDirEnv)
+	if dir == "" {
+		return shim.SocketAddress(ctx, address, group)
+	}
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return "", err
+	}
+	if !filepath.IsAbs(dir) {
+		return "", fmt.Errorf("%s=%q: the shim socket directory must be an absolute path", SocketDirEnv, dir)
+	}
+	d := sha256.Sum256([]byte(filepath.Join(address, ns, group)))
+	p := filepath.Join(dir, hex.EncodeToString(d[:16]))
+	if len(p) > maxSocketPath {
+		return "", fmt.Errorf("%s=%q: the shim socket %s is longer than the %d bytes a unix socket path may have: use a shorter state directory", SocketDirEnv, dir, p, maxSocketPath)
+	}
+	return "unix://" + p, nil
+}
+
+// maxSocketPath is the longest unix socket path the library accepts (sun_path less one).
+const maxSocketPath = 106
 
 // groupAnnotations choose the shim of a container: containers whose spec carries the same
 // value share one shim (one per pod under CRI); otherwise each has its own.
@@ -70,7 +132,7 @@ func (s *Service) StartShim(ctx context.Context, opts shim.StartOpts) (_ string,
 			}
 		}
 	}
-	address, err := shim.SocketAddress(ctx, opts.Address, group)
+	address, err := socketAddress(ctx, opts.Address, group)
 	if err != nil {
 		return "", err
 	}
@@ -131,8 +193,8 @@ func (s *Service) StartShim(ctx context.Context, opts shim.StartOpts) (_ string,
 }
 
 // Cleanup is the `delete` action, run by containerd in the bundle directory when the
-// shim is gone: it stops the container's process if it still runs, unmounts the rootfs
-// and removes the cgroup.
+// shim is gone: it stops the container's process if it still runs, unmounts the rootfs,
+// removes the cgroup and the dead shim's socket.
 func (s *Service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -155,6 +217,14 @@ func (s *Service) Cleanup(ctx context.Context) (*taskAPI.DeleteResponse, error) 
 				time.Sleep(10 * time.Millisecond) // the killed process leaves it
 			}
 		}
+	}
+	// A shim killed with SIGKILL leaves its socket; remove it once nothing answers there
+	// (the shim of a group may still serve other containers).
+	if address, err := shim.ReadAddress(filepath.Join(dir, "address")); err == nil && !shim.CanConnect(address) {
+		if err := shim.RemoveSocket(address); err != nil && !os.IsNotExist(err) {
+			log.G(ctx).WithError(err).Warn("removing the dead shim's socket")
+		}
+		os.Remove(filepath.Join(dir, "address"))
 	}
 	return &taskAPI.DeleteResponse{
 		Pid:        uint32(pid),

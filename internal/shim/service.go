@@ -226,6 +226,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	err = cmd.Start()
 	startR.Close()
 	statusW.Close()
+	c.io.started()
 	if err != nil {
 		startW.Close()
 		statusR.Close()

@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/internal/guest"
+	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/testguest"
 )
 
@@ -49,6 +50,7 @@ const cGuest = `#include <stdio.h>
 int main(int argc, char **argv) {
 	if (argc > 1 && !strcmp(argv[1], "spin")) { printf("spinning\n"); fflush(stdout); volatile unsigned long x = 0; for (;;) x++; }
 	if (argc > 1 && !strcmp(argv[1], "alloc")) { static char *volatile keep[4096]; for (int i = 0; i < 4096; i++) { char *p = malloc(1 << 20); if (!p) { printf("malloc failed after %d MiB\n", i); return 9; } memset(p, i, 1 << 20); keep[i] = p; } return keep[1][7]; }
+	if (argc > 2 && !strcmp(argv[1], "lines")) { int n = atoi(argv[2]); for (int i = 0; i < n; i++) printf("line %d\n", i); fprintf(stderr, "done"); return 5; }
 	if (argc > 1 && !strcmp(argv[1], "cat")) { char b[256]; while (fgets(b, sizeof b, stdin)) printf("got %s", b); return 7; }
 	printf("hello out\n"); fprintf(stderr, "hello err\n");
 	return argc > 1 ? atoi(argv[1]) : 0;
@@ -372,4 +374,65 @@ func TestOOMKilled(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", cg)); err == nil {
 		t.Errorf("cgroup %s left behind", cg)
 	}
+}
+
+// json-file:// makes the shim write docker's json-file log itself, rotated by the URI's
+// max-size and max-file; the exit is reported once the output is in the file.
+func TestJSONFileLog(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, logs.FileName("jl"))
+	uri := logs.URI(path, logs.Options{MaxSize: 20_000, MaxFile: 3})
+	if _, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "jl", Bundle: f.bundle([]string{"/app.wasm", "lines", "3000"}, nil), Stdout: uri, Stderr: uri}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "jl"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := f.wait("jl"); code != 5 {
+		t.Errorf("exit status %d, want 5", code)
+	}
+	var got []logs.Entry
+	if err := logs.Read(f.ctx, path, logs.ReadOptions{Tail: -1, Stdout: true, Stderr: true}, func(e logs.Entry) error {
+		got = append(got, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(path + "*")
+	if len(files) != 3 {
+		t.Errorf("%d log files %v, want 3 (max-file)", len(files), files)
+	}
+	// The files keep the last lines, in order, then stderr's unfinished "done".
+	if n := len(got); n < 100 || got[n-1].Stream != "stderr" || got[n-1].Log != "done" || !got[n-1].Partial() {
+		t.Fatalf("%d entries, last %+v", n, got[len(got)-1])
+	}
+	first, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(got[0].Log, "line "), "\n"))
+	for i, e := range got[:len(got)-1] {
+		if want := fmt.Sprintf("line %d\n", first+i); e.Log != want || e.Stream != "stdout" {
+			t.Fatalf("entry %d = %s %q, want stdout %q", i, e.Stream, e.Log, want)
+		}
+	}
+	if first+len(got)-1 != 3000 {
+		t.Errorf("lines end at %d, want 2999", first+len(got)-2)
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "jl"})
+}
+
+// A log that cannot be written (a full disk) does not block the guest: the shim keeps
+// reading its output.
+func TestJSONFileLogWriteError(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	f := newFixture(t)
+	uri := logs.URI("/dev/full", logs.Options{})
+	if _, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "full", Bundle: f.bundle([]string{"/app.wasm", "lines", "50000"}, nil), Stdout: uri, Stderr: uri}); err != nil {
+		t.Fatal(err)
+	}
+	f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "full"})
+	if code := f.wait("full"); code != 5 {
+		t.Errorf("exit status %d, want 5", code)
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "full"})
 }

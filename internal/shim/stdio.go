@@ -10,14 +10,19 @@ import (
 	"strings"
 
 	"github.com/containerd/containerd/pkg/process"
+
+	"github.com/berth-dev/berth/internal/logs"
 	"golang.org/x/sys/unix"
 )
 
 // stdio connects a container process to the standard streams containerd asked for.
 type stdio struct {
 	closers []io.Closer // what the shim holds until the process exits
-	stdinW  *os.File    // the shim's end of the guest's stdin, closed by CloseIO
-	stdinF  *os.File    // containerd's stdin FIFO, copied into stdinW from start on
+	// childEnds are the guest's ends of pipes the shim reads (a json-file log): the
+	// shim closes its copies once the guest has them, so that it sees their EOF.
+	childEnds []*os.File
+	stdinW    *os.File // the shim's end of the guest's stdin, closed by CloseIO
+	stdinF    *os.File // containerd's stdin FIFO, copied into stdinW from start on
 }
 
 // startStdin starts copying the stdin FIFO into the guest's stdin. It waits for Start:
@@ -36,8 +41,10 @@ func (s *stdio) startStdin() {
 }
 
 // setup opens the streams and sets them on cmd. Paths are FIFOs (what ctr, Docker and
-// CRI pass), file:// URIs (appended to) or binary:// URIs (a logging program, as
-// containerd's runc shim runs it); "" is /dev/null.
+// CRI pass), file:// URIs (appended to, raw, as containerd's runc shim does),
+// binary:// URIs (a logging program, as containerd's runc shim runs it) or, berth's
+// own, json-file:// URIs (logs.URIScheme: the shim writes docker's json-file log itself,
+// for containers nobody attaches to); "" is /dev/null.
 //
 // # Notes
 //
@@ -71,6 +78,19 @@ func (s *stdio) setup(ctx context.Context, id string, cmd *exec.Cmd, stdin, stdo
 		s.stdinW = w
 		s.stdinF = f
 		cmd.Stdin = r
+	}
+	if strings.HasPrefix(stdout, logs.URIScheme+":") || strings.HasPrefix(stderr, logs.URIScheme+":") {
+		if stdout != stderr {
+			return fmt.Errorf("stdout %q and stderr %q: a %s:// log must receive both stdout and stderr (give the same URI for both)", stdout, stderr, logs.URIScheme)
+		}
+		l, outW, errW, err := openJSONLog(ctx, id, stdout)
+		if err != nil {
+			return err
+		}
+		s.closers = append(s.closers, l)
+		s.childEnds = append(s.childEnds, outW, errW)
+		cmd.Stdout, cmd.Stderr = outW, errW
+		return nil
 	}
 	if stdout == stderr && strings.HasPrefix(stdout, "binary://") {
 		u, err := url.Parse(stdout)
@@ -122,7 +142,7 @@ func (s *stdio) open(p, name string) (*os.File, error) {
 		case "binary":
 			return nil, fmt.Errorf("%s %s: a binary:// logger must receive both stdout and stderr", name, p)
 		default:
-			return nil, fmt.Errorf("%s %s: unsupported scheme %q (use a FIFO path, file:// or binary://)", name, p, u.Scheme)
+			return nil, fmt.Errorf("%s %s: unsupported scheme %q (use a FIFO path, file://, binary:// or %s://)", name, p, u.Scheme, logs.URIScheme)
 		}
 	}
 	f, err := os.OpenFile(path, flag|unix.O_CLOEXEC, 0o640)
@@ -140,8 +160,18 @@ func (s *stdio) closeStdin() {
 	}
 }
 
-// close releases what the shim holds once the process has exited.
+// started closes the shim's copies of the guest's pipe ends, once the guest has them.
+func (s *stdio) started() {
+	for _, f := range s.childEnds {
+		f.Close()
+	}
+	s.childEnds = nil
+}
+
+// close releases what the shim holds once the process has exited; a json-file log is
+// closed once the guest's output has been copied to its end.
 func (s *stdio) close() {
+	s.started()
 	s.closeStdin()
 	for _, c := range s.closers {
 		c.Close()
