@@ -23,8 +23,9 @@ const locksDir = "locks"
 // [Store.AddImage] it does not hold the store's exclusive lock, so runs and
 // other reads go on during a download.
 //
-// The bytes are hashed while they stream; a mismatch is a [*DigestError] and
-// leaves nothing behind. While it writes, PutBlob holds the store's shared lock
+// The bytes are hashed while they stream (unless open's reader checks them
+// itself, see [Verified]); a mismatch is a [*DigestError] (or the reader's
+// error) and leaves nothing behind. While it writes, PutBlob holds the store's shared lock
 // (so a GC, which takes the exclusive lock, cannot collect the blob between its
 // rename and the end of the write) and a lock of its own for the blob: two
 // callers putting the same blob at once download it once, the second waits and
