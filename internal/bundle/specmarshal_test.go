@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/berth-dev/berth/internal/jsonlite/jsonlitetest"
 )
 
 // TestSpecFileFields fails when specFile or specs.Mount gains a field: specFile.marshal
@@ -44,21 +46,8 @@ func TestSpecFileFields(t *testing.T) {
 
 func TestSpecFileMarshalMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	strs := []string{"", "a", "x<y>&z", "tab\there \"q\" \\ \u2028 é", "bad\xff\x01", "/app.wasm"}
-	str := func() string { return strs[r.IntN(len(strs))] }
-	list := func() []string {
-		switch r.IntN(3) {
-		case 0:
-			return nil
-		case 1:
-			return []string{}
-		}
-		l := make([]string, 1+r.IntN(3))
-		for i := range l {
-			l[i] = str()
-		}
-		return l
-	}
+	g := jsonlitetest.Gen{R: r}
+	str, list := g.String, g.List
 	for i := 0; i < 2000; i++ {
 		var mounts []Mount
 		for j := r.IntN(3); j > 0; j-- {

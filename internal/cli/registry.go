@@ -64,6 +64,9 @@ func (a *App) pullCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if a.TuneForPull != nil {
+				a.TuneForPull()
+			}
 			return a.withService(cmd.Context(), func(s *service.Service) error {
 				return a.pull(cmd.Context(), s, args[0], ro, quiet, a.Stdout)
 			})

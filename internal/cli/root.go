@@ -40,9 +40,13 @@ type App struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
-	root           string
-	state          string
-	debug          bool
+	// TuneForPull, when set, is called as `berth pull` starts: the process's main uses
+	// it to tune the garbage collector for a short process that handles a whole image
+	// (see cmd/berth). Tests leave it nil, so the test process is never tuned.
+	TuneForPull func()
+	root        string
+	state       string
+	debug       bool
 }
 
 // DefaultRoot is the data root: see paths.DefaultRoot.

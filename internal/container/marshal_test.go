@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/jsonlite/jsonlitetest"
 )
 
 // TestMarshalFields fails when Container gains a field: marshal writes them by hand.
@@ -36,21 +38,8 @@ func TestMarshalFields(t *testing.T) {
 
 func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	strs := []string{"", "a", "x<y>&z", "tab\there \"q\" \\ \u2028\u2029 é 😀", "bad\xffutf8\x01\x1f", "/app.wasm"}
-	str := func() string { return strs[r.IntN(len(strs))] }
-	list := func() []string {
-		switch r.IntN(3) {
-		case 0:
-			return nil
-		case 1:
-			return []string{}
-		}
-		l := make([]string, 1+r.IntN(3))
-		for i := range l {
-			l[i] = str()
-		}
-		return l
-	}
+	g := jsonlitetest.Gen{R: r}
+	str, list := g.String, g.List
 	when := func() time.Time {
 		switch r.IntN(3) {
 		case 0:

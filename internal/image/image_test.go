@@ -209,6 +209,9 @@ func TestInspect(t *testing.T) {
 			if w.Layout != tt.layout {
 				t.Fatalf("layout %v, want %v", w.Layout, tt.layout)
 			}
+			if m, _ := tt.img.Manifest(); ManifestLayout(m) != w.Layout {
+				t.Fatalf("ManifestLayout %v, Inspect %v", ManifestLayout(m), w.Layout)
+			}
 			if w.Layout != DockerStyle && (w.ModuleName != "app.wasm" || w.ModuleLayer.Hex == "") {
 				t.Fatalf("module %q %v", w.ModuleName, w.ModuleLayer)
 			}

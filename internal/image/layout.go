@@ -84,6 +84,30 @@ type Wasm struct {
 	ModuleName string
 }
 
+// ManifestLayout is the layout Inspect gives an image with manifest m, when the image is
+// a Wasm image at all: for DockerStyle that takes the config (its platform), which
+// ManifestLayout does not read. A pull uses it to start unpacking before the config is
+// in.
+func ManifestLayout(m *v1.Manifest) Layout {
+	for _, l := range m.Layers {
+		if l.MediaType == MediaTypeWasmLayer {
+			return WasmArtifact
+		}
+	}
+	if m.Config.MediaType == MediaTypeWasmConfig {
+		return WasmArtifact
+	}
+	for _, l := range m.Layers {
+		if l.MediaType == MediaTypeWasmToOCILayer {
+			return WasmToOCI
+		}
+	}
+	if m.Config.MediaType == MediaTypeWasmToOCIConfig {
+		return WasmToOCI
+	}
+	return DockerStyle
+}
+
 // Inspect classifies img as one of the three Wasm layouts and returns what a run needs.
 // An image for another platform gets an error (wrapping ErrNotWasm) that names its platform.
 func Inspect(img v1.Image) (*Wasm, error) {

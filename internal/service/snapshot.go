@@ -109,6 +109,21 @@ var ErrBadImage = errors.New("image cannot run")
 // prepare unpacks img into its snapshot and precompiles its module. It is idempotent and
 // atomic: the snapshot appears complete or not at all.
 func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, error) {
+	return s.prepareFrom(ctx, img, nil)
+}
+
+// snapshotSource replaces, for a pull, where prepare reads a Docker-style image's layers.
+type snapshotSource struct {
+	// unpack fills rootfs (which it creates) with the image's layers.
+	unpack func(ctx context.Context, rootfs string) error
+	// ready is called once the root is unpacked and the module compiled, before the
+	// snapshot is stored; an error ends prepare with it (and drops the compiled code
+	// unless a stored snapshot uses it).
+	ready func() error
+}
+
+// prepareFrom is prepare with the layers of a Docker-style image from src (nil: from img).
+func (s *Service) prepareFrom(ctx context.Context, img v1.Image, src *snapshotSource) (*snapshotMeta, error) {
 	digest, err := img.Digest()
 	if err != nil {
 		return nil, err
@@ -138,16 +153,8 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 	var module []byte
 	switch w.Layout {
 	case image.DockerStyle:
-		layers, err := img.Layers()
-		if err != nil {
-			return nil, fmt.Errorf("reading layers: %w", err)
-		}
-		bl := make([]bundle.Layer, len(layers))
-		for i, l := range layers {
-			bl[i] = l
-		}
-		if err := bundle.Unpack(ctx, rootfs, bl, bundle.DefaultLimits()); err != nil {
-			return nil, fmt.Errorf("%w: unpacking its layers: %w", ErrBadImage, err)
+		if err := s.unpackLayers(ctx, img, rootfs, src); err != nil {
+			return nil, err
 		}
 		p, err := w.Config.Process(image.Overrides{}, existsIn(rootfs))
 		if errors.Is(err, image.ErrNoCommand) {
@@ -156,7 +163,11 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 			return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
 		}
 		meta.Module = p.Args[0]
-		module, err = bundle.ReadRootFile(rootfs, meta.Module)
+		var unmap func()
+		module, unmap, err = bundle.MapRootFile(rootfs, meta.Module) // read once, by Precompile
+		if err == nil {
+			defer unmap()
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: its command names the module %s, which is not in the image: %w", ErrBadImage, meta.Module, err)
 		}
@@ -192,6 +203,14 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 		}
 		meta.ModuleDigest = d
 	}
+	if src != nil {
+		if err := src.ready(); err != nil {
+			if meta.ModuleDigest != "" && !s.moduleInUse(meta.ModuleDigest) {
+				_ = s.eng.Remove(context.WithoutCancel(ctx), meta.ModuleDigest)
+			}
+			return nil, err
+		}
+	}
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
 		return nil, err
@@ -206,6 +225,27 @@ func (s *Service) prepare(ctx context.Context, img v1.Image) (*snapshotMeta, err
 		return nil, fmt.Errorf("storing snapshot: %w", err)
 	}
 	return meta, fsutil.SyncDir(filepath.Dir(s.snapshotDir(digest)))
+}
+
+func (s *Service) unpackLayers(ctx context.Context, img v1.Image, rootfs string, src *snapshotSource) error {
+	if src != nil {
+		if err := src.unpack(ctx, rootfs); err != nil {
+			return fmt.Errorf("%w: unpacking its layers: %w", ErrBadImage, err)
+		}
+		return nil
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return fmt.Errorf("reading layers: %w", err)
+	}
+	bl := make([]bundle.Layer, len(layers))
+	for i, l := range layers {
+		bl[i] = l
+	}
+	if err := bundle.Unpack(ctx, rootfs, bl, bundle.DefaultLimits()); err != nil {
+		return fmt.Errorf("%w: unpacking its layers: %w", ErrBadImage, err)
+	}
+	return nil
 }
 
 func existsIn(rootfs string) func(string) bool {
@@ -226,14 +266,31 @@ func (s *Service) removeSnapshot(ctx context.Context, manifest v1.Hash) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if s.moduleUsedBy(ents, m.ModuleDigest) {
+		return nil
+	}
+	return s.eng.Remove(ctx, m.ModuleDigest)
+}
+
+// moduleInUse reports whether a stored snapshot uses the module's compiled code (or
+// whether the snapshots cannot be listed).
+func (s *Service) moduleInUse(digest string) bool {
+	ents, err := os.ReadDir(filepath.Join(s.root, "snapshots"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	return s.moduleUsedBy(ents, digest)
+}
+
+func (s *Service) moduleUsedBy(ents []os.DirEntry, digest string) bool {
 	for _, e := range ents {
 		h, err := v1.NewHash("sha256:" + e.Name())
 		if err != nil {
 			continue
 		}
-		if o, err := s.readSnapshot(h); err == nil && o.ModuleDigest == m.ModuleDigest {
-			return nil
+		if o, err := s.readSnapshot(h); err == nil && o.ModuleDigest == digest {
+			return true
 		}
 	}
-	return s.eng.Remove(ctx, m.ModuleDigest)
+	return false
 }

@@ -248,6 +248,10 @@ func TestKill(t *testing.T) {
 			if err := s.Kill(e.ctx, 0); err != nil {
 				t.Errorf("Kill 0 of a running task = %v", err)
 			}
+			// Killed before it has printed, the guest leaves an empty log: wait for its line.
+			for deadline := time.Now().Add(10 * time.Second); len(readLog(t, log)) == 0 && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			if err := s.Kill(e.ctx, tc.sig); err != nil {
 				t.Fatal(err)
 			}

@@ -63,6 +63,12 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
 	}
 	defer unlock()
+	// Blobs this Store has just hashed in PutBlob (an image of ImageFromManifest) are
+	// not hashed again while their files are unchanged.
+	var fresh map[v1.Hash]fileID
+	if si, ok := img.(*storeImage); ok && si.s == s {
+		fresh = si.fresh
+	}
 
 	// Blobs first (layers, config, manifest), then the index that refers to them.
 	for i, l := range m.Layers {
@@ -74,6 +80,9 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 			}
 			return layer.Compressed()
 		}
+		if s.sameFile(fresh, l.Digest, l.Size, nil) {
+			continue
+		}
 		if err := s.putBlob(ctx, what, l, open); err != nil {
 			return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
 		}
@@ -82,8 +91,10 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 	if err != nil {
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: reading config: %w", mdigest, err)
 	}
-	if err := s.putBlob(ctx, "config", m.Config, bytesOpener(rawConfig)); err != nil {
-		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
+	if !s.sameFile(fresh, m.Config.Digest, m.Config.Size, nil) {
+		if err := s.putBlob(ctx, "config", m.Config, bytesOpener(rawConfig)); err != nil {
+			return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
+		}
 	}
 	if err := s.putBlob(ctx, "manifest", desc, bytesOpener(rawManifest)); err != nil {
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
@@ -137,6 +148,10 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	var hw io.Writer = h
+	if vr, ok := rc.(*verifiedReader); ok && vr.digest == d.Digest {
+		hw = nil // the reader checks the digest (see Verified)
+	}
 	f, err := s.createTemp("blob-*")
 	if err != nil {
 		return s.diskErr(fmt.Errorf("%s %s: creating temp file: %w", what, d.Digest, err))
@@ -146,15 +161,24 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 		r = io.LimitReader(r, d.Size+1) // bound what a lying source can write
 	}
 	return s.commitTemp(f, func(w io.Writer) error {
-		ew := &errWriter{w: io.MultiWriter(w, h)}
-		n, err := io.Copy(ew, r)
+		ew := &errWriter{w: w}
+		if hw != nil {
+			ew.w = io.MultiWriter(w, hw)
+		}
+		n, err := io.CopyBuffer(ew, r, make([]byte, copyBuf))
 		if ew.err != nil {
 			return fmt.Errorf("%s %s: writing %s: %w", what, d.Digest, f.Name(), ew.err)
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: reading from the image source: %w", what, d.Digest, err)
 		}
-		got := v1.Hash{Algorithm: d.Digest.Algorithm, Hex: fmt.Sprintf("%x", h.Sum(nil))}
+		var got v1.Hash // unknown: the reader checks it, and failed the read if it did not match
+		if hw == nil && (d.Size < 0 || n == d.Size) {
+			got = d.Digest
+		}
+		if hw != nil {
+			got = v1.Hash{Algorithm: d.Digest.Algorithm, Hex: fmt.Sprintf("%x", h.Sum(nil))}
+		}
 		if got != d.Digest || (d.Size >= 0 && n != d.Size) {
 			return &DigestError{Blob: what, Expected: d.Digest, Actual: got, ExpectedSize: d.Size, ActualSize: n}
 		}
@@ -242,3 +266,7 @@ func (e *errWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// copyBuf is the buffer of a blob write: large, so that a download of many megabytes
+// makes few write calls (and few hand-offs to a pull's unpacking, see PutBlob's callers).
+const copyBuf = 1 << 20

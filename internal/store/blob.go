@@ -15,6 +15,13 @@ import (
 // openBlob opens the blob h for reading; the reader verifies the content
 // against h (and size, when size >= 0) when it reaches EOF.
 func (s *Store) openBlob(h v1.Hash, size int64) (*verifyReader, error) {
+	return s.openBlobFresh(h, size, nil)
+}
+
+// openBlobFresh is openBlob, except that when fresh records the very file it opened
+// (this Store hashed it moments ago, see [Store.PutBlob]) the reader checks the size
+// only: the content is not hashed a second time.
+func (s *Store) openBlobFresh(h v1.Hash, size int64, fresh map[v1.Hash]fileID) (*verifyReader, error) {
 	p, err := s.blobPath(h)
 	if err != nil {
 		return nil, err
@@ -30,12 +37,21 @@ func (s *Store) openBlob(h v1.Hash, size int64) (*verifyReader, error) {
 		}
 		return nil, fmt.Errorf("reading image store blob: %w", err)
 	}
-	return &verifyReader{f: f, path: p, want: h, size: size, h: hasher}, nil
+	v := &verifyReader{f: f, path: p, want: h, size: size, h: hasher}
+	if size >= 0 && s.sameFile(fresh, h, size, f) {
+		v.h = nil
+	}
+	return v, nil
 }
 
 // readBlob reads the whole blob h, verified.
 func (s *Store) readBlob(h v1.Hash, size int64) ([]byte, error) {
-	r, err := s.openBlob(h, size)
+	return s.readBlobFresh(h, size, nil)
+}
+
+// readBlobFresh is readBlob with openBlobFresh.
+func (s *Store) readBlobFresh(h v1.Hash, size int64, fresh map[v1.Hash]fileID) ([]byte, error) {
+	r, err := s.openBlobFresh(h, size, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -49,8 +65,8 @@ type verifyReader struct {
 	f    *os.File
 	path string
 	want v1.Hash
-	size int64 // -1: unknown
-	h    hash.Hash
+	size int64     // -1: unknown
+	h    hash.Hash // nil: a fresh blob, only its size is checked
 	n    int64
 	done error
 }
@@ -60,7 +76,9 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 		return 0, v.done
 	}
 	n, err := v.f.Read(p)
-	v.h.Write(p[:n])
+	if v.h != nil {
+		v.h.Write(p[:n])
+	}
 	v.n += int64(n)
 	if v.size >= 0 && v.n > v.size {
 		n -= int(v.n - v.size)
@@ -82,6 +100,9 @@ func (v *verifyReader) Read(p []byte) (int, error) {
 func (v *verifyReader) check() error {
 	if v.size >= 0 && v.n != v.size {
 		return v.corrupt(fmt.Errorf("the file has %d bytes, %d are recorded", v.n, v.size))
+	}
+	if v.h == nil {
+		return io.EOF
 	}
 	if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Hex {
 		return v.corrupt(fmt.Errorf("its content has digest %s:%s", v.want.Algorithm, got))

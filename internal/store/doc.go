@@ -33,8 +33,8 @@
 //     decompressed at all is decided by its media type (…gzip, …zstd), never by
 //     sniffing alone, so a Wasm layer (application/wasm,
 //     application/vnd.wasm.content.layer.v1+wasm) is always returned as is.
-//   - Blobs already present are re-hashed by [Store.AddImage] and rewritten only
-//     when they are damaged. That is what makes the advice of [CorruptBlobError]
+//   - Blobs already present are re-hashed by [Store.AddImage] (except those of
+//     the next note) and rewritten only when they are damaged. That is what makes the advice of [CorruptBlobError]
 //     ("berth rmi, then load or pull again") work even before a GC removed the
 //     damaged file. It costs one local read of the blobs an image shares with
 //     images already stored.
@@ -51,9 +51,19 @@
 //     exclusive lock would stop every run and load for that long. It holds the
 //     shared lock (GC, exclusive, waits until the blob is in place) and a
 //     per-blob flock, so concurrent pulls of one image download each blob once.
-//     Its blobs are unindexed until AddImage names them; AddImage re-hashes them
-//     (a local read) and a GC in between could collect them, which AddImage
-//     reports as a missing blob: the caller puts it again.
+//     Its blobs are unindexed until AddImage names them; a GC in between could
+//     collect them, which AddImage reports as a missing blob: the caller puts it
+//     again.
+//   - One hash per blob per pull. A blob PutBlob has just hashed (while writing
+//     it, or finding it present) is not hashed again by the same Store value when
+//     the image of [Store.ImageFromManifest] reads it (the pull's unpacking) or
+//     AddImage indexes it: a 10 MB layer was hashed three more times before.
+//     The Store records the file it hashed (device, inode, size, mtime, ctime)
+//     and trusts only that file: one replaced or written since (a new inode, a
+//     new ctime, which no user call can set back) is hashed as any other. The
+//     record is taken by the first ImageFromManifest and never reaches
+//     [Store.Image], another Store value or another process: every other read of
+//     a stored blob is verified, so a blob damaged on disk is still caught.
 //   - Atomic writes. Every file is written to DIR/tmp, fsynced, renamed into
 //     place, and its directory fsynced; blobs are made durable before the
 //     index.json that refers to them. Readers therefore always see a complete

@@ -24,7 +24,8 @@ type DigestError struct {
 	// Blob says which blob it is: "manifest", "config" or "layer 2 of 3".
 	Blob string
 	// Expected is the digest recorded for the blob; Actual the digest of the
-	// bytes received (of the first ExpectedSize+1 bytes when there were more).
+	// bytes received (of the first ExpectedSize+1 bytes when there were more),
+	// zero when they came from a reader that checks them itself (see Verified).
 	Expected, Actual v1.Hash
 	// ExpectedSize is the recorded size (-1 if unknown); ActualSize the number
 	// of bytes received.
@@ -33,6 +34,10 @@ type DigestError struct {
 
 // Error implements error.
 func (e *DigestError) Error() string {
+	if e.ExpectedSize >= 0 && e.ExpectedSize != e.ActualSize && e.Actual.Hex == "" {
+		return fmt.Sprintf("%s %s: received %d bytes, expected %d: the image source is damaged or was changed; fetch the image again",
+			e.Blob, e.Expected, e.ActualSize, e.ExpectedSize)
+	}
 	if e.ExpectedSize >= 0 && e.ExpectedSize != e.ActualSize {
 		return fmt.Sprintf("%s %s: received %d bytes, expected %d (digest %s): the image source is damaged or was changed; fetch the image again",
 			e.Blob, e.Expected, e.ActualSize, e.ExpectedSize, e.Actual)

@@ -69,6 +69,9 @@ type storeImage struct {
 	mediaType types.MediaType
 	raw       []byte
 	manifest  *v1.Manifest
+	// fresh holds the blobs PutBlob has just hashed (ImageFromManifest only):
+	// reads of these files, while unchanged, check their size only.
+	fresh map[v1.Hash]fileID
 
 	mu        sync.Mutex
 	rawConfig []byte
@@ -91,7 +94,7 @@ func (i *storeImage) RawConfigFile() ([]byte, error) {
 	defer i.mu.Unlock()
 	if i.rawConfig == nil {
 		c := i.manifest.Config
-		b, err := i.s.readBlob(c.Digest, c.Size)
+		b, err := i.s.readBlobFresh(c.Digest, c.Size, i.fresh)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: reading config: %w", i.digest, err)
 		}
@@ -174,7 +177,7 @@ func (l *storeLayer) Descriptor() (*v1.Descriptor, error) {
 }
 
 func (l *storeLayer) Compressed() (io.ReadCloser, error) {
-	r, err := l.img.s.openBlob(l.desc.Digest, l.desc.Size)
+	r, err := l.img.s.openBlobFresh(l.desc.Digest, l.desc.Size, l.img.fresh)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: layer %s: %w", l.img.digest, l.desc.Digest, err)
 	}
@@ -209,7 +212,7 @@ func (l *storeLayer) DiffID() (v1.Hash, error) {
 }
 
 func (l *storeLayer) Uncompressed() (io.ReadCloser, error) {
-	cr, err := l.img.s.openBlob(l.desc.Digest, l.desc.Size)
+	cr, err := l.img.s.openBlobFresh(l.desc.Digest, l.desc.Size, l.img.fresh)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: layer %s: %w", l.img.digest, l.desc.Digest, err)
 	}

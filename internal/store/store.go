@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,6 +38,11 @@ const (
 // other processes working on the same directory.
 type Store struct {
 	dir string
+
+	// fresh holds the blobs this Store value has just hashed in PutBlob, until
+	// ImageFromManifest takes them (see the package notes).
+	freshMu sync.Mutex
+	fresh   map[v1.Hash]fileID
 }
 
 // Open opens the image store in dir, creating the directory and an empty OCI
