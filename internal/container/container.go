@@ -17,6 +17,11 @@
 //     concurrently without a daemon. Reads take no lock: atomic replacement means a
 //     reader sees a whole record, old or new.
 //   - The lock is held only for the bookkeeping, never while a container runs.
+//   - Each container also has a lock of its own (Store.Lock, a flock on its directory),
+//     which the commands that change what runs hold (start, stop, kill, rm, rename,
+//     recording an exit): without a daemon, two berth processes acting on one container
+//     at once would otherwise start two shims for it, or start one in a directory being
+//     removed.
 //   - Names are reserved by creating PLACE/names/NAME (holding the id) with O_EXCL, in
 //     the place the container's record goes to, which is atomic across processes, so
 //     creating a container or finding one by name reads one small file, however many
@@ -453,8 +458,8 @@ func (s *Store) Update(ctx context.Context, id string, durable bool, fn func(*Co
 // the new name is reserved before the record changes and the old one freed after, all
 // under the lock, so the container is never without a name and no other can take either.
 func (s *Store) Rename(ctx context.Context, ref, name string) (*Container, error) {
-	if name == "" || !validName().MatchString(name) {
-		return nil, fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, name)
+	if err := CheckName(name); err != nil {
+		return nil, err
 	}
 	name = strings.TrimPrefix(name, "/")
 	c, err := s.Get(ctx, ref)
@@ -487,6 +492,14 @@ func (s *Store) Rename(ctx context.Context, ref, name string) (*Container, error
 	}
 	s.release(place, old, id)
 	return c, nil
+}
+
+// CheckName returns ErrInvalidName (wrapped) for a name Docker would refuse.
+func CheckName(name string) error {
+	if name == "" || !validName().MatchString(name) {
+		return fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, name)
+	}
+	return nil
 }
 
 // read reads the record of id from whichever place holds it.

@@ -74,10 +74,30 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if c.State.Running { // a berth start got to it first
+		return c, nil
+	}
 	if err := s.startShim(ctx, c, d); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// lockContainer takes container c's lock (container.Store.Lock), waiting for it, and
+// updates c to its record as read under the lock. It returns ErrNotFound (wrapped) when
+// the container was removed meanwhile.
+func (s *Service) lockContainer(ctx context.Context, c *container.Container) (func(), error) {
+	r, unlock, err := s.containers.Lock(ctx, c, true)
+	if err != nil {
+		return nil, err
+	}
+	*c = *r
+	return unlock, nil
 }
 
 // logConfig is d.Log as docker records it.
@@ -164,8 +184,13 @@ func (s *Service) StartContainer(ctx context.Context, ref string, d DetachOption
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if c.Detached {
-		s.sync(ctx, c)
+		s.syncLocked(ctx, c)
 	} else {
 		refresh(c)
 	}
@@ -237,7 +262,9 @@ func (s *Service) markExited(ctx context.Context, c *container.Container, code i
 		at = time.Now()
 	}
 	err := s.containers.Update(ctx, c.ID, true, func(r *container.Container) error {
-		if !r.State.Running { // another berth process recorded the exit first
+		// Another berth process recorded the exit first, or the container runs again
+		// since c was read: the exit is not the record's to take.
+		if !r.State.Running || !r.State.StartedAt.Equal(c.State.StartedAt) {
 			*c = *r
 			return nil
 		}
@@ -310,8 +337,24 @@ func (s *Service) release(ctx context.Context, c *container.Container) {
 
 // sync brings the record of a detached container that says running up to date with its
 // shim: see the notes at the top of this file. A shim that does not answer in time is
-// left alone (the record keeps saying running).
+// left alone (the record keeps saying running), and so is a container another berth
+// command holds the lock of (it is stopping, starting or being removed it): sync does
+// not wait, so that ps never waits for a stop.
 func (s *Service) sync(ctx context.Context, c *container.Container) {
+	if !c.Detached || !c.State.Running {
+		return
+	}
+	r, unlock, err := s.containers.Lock(ctx, c, false)
+	if err != nil {
+		return
+	}
+	defer unlock()
+	*c = *r
+	s.syncLocked(ctx, c)
+}
+
+// syncLocked is sync for a caller that holds c's lock.
+func (s *Service) syncLocked(ctx context.Context, c *container.Container) {
 	if !c.Detached || !c.State.Running {
 		return
 	}
@@ -354,6 +397,11 @@ func (s *Service) StopContainer(ctx context.Context, ref string, timeout time.Du
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if !c.Detached {
 		return c, s.stopForeground(ctx, c, timeout)
 	}
@@ -436,34 +484,44 @@ func (s *Service) KillContainer(ctx context.Context, ref string, sig syscall.Sig
 	if err != nil {
 		return nil, err
 	}
-	s.sync(ctx, c)
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return c, s.killLocked(ctx, c, sig)
+}
+
+// killLocked is KillContainer for a caller that holds c's lock.
+func (s *Service) killLocked(ctx context.Context, c *container.Container, sig syscall.Signal) error {
+	s.syncLocked(ctx, c)
 	if !c.Detached {
 		refresh(c)
 	}
 	if !c.State.Running {
-		return c, fmt.Errorf("%w: cannot kill container %s: it is not running (berth start is not available yet; berth ps -a shows its state)", ErrNotRunning, c.Name)
+		return fmt.Errorf("%w: cannot kill container %s: it is not running (berth start is not available yet; berth ps -a shows its state)", ErrNotRunning, c.Name)
 	}
 	if !c.Detached {
 		if err := syscall.Kill(c.State.Pid, sig); err != nil {
-			return c, fmt.Errorf("container %s: kill: %w", c.Name, err)
+			return fmt.Errorf("container %s: kill: %w", c.Name, err)
 		}
-		return c, nil
+		return nil
 	}
 	sh, err := s.load(ctx, c)
 	if err != nil {
-		return c, s.lost(ctx, c, err)
+		return s.lost(ctx, c, err)
 	}
 	if sig == 0 {
 		err := sh.Kill(ctx, 0)
 		sh.Close()
-		return c, err
+		return err
 	}
 	x, err := s.killWait(ctx, sh, sig, 10*time.Second)
 	if err != nil {
 		sh.Close()
-		return c, s.lost(ctx, c, err)
+		return s.lost(ctx, c, err)
 	}
-	return c, s.finish(ctx, c, sh, x)
+	return s.finish(ctx, c, sh, x)
 }
 
 // WaitContainer waits until a container has exited and returns its exit code.
@@ -488,18 +546,50 @@ func (s *Service) WaitContainer(ctx context.Context, ref string) (int, error) {
 		return c.State.ExitCode, nil
 	}
 	sh, err := s.load(ctx, c)
-	if err != nil {
-		return 0, s.lost(ctx, c, err)
-	}
-	x, err := sh.Wait(ctx)
-	if err != nil {
-		sh.Close()
-		if err := s.lost(ctx, c, err); err != nil {
-			return 0, err
+	if err == nil {
+		var x shimclient.Exit
+		if x, err = sh.Wait(ctx); err == nil {
+			// The exit is recorded under the lock (a stop may be recording it too); the
+			// wait for it was not, so that it holds up no other command.
+			run := *c
+			unlock, err := s.lockContainer(ctx, c)
+			if err != nil {
+				sh.Close()
+				if errors.Is(err, container.ErrNotFound) {
+					return int(x.Status), nil // removed meanwhile (rm -f)
+				}
+				return 0, err
+			}
+			defer unlock()
+			*c = run
+			if err := s.finish(ctx, c, sh, x); err != nil {
+				return 0, err
+			}
+			if c.State.Running { // started again meanwhile
+				return int(x.Status), nil
+			}
+			return c.State.ExitCode, nil
 		}
-		return c.State.ExitCode, nil
+		sh.Close()
 	}
-	if err := s.finish(ctx, c, sh, x); err != nil {
+	run := *c
+	unlock, lerr := s.lockContainer(ctx, c)
+	if errors.Is(lerr, container.ErrNotFound) {
+		return 137, nil // removed meanwhile (rm -f)
+	}
+	if lerr != nil {
+		return 0, lerr
+	}
+	defer unlock()
+	if !c.State.Running {
+		return c.State.ExitCode, nil // another command recorded the exit
+	}
+	if !c.State.StartedAt.Equal(run.State.StartedAt) {
+		// Started again meanwhile: the run waited for is over, and what lost would
+		// clean up (the shim's socket, the guest) is the new run's.
+		return 137, nil
+	}
+	if err := s.lost(ctx, c, err); err != nil {
 		return 0, err
 	}
 	return c.State.ExitCode, nil
@@ -541,7 +631,19 @@ func (s *Service) ContainerLogs(ctx context.Context, ref string, opts logs.ReadO
 
 // RenameContainer gives a container a new name, as `docker rename`.
 func (s *Service) RenameContainer(ctx context.Context, ref, name string) (*container.Container, error) {
-	return s.containers.Rename(ctx, ref, name)
+	if err := container.CheckName(name); err != nil {
+		return nil, err
+	}
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return s.containers.Rename(ctx, c.ID, name)
 }
 
 // PruneContainers removes every container that is not running (asking the shims of

@@ -366,9 +366,16 @@ func (s *Service) RemoveContainer(ctx context.Context, ref string, force bool) (
 	if err != nil {
 		return nil, err
 	}
+	// Under the container's lock, read again: two rm of one container must not both
+	// succeed, and a start must not run it while it is being removed.
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	running := c.State.Running && alive(c.State.Pid) && c.State.Pid != os.Getpid()
 	if c.Detached {
-		s.sync(ctx, c)
+		s.syncLocked(ctx, c)
 		running = c.State.Running
 	}
 	if running {
@@ -377,7 +384,7 @@ func (s *Service) RemoveContainer(ctx context.Context, ref string, force bool) (
 			return nil, fmt.Errorf("cannot remove container \"/%s\": %w: stop the container before removing or force remove (berth rm -f %s)", c.Name, ErrContainerRunning, c.Name)
 		}
 		if c.Detached {
-			if _, err := s.KillContainer(ctx, c.ID, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
+			if err := s.killLocked(ctx, c, syscall.SIGKILL); err != nil && !errors.Is(err, ErrNotRunning) {
 				return nil, err
 			}
 		} else {
