@@ -235,13 +235,18 @@ func (l *stressLedger) pick(rng *rand.Rand) string {
 	if len(l.ids) == 0 {
 		return ""
 	}
-	for range 8 {
-		id := l.ids[rng.IntN(len(l.ids))]
-		if l.removed[id] == 0 || rng.IntN(10) == 0 {
-			return id
+	if rng.IntN(10) > 0 {
+		var live []string
+		for _, id := range l.ids {
+			if l.removed[id] == 0 {
+				live = append(live, id)
+			}
+		}
+		if len(live) > 0 {
+			return live[rng.IntN(len(live))]
 		}
 	}
-	return l.ids[len(l.ids)-1]
+	return l.ids[rng.IntN(len(l.ids))]
 }
 
 func (l *stressLedger) live() int {
