@@ -260,7 +260,7 @@ func (l *stressLedger) live() int {
 var stressNames = []string{"n0", "n1", "n2", "n3", "n4", "n5"}
 
 // The check: 8 berth processes doing run -d, stop, rm, rm -f, start and ps in
-// parallel (names colliding on purpose) for 60 s against one data root, then every
+// parallel (and kill, rename, container prune and inspect; names colliding on purpose) for 60 s against one data root, then every
 // container is accounted for (each id a run -d printed is either listed by ps -a or was
 // removed by one successful rm, never both), no record is corrupt (each parses and
 // inspect reads it), and no process, socket or directory is left that the records do
@@ -348,23 +348,40 @@ func TestDetachedStress(t *testing.T) {
 					continue
 				}
 				switch {
-				case op < 35 || op < 47: // too many live containers, or rm -f
+				case op < 35 || op < 45: // too many live containers, or rm -f
 					if r := d.berth(t, hang, "rm", "-f", ref(id, false)); expect("rm -f", r, "No such container", "no such container") {
 						l.mu.Lock()
 						l.removed[id]++
 						l.mu.Unlock()
 					}
-				case op < 57:
+				case op < 53:
 					if r := d.berth(t, hang, "rm", ref(id, false)); expect("rm", r, "No such container", "no such container", "container is running") {
 						l.mu.Lock()
 						l.removed[id]++
 						l.mu.Unlock()
 					}
-				case op < 69:
+				case op < 63:
 					expect("stop", d.berth(t, hang, "stop", "-t", "1", ref(id, true)), "No such container", "no such container")
-				case op < 79:
+				case op < 71:
 					expect("start", d.berth(t, hang, "start", ref(id, true)), "No such container", "no such container")
-				case op < 88:
+				case op < 76:
+					expect("kill", d.berth(t, hang, "kill", ref(id, true)), "No such container", "no such container", "is not running")
+				case op < 80:
+					expect("rename", d.berth(t, hang, "rename", ref(id, true), stressNames[rng.IntN(len(stressNames))]),
+						"No such container", "no such container", "already in use", "already named")
+				case op < 81:
+					// prune removes every container not running, and names them.
+					r := d.berth(t, hang, "container", "prune", "-f")
+					expect("prune", r)
+					if head, rest, ok := strings.Cut(r.stdout, "Deleted Containers:\n"); ok && head == "" {
+						ids, _, _ := strings.Cut(rest, "\n\n")
+						l.mu.Lock()
+						for _, id := range strings.Fields(ids) {
+							l.removed[id]++
+						}
+						l.mu.Unlock()
+					}
+				case op < 89:
 					expect("ps", d.berth(t, hang, "ps"))
 				case op < 95:
 					expect("ps -a", d.berth(t, hang, "ps", "-a"))

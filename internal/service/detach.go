@@ -662,7 +662,8 @@ func (s *Service) PruneContainers(ctx context.Context) ([]string, int64, error) 
 		}
 		size := dirSize(s.containers.Dir(c))
 		if _, err := s.RemoveContainer(ctx, c.ID, false); err != nil {
-			if !errors.Is(err, container.ErrNotFound) {
+			// Removed, or started, by another berth process since the listing.
+			if !errors.Is(err, container.ErrNotFound) && !errors.Is(err, ErrContainerRunning) {
 				errs = append(errs, err)
 			}
 			continue
