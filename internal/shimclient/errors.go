@@ -8,7 +8,6 @@ import (
 	"net"
 	"strings"
 	"syscall"
-
 )
 
 // Kinds of failure; every error of this package wraps one of them or is a bad option.

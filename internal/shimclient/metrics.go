@@ -2,6 +2,7 @@ package shimclient
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -51,6 +52,14 @@ type Metrics struct {
 	// TypeURL and Raw are the Any the shim sent: its type and the encoded message.
 	TypeURL string
 	Raw     []byte
+}
+
+// usec turns v2's microseconds into nanoseconds, saturating.
+func usec(v uint64) uint64 {
+	if v > math.MaxUint64/1000 {
+		return math.MaxUint64
+	}
+	return v * 1000
 }
 
 // parseMetrics decodes the Any of a Stats response.
@@ -202,17 +211,17 @@ func (m *Metrics) decodeV2(b []byte) error {
 			return varints(p, func(n int, v uint64) {
 				switch n {
 				case 1:
-					m.CPUTotal = v * 1000
+					m.CPUTotal = usec(v)
 				case 2:
-					m.CPUUser = v * 1000
+					m.CPUUser = usec(v)
 				case 3:
-					m.CPUSystem = v * 1000
+					m.CPUSystem = usec(v)
 				case 4:
 					m.CPUPeriods = v
 				case 5:
 					m.CPUThrottledPeriods = v
 				case 6:
-					m.CPUThrottledTime = v * 1000
+					m.CPUThrottledTime = usec(v)
 				}
 			})
 		case 4: // MemoryStat: inactive_file = 13, usage = 32, usage_limit = 33,

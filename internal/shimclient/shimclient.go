@@ -400,7 +400,7 @@ func (s *Shim) State(ctx context.Context) (State, error) {
 // Exit is how a task ended.
 type Exit struct {
 	Pid    uint32
-	Status uint32 // the exit code, or 128+signal
+	Status uint32    // the exit code, or 128+signal
 	At     time.Time // in UTC; zero if the shim sent none
 }
 

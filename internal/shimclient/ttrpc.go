@@ -57,7 +57,8 @@ func readFrame(r io.Reader) (frameHeader, []byte, error) {
 	var hb [frameHeaderLen]byte
 	if _, err := io.ReadFull(r, hb[:]); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return frameHeader{}, nil, fmt.Errorf("%w: a frame header cut short", errProtocol)
+			// The peer ended in the middle of a frame: it died while writing.
+			return frameHeader{}, nil, fmt.Errorf("a frame's header cut short: %w", err)
 		}
 		return frameHeader{}, nil, err
 	}
