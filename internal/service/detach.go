@@ -36,6 +36,12 @@ import (
 // record is updated with the exit; a shim that does not answer (killed, crashed, the host
 // rebooted) is cleaned up with `shim delete` and the container recorded as exited 137, as
 // containerd reports a container whose shim died.
+//
+// A restart policy (--restart) is carried out by the shim, not here: berth writes it into
+// config.json (restart.Annotation) and records it as docker's HostConfig.RestartPolicy; the
+// shim's task stays running across the restarts and ends after the last run. What the shim
+// says of it (RestartCount, a back-off in progress, the current run's pid) is read from
+// restart.StateFile in the bundle and shown, not stored, until the exit is recorded.
 
 // ShimConnectTimeout bounds how long a berth command waits for a detached container's
 // shim to answer before reading it as gone or wedged.
