@@ -1,7 +1,10 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -11,6 +14,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/cli"
 )
 
 // waitLogged waits until the log of ref holds want.
@@ -170,4 +177,73 @@ func TestAttachInterrupt(t *testing.T) {
 		t.Errorf("the container stopped when attach was interrupted: %+v", c.State)
 	}
 	e.ok("rm", "-f", "long")
+}
+
+// openPTY opens a pseudo-terminal: the terminal end for berth's stdout, the other end
+// to read what it shows.
+func openPTY(t *testing.T) (term, ctl *os.File) {
+	t.Helper()
+	ctl, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(ctl.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		ctl.Close()
+		t.Skipf("unlocking a pseudo-terminal: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ctl.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		ctl.Close()
+		t.Skipf("naming a pseudo-terminal: %v", err)
+	}
+	term, err = os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		ctl.Close()
+		t.Skipf("opening a pseudo-terminal: %v", err)
+	}
+	t.Cleanup(func() { term.Close(); ctl.Close() })
+	return term, ctl
+}
+
+// stats without --no-stream redraws every second until interrupted: on a terminal each
+// frame starts with docker's clear-screen and cursor-home; elsewhere frames follow one
+// another plainly.
+func TestStatsStream(t *testing.T) {
+	e := detachEnv(t)
+	e.ok("run", "-d", "--name", "streamed", "sleeper:1", "serve", "1")
+	stream := func(stdout io.Writer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+		defer cancel()
+		var errb bytes.Buffer
+		app := &cli.App{Stdin: strings.NewReader(""), Stdout: stdout, Stderr: &errb, Getenv: func(k string) string {
+			switch k {
+			case "BERTH_ROOT":
+				return e.root
+			case "BERTH_STATE":
+				return e.state
+			}
+			return os.Getenv(k)
+		}}
+		if code := app.Main(ctx, []string{"stats"}); code != 0 {
+			t.Errorf("stats: exit %d: %s", code, errb.String())
+		}
+	}
+	var plain bytes.Buffer
+	stream(&plain)
+	if n := strings.Count(plain.String(), "CONTAINER ID"); n < 2 || strings.Contains(plain.String(), "\033[") || strings.Count(plain.String(), "streamed") != n {
+		t.Errorf("stats to a pipe, 3.5 s: %d frames in %q; want ≥ 2, plain", n, plain.String())
+	}
+	term, ctl := openPTY(t)
+	read := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(ctl) // ends with EIO once the terminal end is closed
+		read <- string(b)
+	}()
+	stream(term)
+	term.Close()
+	got := <-read
+	if n := strings.Count(got, "\033[2J\033[H"); n < 2 || n != strings.Count(got, "CONTAINER ID") {
+		t.Errorf("stats on a terminal: %d clears in %q; want one before each of ≥ 2 frames", n, got)
+	}
+	e.ok("rm", "-f", "streamed")
 }
