@@ -20,6 +20,8 @@ type containerRow struct {
 
 func statusWord(c *container.Container, now time.Time) string {
 	switch c.State.Status {
+	case container.StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s", c.State.ExitCode, since(c.State.FinishedAt, now))
 	case container.StatusRunning:
 		return "Up " + humanDuration(now.Sub(c.State.StartedAt))
 	case container.StatusExited:

@@ -87,7 +87,8 @@ func inspectContainer(c *container.Container) containerJSON {
 	j := containerJSON{
 		ID: c.ID, Created: c.Created, Path: c.Path, Args: nonNil(c.Args), Image: c.ImageDigest,
 		Name: "/" + c.Name, Driver: "berth", Platform: "wasi", LogPath: c.LogPath,
-		State: stateJSON{Status: c.State.Status, Running: c.State.Running, Pid: c.State.Pid, ExitCode: c.State.ExitCode,
+		RestartCount: c.RestartCount,
+		State: stateJSON{Status: c.State.Status, Running: c.State.Running, Restarting: c.State.Restarting, Pid: c.State.Pid, ExitCode: c.State.ExitCode,
 			Error: c.State.Error, StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt)},
 		HostConfig: hostConfigJSON{Binds: c.HostConfig.Binds, AutoRemove: c.HostConfig.AutoRemove, Memory: c.HostConfig.Memory,
 			LogConfig: logConfigJSON{Type: "none", Config: map[string]string{}}, RestartPolicy: restartPolicyJSON{Name: "no"}},
@@ -99,6 +100,9 @@ func inspectContainer(c *container.Container) containerJSON {
 	}
 	if !c.State.Running {
 		j.State.Pid = 0
+	}
+	if rp := c.HostConfig.RestartPolicy; rp != nil {
+		j.HostConfig.RestartPolicy = restartPolicyJSON{Name: rp.Name, MaximumRetryCount: rp.MaximumRetryCount}
 	}
 	if lc := c.HostConfig.LogConfig; lc != nil {
 		j.HostConfig.LogConfig.Type = lc.Type

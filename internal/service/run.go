@@ -19,6 +19,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -33,9 +34,12 @@ type RunOptions struct {
 	Memory     int64
 	Name       string
 	Remove     bool
-	Stdin      io.Reader
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// Restart is the --restart policy of a detached container (RunDetached), carried out
+	// by its shim; the zero value is "no". A foreground run refuses any other.
+	Restart restart.Policy
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
 	// Started, when set, is called with the container (its ID set) just before its record
 	// is written (the CLI uses it to clean up on a signal).
 	Started func(*container.Container)
@@ -65,6 +69,9 @@ func IsLocalModule(ref string) bool {
 // foreground, in this process. It returns the module's exit code; a trap returns
 // engine.TrapExitCode with the *engine.TrapError.
 func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, int, error) {
+	if o.Restart.Mode != "" && o.Restart.Mode != restart.No {
+		return nil, 0, fmt.Errorf("%w: --restart %s: a restart policy is carried out by the shim of a detached container, and a foreground run has none; use run -d", ErrBadOption, o.Restart)
+	}
 	c, prepared, spec, err := s.create(ctx, o, true)
 	if err != nil {
 		return nil, 0, err
@@ -207,6 +214,9 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 		// Created until its shim has started the module (RunDetached).
 		c.Detached = true
 		c.HostConfig.LogConfig = o.logConfig
+		if o.Restart.Mode != "" && o.Restart.Mode != restart.No {
+			c.HostConfig.RestartPolicy = &container.RestartPolicy{Name: string(o.Restart.Mode), MaximumRetryCount: o.Restart.MaxRetries}
+		}
 		c.State = container.State{Status: container.StatusCreated}
 	}
 	b := bundleJob{c: c, o: o, proc: proc, snapshot: snapshot, modPath: modPath, modDigest: modDigest, module: module}
@@ -293,6 +303,10 @@ func (b *bundleJob) write(ctx context.Context, s *Service) error {
 	ann := map[string]string{}
 	if proc.Args[0] == b.modPath && b.modDigest != "" {
 		ann[bundle.AnnotationModuleDigest] = b.modDigest
+	}
+	if rp := c.HostConfig.RestartPolicy; rp != nil {
+		// For the shim, which carries it out (restart.Annotation).
+		ann[restart.Annotation] = restart.Policy{Mode: restart.Mode(rp.Name), MaxRetries: rp.MaximumRetryCount}.String()
 	}
 	spec := bundle.NewSpec(bundle.SpecOptions{Args: proc.Args, Env: env, Cwd: proc.Cwd, Hostname: c.ID[:12],
 		Mounts: o.Volumes, MemoryLimit: o.Memory, Annotations: ann})
