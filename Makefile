@@ -52,7 +52,7 @@ test: vet
 FUZZTIME ?= 10000x
 fuzz:
 	@set -e; for spec in \
-	  internal/build:FuzzParse internal/build:FuzzExpand internal/network:FuzzParsePort internal/network:FuzzParseHostRule \
+	  internal/build:FuzzParse internal/build:FuzzExpand internal/network:FuzzParsePort internal/network:FuzzParseHostRule internal/network:FuzzFromAnnotations \
 	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex internal/jsonlite:FuzzParse internal/service:FuzzDecodeMeta \
 	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory internal/cli:FuzzParseTimestamp internal/cli:FuzzParseSignal internal/cli:FuzzParsePsFilter \
 	  internal/image:FuzzParseName internal/credentials:FuzzParseServer internal/registry:FuzzParseRetryAfter internal/registry:FuzzInsecure internal/shiminstall:FuzzInstall internal/cgroup:FuzzParseCgroupsPath internal/cgroup:FuzzParseProcCgroup internal/engine:FuzzScanModule internal/engine:FuzzParseTrap \
