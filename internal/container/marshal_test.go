@@ -26,7 +26,7 @@ func TestMarshalFields(t *testing.T) {
 		want []string
 	}{
 		{Container{}, []string{"ID ", "Name ", "Image ", `ImageDigest json:",omitempty"`, "Created ", "Path ", "Args ", `Env json:",omitempty"`, "WorkingDir ", `Detached json:",omitempty"`, `LogPath json:",omitempty"`, "HostConfig ", "State ", "dir "}},
-		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`, `LogConfig json:",omitempty"`}},
+		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`, `NetworkMode json:",omitempty"`, `PublishedPorts json:",omitempty"`, `LogConfig json:",omitempty"`}},
 		{LogConfig{}, []string{"Type ", `Config json:",omitempty"`}},
 		{State{}, []string{"Status ", "Running ", "Pid ", "ExitCode ", `Error json:",omitempty"`, `StartedAt json:",omitzero"`, `FinishedAt json:",omitzero"`}},
 	} {
@@ -63,7 +63,8 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	for i := 0; i < 2000; i++ {
 		c := &Container{ID: str(), Name: str(), Image: str(), ImageDigest: str(), Created: when(), Path: str(),
 			Args: list(), Env: list(), WorkingDir: str(), Detached: r.IntN(2) == 0, LogPath: str(),
-			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20, LogConfig: logConfig()},
+			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20,
+				NetworkMode: str(), PublishedPorts: list(), LogConfig: logConfig()},
 			State: State{Status: str(), Running: r.IntN(2) == 0, Pid: r.IntN(3) - 1, ExitCode: r.IntN(300), Error: str(),
 				StartedAt: when(), FinishedAt: when()}}
 		want, err := json.MarshalIndent(c, "", "  ")
