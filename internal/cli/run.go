@@ -27,6 +27,7 @@ func (a *App) runCmd() *cobra.Command {
 		entrypoint                   string
 		envs, envFiles, volumes      []string
 		insecure, logOpts            []string
+		netf                         netFlags
 	)
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
@@ -92,6 +93,9 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
+			if o.Network, err = netf.options(); err != nil {
+				return fail(err)
+			}
 			pp := pullPolicy{when: pull, registry: ro}
 			if detach {
 				switch {
@@ -129,6 +133,7 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
 	f.StringVar(&pull, "pull", "missing", "pull the image before running: always, missing (when not stored) or never")
 	insecureFlag(f, &insecure)
+	netf.add(f)
 	return c
 }
 
