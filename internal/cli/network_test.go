@@ -172,10 +172,28 @@ func TestPublish(t *testing.T) {
 				e.noContainers()
 			}
 		}
-		if os.Getuid() != 0 {
-			errs := e.fail(125, "run", "-p", "127.0.0.1:80:8080", "hs:1")
-			if !strings.Contains(errs, "privileged port") {
-				t.Errorf("a privileged port as non-root: %q", errs)
+		// A privileged port without the right to bind it: as a non-root user, or as
+		// root without CAP_NET_BIND_SERVICE (the kernel checks the capability), which
+		// setpriv drops from a berth process of this test binary.
+		priv := []string{"run", "-p", "127.0.0.1:80:8080", "hs:1"}
+		var errs string
+		switch _, err := exec.LookPath("setpriv"); {
+		case os.Getuid() != 0:
+			errs = e.fail(125, priv...)
+		case err == nil:
+			cmd := exec.Command("setpriv", append([]string{"--bounding-set", "-net_bind_service", os.Args[0]}, priv...)...)
+			cmd.Env = e.environ()
+			out, err := cmd.CombinedOutput()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 125 {
+				t.Fatalf("berth %v without CAP_NET_BIND_SERVICE: %v, want exit 125\n%s", priv, err, out)
+			}
+			errs = string(out)
+		default:
+			t.Log("no setpriv: the privileged-port case is not run as root")
+		}
+		if errs != "" {
+			if !strings.Contains(errs, "privileged port") || !strings.Contains(errs, "CAP_NET_BIND_SERVICE") {
+				t.Errorf("a privileged port without the right to bind it: %q", errs)
 			}
 			e.noContainers()
 		}
