@@ -52,7 +52,13 @@
 //     an empty loopback answers, unless an allow rule names it (`--allow-host
 //     127.0.0.1:5432`) or the mode is host.
 //
-// Known limits of default mode, for the wiring of issue 7: unpublished ports share the
+// The wiring: `berth run` (internal/service) calls Open before the container exists and
+// writes the options into the container's OCI spec (Annotate); internal/runtime reads
+// them back (FromAnnotations) wherever the container runs, builds its Policy, and gives
+// the guest the opened sockets or frees their ports for its own bind. See
+// docs/rationale.md, "Published ports of detached containers".
+//
+// Known limits of default mode: unpublished ports share the
 // host's loopback port space (a guest's bind of 8080 fails with EADDRINUSE when a host
 // program has 127.0.0.1:8080, and the host's loopback clients can reach the guest's
 // unpublished ports); a port the guest bound stays "its own" after it closes it (the
