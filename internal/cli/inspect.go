@@ -34,6 +34,8 @@ type containerJSON struct {
 	HostConfig   hostConfigJSON
 	Mounts       []mountJSON
 	Config       configJSON
+	// NetworkSettings: the published ports while the container runs (network.go).
+	NetworkSettings networkSettingsJSON
 }
 
 type stateJSON struct {
@@ -50,6 +52,9 @@ type hostConfigJSON struct {
 	Memory        int64
 	LogConfig     logConfigJSON
 	RestartPolicy restartPolicyJSON
+	// NetworkMode and PortBindings: --network and -p/-P (network.go).
+	NetworkMode  string
+	PortBindings map[string][]portBindingJSON
 }
 
 type logConfigJSON struct {
@@ -98,6 +103,8 @@ func inspectContainer(c *container.Container) containerJSON {
 	if len(c.ID) >= 12 {
 		j.Config.Hostname = c.ID[:12]
 	}
+	j.HostConfig.NetworkMode, j.HostConfig.PortBindings = c.HostConfig.NetworkMode, portMap(bindings(c, true))
+	j.NetworkSettings = networkSettings(c)
 	if !c.State.Running {
 		j.State.Pid = 0
 	}

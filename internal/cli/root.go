@@ -132,6 +132,7 @@ func (a *App) subcommands() []subcommand {
 		{"pull", a.pullCmd}, {"push", a.pushCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
 		{"kill", a.killCmd}, {"wait", a.waitCmd}, {"start", a.startCmd}, {"restart", a.restartCmd},
 		{"rename", a.renameCmd}, {"attach", a.attachCmd}, {"stats", a.statsCmd}, {"container", a.containerCmd},
+		{"port", a.portCmd},
 	}
 }
 

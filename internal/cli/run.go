@@ -29,6 +29,7 @@ func (a *App) runCmd() *cobra.Command {
 		envs, envFiles, volumes      []string
 		insecure, logOpts            []string
 		restartFlag                  string
+		netf                         netFlags
 	)
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
@@ -94,6 +95,9 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
+			if o.Network, err = netf.options(); err != nil {
+				return fail(err)
+			}
 			if o.Restart, err = restart.Parse(restartFlag); err != nil {
 				return fail(fmt.Errorf("--restart: %w", err))
 			}
@@ -138,6 +142,7 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
 	f.StringVar(&pull, "pull", "missing", "pull the image before running: always, missing (when not stored) or never")
 	insecureFlag(f, &insecure)
+	netf.add(f)
 	return c
 }
 

@@ -92,6 +92,12 @@ type HostConfig struct {
 	AutoRemove bool
 	Binds      []string `json:",omitempty"`
 	Memory     int64    `json:",omitempty"`
+	// NetworkMode is `--network` (default, host, none); "" for a container made before
+	// berth had networking, which ran with no policy.
+	NetworkMode string `json:",omitempty"`
+	// PublishedPorts are the published ports (-p, -P) with their host ports chosen, in
+	// `-p` syntax (network.PortMapping.String): "127.0.0.1:18080:8080/tcp".
+	PublishedPorts []string `json:",omitempty"`
 	// LogConfig is the log driver of a detached container (docker's shape).
 	LogConfig *LogConfig `json:",omitempty"`
 	// RestartPolicy is the --restart of a detached container (docker's shape), carried
@@ -201,6 +207,14 @@ func (c *Container) marshal() ([]byte, error) {
 			if h.Memory != 0 {
 				w.Key("Memory")
 				w.Int(h.Memory)
+			}
+			if h.NetworkMode != "" {
+				w.Key("NetworkMode")
+				w.String(h.NetworkMode)
+			}
+			if len(h.PublishedPorts) > 0 {
+				w.Key("PublishedPorts")
+				w.Strings(h.PublishedPorts)
 			}
 			if h.LogConfig != nil {
 				w.Key("LogConfig")

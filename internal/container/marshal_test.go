@@ -26,7 +26,7 @@ func TestMarshalFields(t *testing.T) {
 		want []string
 	}{
 		{Container{}, []string{"ID ", "Name ", "Image ", `ImageDigest json:",omitempty"`, "Created ", "Path ", "Args ", `Env json:",omitempty"`, "WorkingDir ", `Detached json:",omitempty"`, `LogPath json:",omitempty"`, `RestartCount json:",omitempty"`, "HostConfig ", "State ", "dir "}},
-		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`, `LogConfig json:",omitempty"`, `RestartPolicy json:",omitempty"`}},
+		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`, `NetworkMode json:",omitempty"`, `PublishedPorts json:",omitempty"`, `LogConfig json:",omitempty"`, `RestartPolicy json:",omitempty"`}},
 		{RestartPolicy{}, []string{"Name ", `MaximumRetryCount json:",omitempty"`}},
 		{LogConfig{}, []string{"Type ", `Config json:",omitempty"`}},
 		{State{}, []string{"Status ", "Running ", `Restarting json:",omitempty"`, "Pid ", "ExitCode ", `Error json:",omitempty"`, `StartedAt json:",omitzero"`, `FinishedAt json:",omitzero"`}},
@@ -74,7 +74,8 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		c := &Container{ID: str(), Name: str(), Image: str(), ImageDigest: str(), Created: when(), Path: str(),
 			Args: list(), Env: list(), WorkingDir: str(), Detached: r.IntN(2) == 0, LogPath: str(),
 			RestartCount: r.IntN(3) - 1,
-			HostConfig:   HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20, LogConfig: logConfig(), RestartPolicy: restartPolicy()},
+			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20,
+				NetworkMode: str(), PublishedPorts: list(), LogConfig: logConfig(), RestartPolicy: restartPolicy()},
 			State: State{Status: str(), Running: r.IntN(2) == 0, Restarting: r.IntN(2) == 0, Pid: r.IntN(3) - 1, ExitCode: r.IntN(300), Error: str(),
 				StartedAt: when(), FinishedAt: when()}}
 		want, err := json.MarshalIndent(c, "", "  ")

@@ -77,9 +77,13 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	lc := logConfig(d.Log)
 	o.logConfig = lc
 	o.detached = true
-	c, _, _, err := s.create(ctx, o, false)
+	c, _, _, ls, err := s.create(ctx, o, false)
 	if err != nil {
 		return nil, err
+	}
+	if ls != nil {
+		// The ports are free and chosen: berth-guest opens them again (publish.go).
+		ls.Close()
 	}
 	if err := s.startShim(ctx, c, d); err != nil {
 		return c, err
