@@ -19,8 +19,8 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logs"
-	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
