@@ -20,6 +20,8 @@ type containerRow struct {
 
 func statusWord(c *container.Container, now time.Time) string {
 	switch c.State.Status {
+	case container.StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s", c.State.ExitCode, since(c.State.FinishedAt, now))
 	case container.StatusRunning:
 		return "Up " + humanDuration(now.Sub(c.State.StartedAt))
 	case container.StatusExited:
@@ -69,7 +71,7 @@ func (a *App) psCmd() *cobra.Command {
 					}
 					rows = append(rows, containerRow{ID: id, Image: c.Image, Command: fmt.Sprintf("%q", command),
 						CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: since(c.Created, now),
-						Status: statusWord(c, now), Names: c.Name, State: c.State.Status})
+						Status: statusWord(c, now), Ports: portsColumn(c), Names: c.Name, State: c.State.Status})
 				}
 				if !quiet {
 					if err := printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", "CONTAINER ID", rows); err != nil {

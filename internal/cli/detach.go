@@ -455,6 +455,6 @@ func (a *App) containerCmd() *cobra.Command {
 	}
 	prune.Flags().BoolVarP(&yes, "force", "f", false, "do not prompt for confirmation")
 	c.AddCommand(ls, prune, a.rmCmd(), a.inspectCmd(), a.logsCmd(), a.stopCmd(), a.killCmd(), a.waitCmd(),
-		a.startCmd(), a.restartCmd(), a.renameCmd())
+		a.startCmd(), a.restartCmd(), a.renameCmd(), a.attachCmd(), a.statsCmd())
 	return c
 }

@@ -19,13 +19,17 @@ import (
 )
 
 // The C guest of the detached tests: "serve N" prints N lines (to stdout, and one to
-// stderr) and then sleeps for ever; "exit N" prints a line and exits with N.
+// stderr) and then sleeps for ever; "exit N" prints a line and exits with N; "late N"
+// sleeps a second, prints a line to stdout and one to stderr, and exits with N; "spin"
+// computes for ever.
 const detachGuest = `#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 int main(int argc, char **argv) {
 	if (argc > 2 && !strcmp(argv[1], "exit")) { printf("bye\n"); return atoi(argv[2]); }
+	if (argc > 1 && !strcmp(argv[1], "spin")) { printf("spinning\n"); fflush(stdout); volatile unsigned long x = 0; for (;;) x++; }
+	if (argc > 2 && !strcmp(argv[1], "late")) { sleep(1); printf("late out\n"); fflush(stdout); fprintf(stderr, "late err\n"); return atoi(argv[2]); }
 	int n = argc > 2 ? atoi(argv[2]) : 3;
 	for (int i = 0; i < n; i++) printf("line %d\n", i);
 	fprintf(stderr, "to stderr\n");

@@ -88,6 +88,18 @@ func columnName(field string) string {
 		return "CREATED AT"
 	case "Names":
 		return "NAMES"
+	case "CPUPerc": // docker stats' columns
+		return "CPU %"
+	case "MemUsage":
+		return "MEM USAGE / LIMIT"
+	case "MemPerc":
+		return "MEM %"
+	case "NetIO":
+		return "NET I/O"
+	case "BlockIO":
+		return "BLOCK I/O"
+	case "PIDs":
+		return "PIDS"
 	}
 	var b strings.Builder
 	for i, r := range field {

@@ -34,6 +34,8 @@ type containerJSON struct {
 	HostConfig   hostConfigJSON
 	Mounts       []mountJSON
 	Config       configJSON
+	// NetworkSettings: the published ports while the container runs (network.go).
+	NetworkSettings networkSettingsJSON
 }
 
 type stateJSON struct {
@@ -50,6 +52,9 @@ type hostConfigJSON struct {
 	Memory        int64
 	LogConfig     logConfigJSON
 	RestartPolicy restartPolicyJSON
+	// NetworkMode and PortBindings: --network and -p/-P (network.go).
+	NetworkMode  string
+	PortBindings map[string][]portBindingJSON
 }
 
 type logConfigJSON struct {
@@ -87,7 +92,8 @@ func inspectContainer(c *container.Container) containerJSON {
 	j := containerJSON{
 		ID: c.ID, Created: c.Created, Path: c.Path, Args: nonNil(c.Args), Image: c.ImageDigest,
 		Name: "/" + c.Name, Driver: "berth", Platform: "wasi", LogPath: c.LogPath,
-		State: stateJSON{Status: c.State.Status, Running: c.State.Running, Pid: c.State.Pid, ExitCode: c.State.ExitCode,
+		RestartCount: c.RestartCount,
+		State: stateJSON{Status: c.State.Status, Running: c.State.Running, Restarting: c.State.Restarting, Pid: c.State.Pid, ExitCode: c.State.ExitCode,
 			Error: c.State.Error, StartedAt: dockerTime(c.State.StartedAt), FinishedAt: dockerTime(c.State.FinishedAt)},
 		HostConfig: hostConfigJSON{Binds: c.HostConfig.Binds, AutoRemove: c.HostConfig.AutoRemove, Memory: c.HostConfig.Memory,
 			LogConfig: logConfigJSON{Type: "none", Config: map[string]string{}}, RestartPolicy: restartPolicyJSON{Name: "no"}},
@@ -97,8 +103,13 @@ func inspectContainer(c *container.Container) containerJSON {
 	if len(c.ID) >= 12 {
 		j.Config.Hostname = c.ID[:12]
 	}
+	j.HostConfig.NetworkMode, j.HostConfig.PortBindings = c.HostConfig.NetworkMode, portMap(bindings(c, true))
+	j.NetworkSettings = networkSettings(c)
 	if !c.State.Running {
 		j.State.Pid = 0
+	}
+	if rp := c.HostConfig.RestartPolicy; rp != nil {
+		j.HostConfig.RestartPolicy = restartPolicyJSON{Name: rp.Name, MaximumRetryCount: rp.MaximumRetryCount}
 	}
 	if lc := c.HostConfig.LogConfig; lc != nil {
 		j.HostConfig.LogConfig.Type = lc.Type

@@ -17,8 +17,8 @@ type psFilter struct {
 	exited               []int
 }
 
-// ParsePsFilter reads ps's --filter flags: status (created, running, exited; docker's
-// restarting, removing, paused and dead are accepted and match nothing), name (a regular
+// ParsePsFilter reads ps's --filter flags: status (created, running, restarting, exited;
+// docker's removing, paused and dead are accepted and match nothing), name (a regular
 // expression, as docker), id (a prefix), ancestor (the image as the container was run
 // from, with or without :latest, or its digest) and exited (an exit code).
 func ParsePsFilter(args []string) (*psFilter, error) {

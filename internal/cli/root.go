@@ -131,7 +131,8 @@ func (a *App) subcommands() []subcommand {
 		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
 		{"pull", a.pullCmd}, {"push", a.pushCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
 		{"kill", a.killCmd}, {"wait", a.waitCmd}, {"start", a.startCmd}, {"restart", a.restartCmd},
-		{"rename", a.renameCmd}, {"container", a.containerCmd},
+		{"rename", a.renameCmd}, {"attach", a.attachCmd}, {"stats", a.statsCmd}, {"container", a.containerCmd},
+		{"port", a.portCmd},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/service"
 )
 
@@ -27,6 +28,8 @@ func (a *App) runCmd() *cobra.Command {
 		entrypoint                   string
 		envs, envFiles, volumes      []string
 		insecure, logOpts            []string
+		restartFlag                  string
+		netf                         netFlags
 	)
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
@@ -92,6 +95,15 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
+			if o.Network, err = netf.options(); err != nil {
+				return fail(err)
+			}
+			if o.Restart, err = restart.Parse(restartFlag); err != nil {
+				return fail(fmt.Errorf("--restart: %w", err))
+			}
+			if o.Restart.Mode != restart.No && !detach {
+				return fail(fmt.Errorf("%w: --restart %s needs -d: the policy is carried out by the shim that runs a detached container, and a foreground run has none", ErrBadSpec, o.Restart))
+			}
 			pp := pullPolicy{when: pull, registry: ro}
 			if detach {
 				switch {
@@ -119,6 +131,7 @@ func (a *App) runCmd() *cobra.Command {
 	f.BoolVarP(&tty, "tty", "t", false, "accepted for compatibility; Wasm modules get no terminal")
 	f.BoolVarP(&detach, "detach", "d", false, "run the container in the background and print its id")
 	f.StringArrayVar(&logOpts, "log-opt", nil, "json-file log option of a detached container: max-size=SIZE, max-file=N")
+	f.StringVar(&restartFlag, "restart", "no", "restart policy of a detached container, carried out by its shim: no, on-failure[:N], always, unless-stopped")
 	f.StringVar(&name, "name", "", "assign a name to the container")
 	f.StringArrayVarP(&envs, "env", "e", nil, "set environment variables (KEY=VALUE, or KEY to pass the host's)")
 	f.StringArrayVar(&envFiles, "env-file", nil, "read a file of environment variables")
@@ -129,6 +142,7 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
 	f.StringVar(&pull, "pull", "missing", "pull the image before running: always, missing (when not stored) or never")
 	insecureFlag(f, &insecure)
+	netf.add(f)
 	return c
 }
 

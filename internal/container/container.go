@@ -60,6 +60,9 @@ const (
 	StatusCreated = "created"
 	StatusRunning = "running"
 	StatusExited  = "exited"
+	// StatusRestarting is shown, never stored, while a detached container's shim waits
+	// out a back-off of its restart policy.
+	StatusRestarting = "restarting"
 )
 
 var (
@@ -77,8 +80,11 @@ var (
 
 // State is the lifecycle state of a container, in Docker's shape.
 type State struct {
-	Status     string
-	Running    bool
+	Status  string
+	Running bool
+	// Restarting is set, with Running, while the shim of a detached container waits
+	// out a back-off of its restart policy (docker's State.Restarting); never stored.
+	Restarting bool `json:",omitempty"`
 	Pid        int
 	ExitCode   int
 	Error      string    `json:",omitempty"`
@@ -91,8 +97,24 @@ type HostConfig struct {
 	AutoRemove bool
 	Binds      []string `json:",omitempty"`
 	Memory     int64    `json:",omitempty"`
+	// NetworkMode is `--network` (default, host, none); "" for a container made before
+	// berth had networking, which ran with no policy.
+	NetworkMode string `json:",omitempty"`
+	// PublishedPorts are the published ports (-p, -P) with their host ports chosen, in
+	// `-p` syntax (network.PortMapping.String): "127.0.0.1:18080:8080/tcp".
+	PublishedPorts []string `json:",omitempty"`
 	// LogConfig is the log driver of a detached container (docker's shape).
 	LogConfig *LogConfig `json:",omitempty"`
+	// RestartPolicy is the --restart of a detached container (docker's shape), carried
+	// out by its shim; nil is "no".
+	RestartPolicy *RestartPolicy `json:",omitempty"`
+}
+
+// RestartPolicy is a restart policy as docker records it: "no", "on-failure" (with
+// MaximumRetryCount, 0 for no limit), "always" or "unless-stopped".
+type RestartPolicy struct {
+	Name              string
+	MaximumRetryCount int `json:",omitempty"`
 }
 
 // LogConfig is a log driver and its options (--log-opt), as docker records them.
@@ -116,9 +138,12 @@ type Container struct {
 	// state is the shim's, asked through the task API, not that of a berth process.
 	Detached bool `json:",omitempty"`
 	// LogPath is the json-file log of a detached container (docker's LogPath).
-	LogPath    string `json:",omitempty"`
-	HostConfig HostConfig
-	State      State
+	LogPath string `json:",omitempty"`
+	// RestartCount is how many times the restart policy restarted the container since it
+	// was last started by run or start (docker's RestartCount).
+	RestartCount int `json:",omitempty"`
+	HostConfig   HostConfig
+	State        State
 
 	dir string // where the Store found or made the record: its bundle directory
 }
@@ -171,6 +196,10 @@ func (c *Container) marshal() ([]byte, error) {
 			w.Key("LogPath")
 			w.String(c.LogPath)
 		}
+		if c.RestartCount != 0 {
+			w.Key("RestartCount")
+			w.Int(int64(c.RestartCount))
+		}
 		w.Key("HostConfig")
 		w.Object(func() {
 			h := c.HostConfig
@@ -184,6 +213,14 @@ func (c *Container) marshal() ([]byte, error) {
 				w.Key("Memory")
 				w.Int(h.Memory)
 			}
+			if h.NetworkMode != "" {
+				w.Key("NetworkMode")
+				w.String(h.NetworkMode)
+			}
+			if len(h.PublishedPorts) > 0 {
+				w.Key("PublishedPorts")
+				w.Strings(h.PublishedPorts)
+			}
 			if h.LogConfig != nil {
 				w.Key("LogConfig")
 				w.Object(func() {
@@ -195,6 +232,17 @@ func (c *Container) marshal() ([]byte, error) {
 					}
 				})
 			}
+			if h.RestartPolicy != nil {
+				w.Key("RestartPolicy")
+				w.Object(func() {
+					w.Key("Name")
+					w.String(h.RestartPolicy.Name)
+					if h.RestartPolicy.MaximumRetryCount != 0 {
+						w.Key("MaximumRetryCount")
+						w.Int(int64(h.RestartPolicy.MaximumRetryCount))
+					}
+				})
+			}
 		})
 		w.Key("State")
 		w.Object(func() {
@@ -203,6 +251,10 @@ func (c *Container) marshal() ([]byte, error) {
 			w.String(st.Status)
 			w.Key("Running")
 			w.Bool(st.Running)
+			if st.Restarting {
+				w.Key("Restarting")
+				w.Bool(true)
+			}
 			w.Key("Pid")
 			w.Int(int64(st.Pid))
 			w.Key("ExitCode")

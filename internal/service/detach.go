@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/shimclient"
 )
 
@@ -35,6 +36,12 @@ import (
 // record is updated with the exit; a shim that does not answer (killed, crashed, the host
 // rebooted) is cleaned up with `shim delete` and the container recorded as exited 137, as
 // containerd reports a container whose shim died.
+//
+// A restart policy (--restart) is carried out by the shim, not here: berth writes it into
+// config.json (restart.Annotation) and records it as docker's HostConfig.RestartPolicy; the
+// shim's task stays running across the restarts and ends after the last run. What the shim
+// says of it (RestartCount, a back-off in progress, the current run's pid) is read from
+// restart.StateFile in the bundle and shown, not stored, until the exit is recorded.
 
 // ShimConnectTimeout bounds how long a berth command waits for a detached container's
 // shim to answer before reading it as gone or wedged.
@@ -70,9 +77,13 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	lc := logConfig(d.Log)
 	o.logConfig = lc
 	o.detached = true
-	c, _, _, err := s.create(ctx, o, false)
+	c, _, _, ls, err := s.create(ctx, o, false)
 	if err != nil {
 		return nil, err
+	}
+	if ls != nil {
+		// The ports are free and chosen: berth-guest opens them again (publish.go).
+		ls.Close()
 	}
 	unlock, err := s.lockContainer(ctx, c)
 	if err != nil {
@@ -166,6 +177,7 @@ func (s *Service) startShim(ctx context.Context, c *container.Container, d Detac
 			r.HostConfig.LogConfig = logConfig(lo)
 		}
 		r.State = container.State{Status: container.StatusRunning, Running: true, Pid: int(pid), StartedAt: started}
+		r.RestartCount = 0 // counted again from this start, as docker's start does
 		*c = *r
 		return nil
 	})
@@ -256,19 +268,25 @@ func (s *Service) reap(ctx context.Context, sh *shimclient.Shim) {
 	_ = sh.Close()
 }
 
-// markExited records that c exited with code at at (now when zero).
-func (s *Service) markExited(ctx context.Context, c *container.Container, code int, at time.Time) error {
+// markExited records that c exited with code at at (now when zero); rs, when not nil,
+// is what its shim said of its restart policy (the count, the last run's start).
+func (s *Service) markExited(ctx context.Context, c *container.Container, code int, at time.Time, rs *restart.State) error {
 	if at.IsZero() || at.Unix() <= 0 {
 		at = time.Now()
 	}
 	err := s.containers.Update(ctx, c.ID, true, func(r *container.Container) error {
-		// Another berth process recorded the exit first, or the container runs again
-		// since c was read: the exit is not the record's to take.
-		if !r.State.Running || !r.State.StartedAt.Equal(c.State.StartedAt) {
+		if !r.State.Running { // another berth process recorded the exit first
 			*c = *r
 			return nil
 		}
-		r.State = container.State{Status: container.StatusExited, ExitCode: code, StartedAt: r.State.StartedAt, FinishedAt: at.UTC()}
+		started := r.State.StartedAt
+		if rs != nil {
+			r.RestartCount = rs.RestartCount
+			if !rs.StartedAt.IsZero() {
+				started = rs.StartedAt.UTC()
+			}
+		}
+		r.State = container.State{Status: container.StatusExited, ExitCode: code, StartedAt: started, FinishedAt: at.UTC()}
 		*c = *r
 		return nil
 	})
@@ -282,7 +300,8 @@ func (s *Service) markExited(ctx context.Context, c *container.Container, code i
 // task and shuts its shim down.
 func (s *Service) finish(ctx context.Context, c *container.Container, sh *shimclient.Shim, x shimclient.Exit) error {
 	ctx = context.WithoutCancel(ctx)
-	err := s.markExited(ctx, c, int(x.Status), x.At)
+	rs := s.restartState(c)
+	err := s.markExited(ctx, c, int(x.Status), x.At, rs)
 	s.reap(ctx, sh)
 	return err
 }
@@ -305,7 +324,44 @@ func (s *Service) buried(ctx context.Context, c *container.Container) error {
 		}
 		_ = os.Remove(filepath.Join(opts.Bundle, shimclient.AddressFile))
 	}
-	return s.markExited(ctx, c, code, time.Time{})
+	return s.markExited(ctx, c, code, time.Time{}, s.restartState(c))
+}
+
+// restartState reads what the shim of c says of its restart policy (restart.StateFile in
+// the bundle); nil when c has no policy or the shim wrote nothing yet.
+func (s *Service) restartState(c *container.Container) *restart.State {
+	if c.HostConfig.RestartPolicy == nil {
+		return nil
+	}
+	st, err := restart.ReadState(s.containers.Dir(c))
+	if err != nil {
+		if !errors.Is(err, restart.ErrNoState) {
+			s.log.Warn("reading a container's restart state", "container", c.ID, "err", err)
+		}
+		return nil
+	}
+	return &st
+}
+
+// showRestart shows in c (its copy, not its record) what the shim that runs it says of
+// its restart policy: the count, and either the current run (pid, start) or, during a
+// back-off, docker's "restarting" state with the last run's exit.
+func showRestart(c *container.Container, st *restart.State) {
+	if st == nil {
+		return
+	}
+	c.RestartCount = st.RestartCount
+	if !st.StartedAt.IsZero() {
+		c.State.StartedAt = st.StartedAt.UTC()
+	}
+	if st.Restarting {
+		c.State.Status, c.State.Restarting, c.State.Pid = container.StatusRestarting, true, 0
+		c.State.ExitCode, c.State.FinishedAt = st.ExitCode, st.FinishedAt.UTC()
+		return
+	}
+	if st.Pid > 0 {
+		c.State.Pid = st.Pid
+	}
 }
 
 // release makes sure no shim is left serving c, whatever its record says (a berth
@@ -387,6 +443,7 @@ func (s *Service) syncLocked(ctx context.Context, c *container.Container) {
 		}
 	default:
 		sh.Close()
+		showRestart(c, s.restartState(c))
 	}
 }
 
@@ -462,7 +519,7 @@ func (s *Service) stopForeground(ctx context.Context, c *container.Container, ti
 	}
 	_ = syscall.Kill(pid, syscall.SIGKILL)
 	waitPidGone(ctx, pid, 5*time.Second)
-	return s.markExited(ctx, c, 137, time.Time{})
+	return s.markExited(ctx, c, 137, time.Time{}, nil)
 }
 
 func waitPidGone(ctx context.Context, pid int, timeout time.Duration) bool {
@@ -499,7 +556,7 @@ func (s *Service) killLocked(ctx context.Context, c *container.Container, sig sy
 		refresh(c)
 	}
 	if !c.State.Running {
-		return fmt.Errorf("%w: cannot kill container %s: it is not running (berth start is not available yet; berth ps -a shows its state)", ErrNotRunning, c.Name)
+		return fmt.Errorf("%w: cannot kill container %s: it is not running (berth ps -a shows its state; berth start runs it again)", ErrNotRunning, c.Name)
 	}
 	if !c.Detached {
 		if err := syscall.Kill(c.State.Pid, sig); err != nil {
@@ -561,12 +618,17 @@ func (s *Service) WaitContainer(ctx context.Context, ref string) (int, error) {
 				return 0, err
 			}
 			defer unlock()
-			*c = run
+			if !c.State.Running || !c.State.StartedAt.Equal(run.State.StartedAt) {
+				// Recorded by another command (a stop), or started again since: the
+				// exit is not this wait's to record.
+				sh.Close()
+				if c.State.Running {
+					return int(x.Status), nil
+				}
+				return c.State.ExitCode, nil
+			}
 			if err := s.finish(ctx, c, sh, x); err != nil {
 				return 0, err
-			}
-			if c.State.Running { // started again meanwhile
-				return int(x.Status), nil
 			}
 			return c.State.ExitCode, nil
 		}

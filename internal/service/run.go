@@ -19,6 +19,8 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logs"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -33,9 +35,14 @@ type RunOptions struct {
 	Memory     int64
 	Name       string
 	Remove     bool
-	Stdin      io.Reader
-	Stdout     io.Writer
-	Stderr     io.Writer
+	// Restart is the --restart policy of a detached container (RunDetached), carried out
+	// by its shim; the zero value is "no". A foreground run refuses any other.
+	Restart restart.Policy
+	Stdin   io.Reader
+	Stdout  io.Writer
+	Stderr  io.Writer
+	// Network is -p, -P, --network, --allow-host and --deny-host.
+	Network NetworkOptions
 	// Started, when set, is called with the container (its ID set) just before its record
 	// is written (the CLI uses it to clean up on a signal).
 	Started func(*container.Container)
@@ -65,13 +72,16 @@ func IsLocalModule(ref string) bool {
 // foreground, in this process. It returns the module's exit code; a trap returns
 // engine.TrapExitCode with the *engine.TrapError.
 func (s *Service) Run(ctx context.Context, o RunOptions) (*container.Container, int, error) {
-	c, prepared, spec, err := s.create(ctx, o, true)
+	if o.Restart.Mode != "" && o.Restart.Mode != restart.No {
+		return nil, 0, fmt.Errorf("%w: --restart %s: a restart policy is carried out by the shim of a detached container, and a foreground run has none; use run -d", ErrBadOption, o.Restart)
+	}
+	c, prepared, spec, ls, err := s.create(ctx, o, true)
 	if err != nil {
 		return nil, 0, err
 	}
 	durable := !o.Remove
 	code, runErr := s.runner.Run(ctx, s.containers.Dir(c), runtime.Options{Stdin: o.Stdin, Stdout: o.Stdout, Stderr: o.Stderr,
-		Trace: s.phase, Prepared: prepared, Spec: spec})
+		Trace: s.phase, Prepared: prepared, Spec: spec, Listeners: ls})
 	t2 := time.Now()
 	if o.Remove {
 		if err := s.containers.Discard(ctx, c); err != nil {
@@ -124,18 +134,24 @@ func ExitCode(err error) int {
 // another goroutine writes the bundle, so that the file-system work overlaps the load;
 // the caller passes the returned Prepared and spec to the runtime. load false skips the
 // load (a detached container's module is loaded by its shim's process, not this one).
-func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *container.Container, prepared *engine.Prepared, spec *specs.Spec, err error) {
+// The published ports are opened before anything of the container is written
+// (openNetwork); the caller owns the returned sockets (nil when none).
+func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *container.Container, prepared *engine.Prepared, spec *specs.Spec, ls *network.Listeners, err error) {
 	defer func() {
 		if err != nil {
 			prepared.Close(ctx)
 			prepared = nil
+			if ls != nil {
+				ls.Close()
+				ls = nil
+			}
 		}
 	}()
 	t := time.Now()
 	step := func(name string) { now := time.Now(); s.phase(name, now.Sub(t)); t = now }
 	unlock, err := s.snapLock(ctx, false)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	defer unlock()
 	var (
@@ -149,7 +165,7 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	if IsLocalModule(o.Image) {
 		b, err := os.ReadFile(o.Image)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		module = b
 		modPath = "/" + filepath.Base(o.Image)
@@ -157,17 +173,17 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	} else {
 		r, err := s.resolveImage(ctx, o.Image)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		m, err := s.readSnapshot(r.Digest)
 		if err != nil {
 			// Not prepared yet (or removed by hand): prepare now.
 			img, err := s.store.Image(ctx, r.Digest)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 			if m, err = s.prepare(ctx, img); err != nil {
-				return nil, nil, nil, err
+				return nil, nil, nil, nil, err
 			}
 		}
 		cfg, digest = m.Config, r.Digest.String()
@@ -181,11 +197,16 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	}
 	proc, err := cfg.Process(image.Overrides{Entrypoint: o.Entrypoint, Args: o.Args, Env: o.Env, WorkingDir: o.WorkingDir}, exists)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
+	netOpts, ls, err := s.openNetwork(ctx, o.Network, cfg, o.Stderr)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	step("network")
 	if snapshot != "" && proc.Args[0] == modPath && modDigest != "" {
 		if module, err = bundle.ReadRootFile(snapshot, modPath); err != nil {
-			return nil, nil, nil, fmt.Errorf("reading module %s of the image: %w", modPath, err)
+			return nil, nil, nil, ls, fmt.Errorf("reading module %s of the image: %w", modPath, err)
 		}
 	}
 	c = &container.Container{
@@ -203,18 +224,22 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 		}
 		c.HostConfig.Binds = append(c.HostConfig.Binds, spec)
 	}
+	recordNetwork(c, netOpts)
 	if o.detached {
 		// Created until its shim has started the module (RunDetached).
 		c.Detached = true
 		c.HostConfig.LogConfig = o.logConfig
+		if o.Restart.Mode != "" && o.Restart.Mode != restart.No {
+			c.HostConfig.RestartPolicy = &container.RestartPolicy{Name: string(o.Restart.Mode), MaximumRetryCount: o.Restart.MaxRetries}
+		}
 		c.State = container.State{Status: container.StatusCreated}
 	}
-	b := bundleJob{c: c, o: o, proc: proc, snapshot: snapshot, modPath: modPath, modDigest: modDigest, module: module}
+	b := bundleJob{c: c, o: o, proc: proc, snapshot: snapshot, modPath: modPath, modDigest: modDigest, module: module, net: netOpts}
 	if !load || module == nil || proc.Args[0] != modPath {
 		if err := b.write(ctx, s); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, ls, err
 		}
-		return c, nil, b.spec, nil
+		return c, nil, b.spec, ls, nil
 	}
 	// The bundle is written in a new goroutine while this one loads the module's code,
 	// which takes longer (see engine.PrepareNow).
@@ -226,9 +251,9 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	err = <-done
 	s.phase("load", loaded)
 	if err != nil {
-		return nil, prepared, nil, err
+		return nil, prepared, nil, ls, err
 	}
-	return c, prepared, b.spec, nil
+	return c, prepared, b.spec, ls, nil
 }
 
 // bundleJob writes a new container's record and bundle (rootfs/, config.json).
@@ -240,6 +265,7 @@ type bundleJob struct {
 	modPath, modDigest string
 	module             []byte      // the module, for a local module file
 	spec               *specs.Spec // what config.json holds, once written
+	net                network.Options
 }
 
 // write writes the record (calling o.Started first), the root and config.json. On error
@@ -294,6 +320,11 @@ func (b *bundleJob) write(ctx context.Context, s *Service) error {
 	if proc.Args[0] == b.modPath && b.modDigest != "" {
 		ann[bundle.AnnotationModuleDigest] = b.modDigest
 	}
+	if rp := c.HostConfig.RestartPolicy; rp != nil {
+		// For the shim, which carries it out (restart.Annotation).
+		ann[restart.Annotation] = restart.Policy{Mode: restart.Mode(rp.Name), MaxRetries: rp.MaximumRetryCount}.String()
+	}
+	network.Annotate(ann, b.net)
 	spec := bundle.NewSpec(bundle.SpecOptions{Args: proc.Args, Env: env, Cwd: proc.Cwd, Hostname: c.ID[:12],
 		Mounts: o.Volumes, MemoryLimit: o.Memory, Annotations: ann})
 	if err := bundle.WriteSpec(dir, spec, durable); err != nil {
