@@ -406,7 +406,10 @@ func TestDetachedStress(t *testing.T) {
 	}
 
 	// Accounting: ps -a (which also records the exits of the guests that ended) against
-	// the ledger.
+	// the ledger. The guests told to exit by the last run -d may still be exiting: ps
+	// would rightly show them running, and the checks below would count their shims
+	// gone by then against it.
+	time.Sleep(2 * time.Second)
 	r := must(t, d.berth(t, hang, "ps", "-a", "-q", "--no-trunc"))
 	if r.stderr != "" {
 		t.Errorf("ps -a wrote to stderr:\n%s", r)

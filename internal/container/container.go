@@ -349,8 +349,15 @@ func NewID() string {
 // creates its directory, in STATE when c.HostConfig.AutoRemove is set and in DIR
 // otherwise. durable false skips fsyncs, for containers removed when they exit.
 func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
+	_, err := s.create(ctx, c, durable, false)
+	return err
+}
+
+// create is Create, and CreateLocked with lock set: it then returns the function that
+// releases the new container's lock.
+func (s *Store) create(ctx context.Context, c *Container, durable, lock bool) (unlockContainer func(), err error) {
 	if c.Name != "" && !validName().MatchString(c.Name) {
-		return fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, c.Name)
+		return nil, fmt.Errorf("%w %q: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", ErrInvalidName, c.Name)
 	}
 	c.Name = strings.TrimPrefix(c.Name, "/")
 	if c.ID == "" {
@@ -359,12 +366,12 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 	place := s.placeOf(c)
 	unlock, err := s.lock(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	if c.Name != "" {
 		if err := s.reserve(place, c.Name, c.ID); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		for i := 0; ; i++ {
@@ -374,7 +381,7 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 				break
 			}
 			if !errors.Is(err, ErrNameInUse) || i > 100 {
-				return err
+				return nil, err
 			}
 		}
 	}
@@ -390,15 +397,24 @@ func (s *Store) Create(ctx context.Context, c *Container, durable bool) error {
 	}
 	dir := filepath.Join(place, c.ID)
 	if err := os.Mkdir(dir, 0o711); err != nil { // place exists: reserve made place/names
-		return undo(fmt.Errorf("creating container %s: %w", c.Name, err))
+		return nil, undo(fmt.Errorf("creating container %s: %w", c.Name, err))
+	}
+	unlockContainer = func() {}
+	if lock {
+		// No other process knows of the container before its record exists.
+		if unlockContainer, err = lockDir(ctx, dir, c.Name, false); err != nil {
+			os.RemoveAll(dir)
+			return nil, undo(err)
+		}
 	}
 	c.dir = dir
 	if err := s.write(c, durable); err != nil {
 		c.dir = ""
+		unlockContainer()
 		os.RemoveAll(dir)
-		return undo(err)
+		return nil, undo(err)
 	}
-	return nil
+	return unlockContainer, nil
 }
 
 func namePath(place, name string) string { return filepath.Join(place, "names", name) }

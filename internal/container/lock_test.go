@@ -75,3 +75,29 @@ func TestLock(t *testing.T) {
 		t.Fatalf("Lock of a removed container: %v, want ErrNotFound", err)
 	}
 }
+
+// A container created locked cannot be locked by another until released.
+func TestCreateLocked(t *testing.T) {
+	ctx := context.Background()
+	s, _ := Open(t.TempDir(), "")
+	c := &Container{Name: "new"}
+	unlock, err := s.CreateLocked(ctx, c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, "new"); err != nil || got.ID != c.ID {
+		t.Fatalf("Get of a container created locked: %v, %v", got, err)
+	}
+	if _, _, err := s.Lock(ctx, c, false); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Lock of a container created locked: %v, want ErrBusy", err)
+	}
+	unlock()
+	_, unlock, err = s.Lock(ctx, c, false)
+	if err != nil {
+		t.Fatalf("Lock after the creator released it: %v", err)
+	}
+	unlock()
+	if _, err := s.CreateLocked(ctx, &Container{Name: "new"}, false); !errors.Is(err, ErrNameInUse) {
+		t.Fatalf("CreateLocked with a taken name: %v", err)
+	}
+}

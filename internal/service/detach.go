@@ -77,21 +77,20 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	lc := logConfig(d.Log)
 	o.logConfig = lc
 	o.detached = true
+	// Created locked: no other berth process can start, remove or prune the container
+	// before its shim runs it.
+	var unlock func()
+	o.unlock = &unlock
 	c, _, _, ls, err := s.create(ctx, o, false)
+	if unlock != nil {
+		defer unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
 	if ls != nil {
 		// The ports are free and chosen: berth-guest opens them again (publish.go).
 		ls.Close()
-	}
-	unlock, err := s.lockContainer(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	if c.State.Running { // a berth start got to it first
-		return c, nil
 	}
 	if err := s.startShim(ctx, c, d); err != nil {
 		return c, err

@@ -49,6 +49,10 @@ type RunOptions struct {
 
 	detached  bool                 // set by RunDetached: the record says so, and has a log
 	logConfig *container.LogConfig // set by RunDetached
+	// unlock, set by RunDetached, has the record created locked (container.Store.CreateLocked)
+	// and receives the function that releases the lock: nobody may act on the container
+	// (start, rm, prune) while its bundle is written and its shim started.
+	unlock *func()
 }
 
 // IsLocalModule reports whether a run argument names a local module file rather than an
@@ -289,11 +293,21 @@ func (b *bundleJob) write(ctx context.Context, s *Service) error {
 			c.LogPath = abs
 		}
 	}
-	if err := s.containers.Create(ctx, c, durable); err != nil {
+	if o.unlock != nil {
+		unlock, err := s.containers.CreateLocked(ctx, c, durable)
+		if err != nil {
+			return err
+		}
+		*o.unlock = unlock
+	} else if err := s.containers.Create(ctx, c, durable); err != nil {
 		return err
 	}
 	fail := func(err error) error {
 		_ = s.containers.Discard(context.WithoutCancel(ctx), c)
+		if o.unlock != nil {
+			(*o.unlock)()
+			*o.unlock = nil
+		}
 		return err
 	}
 	step("record")
