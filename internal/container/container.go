@@ -19,8 +19,9 @@
 //   - The lock is held only for the bookkeeping, never while a container runs.
 //   - Each container also has a lock of its own (Store.Lock, a flock on its directory),
 //     which the commands that change what runs hold (start, stop, kill, rm, rename,
-//     recording an exit): without a daemon, two berth processes acting on one container
-//     at once would otherwise start two shims for it, or start one in a directory being
+//     recording an exit; run -d from creating the record until its shim runs, through
+//     CreateLocked): without a daemon, two berth processes acting on one container at
+//     once would otherwise start two shims for it, or start one in a directory being
 //     removed.
 //   - Names are reserved by creating PLACE/names/NAME (holding the id) with O_EXCL, in
 //     the place the container's record goes to, which is atomic across processes, so
