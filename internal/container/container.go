@@ -48,6 +48,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -672,6 +673,9 @@ func (s *Store) Get(ctx context.Context, ref string) (*Container, error) {
 	return nil, fmt.Errorf("%w: %q matches %d containers; give more of the id", ErrAmbiguous, ref, len(found))
 }
 
+// listWorkers is how many goroutines List reads records with.
+const listWorkers = 4
+
 // List returns every container, newest first. Records that cannot be read are left
 // out and reported in the error (wrapping ErrCorrupt), with the readable ones returned.
 func (s *Store) List(ctx context.Context) ([]*Container, error) {
@@ -679,18 +683,32 @@ func (s *Store) List(ctx context.Context) ([]*Container, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Records are read and decoded by a few goroutines: with 1000 containers, reading
+	// one after the other was 40 % of `berth ps` (a file opened, read and decoded each).
+	cs, errs := make([]*Container, len(all)), make([]error, len(all))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(all), listWorkers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(all); i = int(next.Add(1) - 1) {
+				cs[i], errs[i] = readIn(all[i].place, all[i].id)
+			}
+		}()
+	}
+	wg.Wait()
 	var out []*Container
 	var bad []error
-	for _, p := range all {
-		c, err := readIn(p.place, p.id)
-		if errors.Is(err, ErrNotFound) {
-			continue // being created or removed
-		}
-		if err != nil {
+	for i, c := range cs {
+		switch err := errs[i]; {
+		case errors.Is(err, ErrNotFound):
+			// being created or removed
+		case err != nil:
 			bad = append(bad, err)
-			continue
+		default:
+			out = append(out, c)
 		}
-		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, errors.Join(bad...)

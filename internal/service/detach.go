@@ -25,13 +25,14 @@ import (
 //   - ROOT/containers/ID: the record (container.json), the bundle (config.json,
 //     rootfs/), the json-file log (ID-json.log, rotated .1, .2, …), and the files the
 //     shim and containerd's protocol keep in a bundle (address, shim-binary-path, log,
-//     berth-guest.pid). All of it outlives berth and the shim; after a reboot `address`
+//     berth-guest.pid, and berth-guest.lock, which a live guest holds). All of it outlives berth and the shim; after a reboot `address`
 //     names a socket that is gone, which reads as a dead shim.
 //   - STATE/s (the root's directory in the state directory, a tmpfs on a standard host):
 //     the shims' sockets, which a reboot clears.
 //
-// The record is the truth only while nothing runs. While it says running, the shim is
-// asked (State, with a short timeout): a task that stopped is deleted and its shim shut
+// The record is the truth only while nothing runs. While it says running and the
+// guest's lock is held (guest.LockFile), it runs: ps asks no shim of it. Otherwise the
+// shim is asked (State, with a short timeout): a task that stopped is deleted and its shim shut
 // down by whichever berth command notices first (ps, logs -f, wait, stop, rm), and the
 // record is updated with the exit; a shim that does not answer (killed, crashed, the host
 // rebooted) is cleaned up with `shim delete` and the container recorded as exited 137, as

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/container"
+	"github.com/berth-dev/berth/internal/guest"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logs"
@@ -358,9 +359,10 @@ func (s *Service) phase(name string, d time.Duration) {
 // is gone (a foreground run killed by a signal leaves its record "running").
 func (s *Service) Containers(ctx context.Context) ([]*container.Container, error) {
 	cs, err := s.containers.List(ctx) // with corrupt records: the rest, and the error
-	// Detached containers that run are asked of their shims, several at once: each
-	// question is a connection and two round trips, ~1 ms, which one after the other
-	// made `ps` of 100 running containers take 100 ms.
+	// A detached container whose guest holds its lock runs; the others that the record
+	// says run are asked of their shims, several at once: each question is a connection
+	// and two round trips, ~1 ms, which one after the other made `ps` of 100 running
+	// containers take 100 ms.
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for _, c := range cs {
@@ -369,6 +371,12 @@ func (s *Service) Containers(ctx context.Context) ([]*container.Container, error
 			continue
 		}
 		if !c.State.Running {
+			continue
+		}
+		if running, _ := guest.Running(s.containers.Dir(c)); running {
+			// Its guest lives (guest.LockFile): what the shim would say, but for the
+			// restart count a policy's shim keeps beside the lock.
+			showRestart(c, s.restartState(c))
 			continue
 		}
 		wg.Add(1)

@@ -7,8 +7,9 @@
 //
 // The files of a bundle, as containerd leaves them: `address` (the shim's socket,
 // written by the shim; Load reads it), `shim-binary-path` (the shim that serves it),
-// `log` (the shim's own log; berth makes it a regular file, see Notes) and, written by
-// the shim, `berth-guest.pid`.
+// `log` (the shim's own log; berth makes it a regular file, see Notes), written by the
+// shim, `berth-guest.pid`, and the lock a live berth-guest holds, `berth-guest.lock`
+// (internal/guest).
 //
 // Errors are *Error values that wrap one of the sentinel kinds (ErrShimGone, ErrNotFound,
 // ErrAlreadyExists, ErrNotRunning, ErrFailedPrecondition, ErrNotSupported) and the
