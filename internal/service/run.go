@@ -16,8 +16,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/container"
-	"github.com/berth-dev/berth/internal/guest"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/guest"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/network"
