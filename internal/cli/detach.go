@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/service"
 )
@@ -88,25 +89,7 @@ func (a *App) runDetached(ctx context.Context, o service.RunOptions, pp pullPoli
 		return &codeError{code: 125, err: err}
 	}
 	defer s.Close(context.WithoutCancel(ctx))
-	pullImage := func() error {
-		if err := a.pull(ctx, s, o.Image, pp.registry, false, a.Stderr); err != nil {
-			return &codeError{code: 125, err: err}
-		}
-		return nil
-	}
-	if pp.when == "always" && !service.IsLocalModule(o.Image) {
-		if err := pullImage(); err != nil {
-			return err
-		}
-	}
-	c, err := s.RunDetached(ctx, o, d)
-	if c == nil && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(o.Image) {
-		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", o.Image)
-		if err := pullImage(); err != nil {
-			return err
-		}
-		c, err = s.RunDetached(ctx, o, d)
-	}
+	c, err := withPull(ctx, a, s, o.Image, pp, func() (*container.Container, error) { return s.RunDetached(ctx, o, d) })
 	if err != nil {
 		return &codeError{code: 125, err: err}
 	}

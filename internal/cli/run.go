@@ -170,6 +170,45 @@ func ensureDir(m bundle.Mount) error {
 	return nil
 }
 
+// pullError is a failed pull of withPull: its message is the pull's.
+type pullError struct{ err error }
+
+func (e *pullError) Error() string { return e.err.Error() }
+func (e *pullError) Unwrap() error { return e.err }
+
+// withPull runs create, which looks up image, under run's --pull policy pp: it pulls
+// image first with "always", and with "missing" when create reports it missing, then
+// runs create again. A failed pull is returned as a *pullError (and create's result is
+// then the zero value).
+//
+// # Notes
+//
+//   - The registry is asked only when the image is missing (or with --pull always): a
+//     run of a stored image takes the path it took before berth could pull.
+func withPull[T comparable](ctx context.Context, a *App, s *service.Service, image string, pp pullPolicy, create func() (T, error)) (T, error) {
+	var zero T
+	pull := func() error {
+		if err := a.pull(ctx, s, image, pp.registry, false, a.Stderr); err != nil {
+			return &pullError{err}
+		}
+		return nil
+	}
+	if pp.when == "always" && !service.IsLocalModule(image) {
+		if err := pull(); err != nil {
+			return zero, err
+		}
+	}
+	c, err := create()
+	if c == zero && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(image) {
+		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", image)
+		if err := pull(); err != nil {
+			return zero, err
+		}
+		c, err = create()
+	}
+	return c, err
+}
+
 // pullPolicy is run's --pull and the registry options of its flags.
 type pullPolicy struct {
 	when     string // always, missing, never
@@ -224,26 +263,14 @@ func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) erro
 			}
 		}
 	}()
-	// The registry is asked only when the image is missing (or --pull always): a run of a
-	// stored image takes the path it took before berth could pull.
-	pullImage := func() error {
-		if err := a.pull(ctx, s, o.Image, pp.registry, false, a.Stderr); err != nil {
-			return &codeError{code: 125, err: err}
-		}
-		return nil
-	}
-	if pp.when == "always" && !service.IsLocalModule(o.Image) {
-		if err := pullImage(); err != nil {
-			return err
-		}
-	}
-	c, code, err := s.Run(ctx, o)
-	if c == nil && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(o.Image) {
-		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", o.Image)
-		if err := pullImage(); err != nil {
-			return err
-		}
-		c, code, err = s.Run(ctx, o)
+	var code int
+	c, err := withPull(ctx, a, s, o.Image, pp, func() (*container.Container, error) {
+		c, cd, err := s.Run(ctx, o)
+		code = cd
+		return c, err
+	})
+	if pe := (*pullError)(nil); errors.As(err, &pe) {
+		return &codeError{code: 125, err: pe.err}
 	}
 	if err != nil {
 		var trap *engine.TrapError
