@@ -121,6 +121,28 @@ func (e *env) processes() []int {
 	return pids
 }
 
+// killAll kills every shim and guest of the env with SIGKILL and waits until they are
+// dead: a guest's lock (guest.LockFile) goes only when its process has exited, a few
+// milliseconds after the signal.
+func (e *env) killAll() {
+	e.t.Helper()
+	for _, pid := range e.processes() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	e.waitGone()
+}
+
+// waitGone waits until no shim or guest of the env is alive (a guest dies with its
+// shim, by its parent-death signal, shortly after it).
+func (e *env) waitGone() {
+	e.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(e.processes()) > 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("shim or guest processes %v still alive 5 s after SIGKILL", e.processes())
+		}
+	}
+}
+
 // checkNoProcesses fails if a shim or guest of the env still runs, and kills it.
 func (e *env) checkNoProcesses() {
 	deadline := time.Now().Add(5 * time.Second)
@@ -346,6 +368,7 @@ func TestDetachedShimKilled(t *testing.T) {
 			}
 		}
 	}
+	e.waitGone() // the guest dies with its shim
 	start := time.Now()
 	row := psRow(e.ok("ps", "-a"), "victim")
 	if d := time.Since(start); d > 2*time.Second {
@@ -442,9 +465,7 @@ func TestDetachedAfterReboot(t *testing.T) {
 	e := detachEnv(t)
 	e.ok("run", "-d", "--name", "one", "sleeper:1")
 	e.ok("run", "-d", "--name", "two", "sleeper:1")
-	for _, pid := range e.processes() {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
+	e.killAll()
 	ents, _ := os.ReadDir(e.state)
 	for _, d := range ents {
 		if err := os.RemoveAll(filepath.Join(e.state, d.Name())); err != nil {
@@ -591,9 +612,7 @@ func TestDetachedStartRestart(t *testing.T) {
 	e.checkNoProcesses()
 
 	e.ok("run", "-d", "--name", "svc", "sleeper:1")
-	for _, pid := range e.processes() {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
+	e.killAll()
 	if row := psRow(e.ok("ps", "-a"), "svc"); !strings.Contains(row, "Exited (137)") {
 		t.Fatalf("ps -a row %q, want Exited (137)", row)
 	}
