@@ -1,5 +1,6 @@
 # berth: two commands on a fresh machine.
-#   make demo   builds berth and the example guest, builds an image and runs it
+#   make demo   builds berth, its shim and the example guests, builds images and runs them
+#               (the http-server detached, with a published port and a curl)
 #   make test   the fast test suite (what .ci/run runs, with the slow suites beside it)
 GO       ?= go
 BIN      := bin
@@ -25,9 +26,12 @@ berth:
 examples/hello/hello.wasm: examples/hello/main.go
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/hello
 
-guests: examples/hello/hello.wasm
+examples/http-server/http-server.wasm: examples/http-server/main.go examples/http-server/listen_wasip1.go
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/http-server
 
-demo: berth guests
+guests: examples/hello/hello.wasm examples/http-server/http-server.wasm
+
+demo: berth shim guests
 	@echo "== berth build -t hello:1 examples/hello   (stamped with the last commit's time: reproducible)"
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || echo 0) BERTH_ROOT=$(DEMO_ROOT) $(BERTH) build -t hello:1 examples/hello
 	@echo "== berth images"
@@ -36,6 +40,9 @@ demo: berth guests
 	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) run --rm -e WHO=you hello:1
 	@echo "== berth run --rm examples/hello/hello.wasm (a local module, like wasmtime run)"
 	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) run --rm examples/hello/hello.wasm a b
+	@echo "== berth build -t http-server:1 examples/http-server   (Docker's Wasm demo server)"
+	BERTH_ROOT=$(DEMO_ROOT) $(BERTH) build -t http-server:1 examples/http-server
+	BERTH=$(BERTH) BERTH_ROOT=$(DEMO_ROOT) examples/http-server/demo.sh
 
 vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -52,11 +59,12 @@ test: vet
 FUZZTIME ?= 10000x
 fuzz:
 	@set -e; for spec in \
-	  internal/build:FuzzParse internal/build:FuzzExpand internal/network:FuzzParsePort internal/network:FuzzParseHostRule \
+	  internal/build:FuzzParse internal/build:FuzzExpand internal/network:FuzzParsePort internal/network:FuzzParseHostRule internal/network:FuzzFromAnnotations \
 	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex internal/jsonlite:FuzzParse internal/service:FuzzDecodeMeta \
-	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory \
+	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory internal/cli:FuzzParseTimestamp internal/cli:FuzzParseSignal internal/cli:FuzzParsePsFilter \
 	  internal/image:FuzzParseName internal/credentials:FuzzParseServer internal/registry:FuzzParseRetryAfter internal/registry:FuzzInsecure internal/shiminstall:FuzzInstall internal/cgroup:FuzzParseCgroupsPath internal/cgroup:FuzzParseProcCgroup internal/engine:FuzzScanModule internal/engine:FuzzParseTrap \
-	  internal/logs:FuzzParseOptions internal/logs:FuzzRead internal/logs:FuzzParseURI internal/shimclient:FuzzParseStartResponse internal/restart:FuzzParse \
+	  internal/logs:FuzzParseOptions internal/logs:FuzzRead internal/logs:FuzzParseURI internal/shimclient:FuzzParseStartResponse internal/shimclient:FuzzFrames internal/shimclient:FuzzDecode internal/restart:FuzzParse \
+	  internal/procstat:FuzzParseStat internal/procstat:FuzzParseStatus internal/procstat:FuzzParseIO internal/procstat:FuzzParseSystemStat internal/procstat:FuzzParseMeminfo \
 	  internal/wasi:FuzzPathResolution internal/wasi:FuzzIovecs internal/wasi:FuzzFsFuncs internal/wasi:FuzzPollSock internal/wasi:FuzzWasmEdge; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \

@@ -47,6 +47,15 @@
 //     Linux-only image and faults injected by registrytest.FaultProxy (retries, bad
 //     blobs, two pulls at once, a killed pull resumed). It needs no root;
 //     it skips while berth has no pull/push (and its login parts while it has no login).
+//   - TestDetachedStress, TestDetachedLogRate (detach_test.go): detached containers
+//     (`berth run -d`) through the berth binary and containerd-shim-berth-v1 with no
+//     daemon, no root needed: 8 berth processes doing run -d, stop, rm, rm -f, start,
+//     ps and inspect at once on one data root (names colliding on purpose), then every
+//     container, record, name, shim, guest, socket and directory accounted for; and a
+//     guest writing 10 000 log lines a second for 10 s through --log-opt max-size=1m,
+//     every line kept (berth logs and a berth logs -f that followed it) when max-file
+//     keeps them all, one unbroken run ending at the last line when max-file=3 drops
+//     the oldest files.
 //   - TestBenchCtrRun, TestBenchDocker, TestBenchThroughput, TestBenchMemory,
 //     TestBenchResponsive (bench_test.go): the shim's performance against runc, side by
 //     side; they run only with BERTH_BENCH=1 as well, through bench/shim.sh, which
@@ -56,6 +65,8 @@
 //
 //   - BERTH_E2E_LOOPS: how many `ctr run --rm` TestRunLoop runs per containerd (default
 //     50; the issue's bench wants 1000).
+//   - BERTH_E2E_STRESS_DURATION: how long TestDetachedStress runs its berth processes
+//     (a Go duration, default 60s as the issue asks).
 //   - BERTH_E2E_REQUIRE=1: a missing component fails instead of skipping.
 //   - BERTH_BENCH=1 runs the benchmarks; BERTH_BENCH_N (samples per side, default 30),
 //     BERTH_BENCH_TASKS (throughput tasks per side, default 200; bench/shim.sh: 1000),

@@ -1,8 +1,11 @@
 // Command http-server is the Wasm web server of Docker's Wasm demo, for berth: a Go
 // program built for GOOS=wasip1 that serves HTTP on :8080 (or the address given as its
-// argument), answering "hello from Wasm" on / and "ok" on /healthz. With LISTEN_FDS=1
-// in its environment (systemd's socket-activation convention) it serves the listener
-// its host preopened as fd 3 instead, with Go's own net.FileListener.
+// argument), answering "hello from Wasm" on / and "ok" on /healthz. With LISTEN_FDS
+// in its environment (systemd's socket-activation variable) it serves the first
+// listener its host preopened instead, with Go's own net.FileListener: fd 3 when the
+// host preopens no directory, the first socket after the directories under `berth run
+// -e LISTEN_FDS=1 -p …` (berth preopens the published ports after the container's
+// directories, as wasmtime's --tcplisten does).
 //
 //	GOOS=wasip1 GOARCH=wasm go build -o examples/http-server/http-server.wasm ./examples/http-server
 //	berth build -t http-server:1 examples/http-server
@@ -29,8 +32,8 @@ func main() {
 	}
 	var l net.Listener
 	var err error
-	if os.Getenv("LISTEN_FDS") == "1" {
-		l, err = net.FileListener(os.NewFile(3, "listener"))
+	if os.Getenv("LISTEN_FDS") != "" {
+		l, err = preopenedListener()
 	} else {
 		l, err = listen(addr)
 	}
@@ -42,6 +45,22 @@ func main() {
 	err = http.Serve(l, handler())
 	fmt.Fprintln(os.Stderr, "http-server:", err)
 	os.Exit(1)
+}
+
+// preopenedListener is the first socket among the preopened descriptors (3, 4, …, up
+// to the first that is not open).
+func preopenedListener() (net.Listener, error) {
+	for fd := uintptr(3); fd < 1024; fd++ {
+		f := os.NewFile(fd, "listener")
+		fi, err := f.Stat()
+		if err != nil {
+			break
+		}
+		if fi.Mode()&os.ModeSocket != 0 {
+			return net.FileListener(f)
+		}
+	}
+	return nil, fmt.Errorf("LISTEN_FDS is set but no listener is preopened (publish a port with -p)")
 }
 
 // handler serves the two pages.

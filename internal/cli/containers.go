@@ -14,12 +14,14 @@ import (
 )
 
 type containerRow struct {
-	ID, Image, Command, CreatedAt, RunningFor, Status, Names string
-	State                                                    string
+	ID, Image, Command, CreatedAt, RunningFor, Status, Ports, Names string
+	State                                                           string
 }
 
 func statusWord(c *container.Container, now time.Time) string {
 	switch c.State.Status {
+	case container.StatusRestarting:
+		return fmt.Sprintf("Restarting (%d) %s", c.State.ExitCode, since(c.State.FinishedAt, now))
 	case container.StatusRunning:
 		return "Up " + humanDuration(now.Sub(c.State.StartedAt))
 	case container.StatusExited:
@@ -32,13 +34,18 @@ func (a *App) psCmd() *cobra.Command {
 	var (
 		all, quiet, noTrunc bool
 		format              string
+		filters             []string
 	)
 	c := &cobra.Command{
-		Use:     "ps [OPTIONS]",
-		Aliases: []string{"container ls"},
-		Short:   "List containers",
-		Args:    cobra.NoArgs,
+		Use:   "ps [OPTIONS]",
+		Short: "List containers",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			filter, err := ParsePsFilter(filters)
+			if err != nil {
+				return err
+			}
+			all = all || filter.wantsAll()
 			return a.withService(cmd.Context(), func(s *service.Service) error {
 				cs, listErr := s.Containers(cmd.Context())
 				if listErr != nil && !errors.Is(listErr, container.ErrCorrupt) {
@@ -47,7 +54,7 @@ func (a *App) psCmd() *cobra.Command {
 				now := time.Now()
 				var rows []containerRow
 				for _, c := range cs {
-					if !all && !c.State.Running {
+					if !all && !c.State.Running || !filter.match(c) {
 						continue
 					}
 					id := c.ID
@@ -64,10 +71,10 @@ func (a *App) psCmd() *cobra.Command {
 					}
 					rows = append(rows, containerRow{ID: id, Image: c.Image, Command: fmt.Sprintf("%q", command),
 						CreatedAt: c.Created.Local().Format("2006-01-02 15:04:05 -0700 MST"), RunningFor: since(c.Created, now),
-						Status: statusWord(c, now), Names: c.Name, State: c.State.Status})
+						Status: statusWord(c, now), Ports: portsColumn(c), Names: c.Name, State: c.State.Status})
 				}
 				if !quiet {
-					if err := printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}", "CONTAINER ID", rows); err != nil {
+					if err := printTable(a.Stdout, format, "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}", "CONTAINER ID", rows); err != nil {
 						return err
 					}
 				}
@@ -79,6 +86,7 @@ func (a *App) psCmd() *cobra.Command {
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
 	c.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
 	c.Flags().StringVar(&format, "format", "", "format output: 'table', 'table TEMPLATE', 'json' or a Go template")
+	c.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter: status=, name=, id=, ancestor=, exited=")
 	return c
 }
 
@@ -116,7 +124,7 @@ func (a *App) inspectCmd() *cobra.Command {
 				var out []any
 				for _, ref := range args {
 					if c, err := s.Container(cmd.Context(), ref); err == nil {
-						out = append(out, c)
+						out = append(out, inspectContainer(c))
 						continue
 					} else if !errors.Is(err, container.ErrNotFound) {
 						return err

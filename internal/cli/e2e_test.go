@@ -24,7 +24,9 @@ func TestMain(m *testing.M) {
 		app := &cli.App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 		os.Exit(app.Main(context.Background(), os.Args[1:]))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeShimDir()
+	os.Exit(code)
 }
 
 type env struct {

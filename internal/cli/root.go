@@ -129,7 +129,10 @@ func (a *App) subcommands() []subcommand {
 		{"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd}, {"image", a.imageCmd},
 		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
 		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
-		{"pull", a.pullCmd}, {"push", a.pushCmd},
+		{"pull", a.pullCmd}, {"push", a.pushCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
+		{"kill", a.killCmd}, {"wait", a.waitCmd}, {"start", a.startCmd}, {"restart", a.restartCmd},
+		{"rename", a.renameCmd}, {"attach", a.attachCmd}, {"stats", a.statsCmd}, {"container", a.containerCmd},
+		{"port", a.portCmd},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/service"
 )
 
@@ -26,7 +27,9 @@ func (a *App) runCmd() *cobra.Command {
 		platform, pull               string
 		entrypoint                   string
 		envs, envFiles, volumes      []string
-		insecure                     []string
+		insecure, logOpts            []string
+		restartFlag                  string
+		netf                         netFlags
 	)
 	c := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE|FILE.wasm [COMMAND] [ARG...]",
@@ -45,9 +48,6 @@ func (a *App) runCmd() *cobra.Command {
 			ro, err := a.registryOptions(insecure)
 			if err != nil {
 				return fail(err)
-			}
-			if detach {
-				return fail(errors.New("run -d (detached containers) is not available yet; run in the foreground"))
 			}
 			_ = tty // accepted for docker habits; Wasm guests see no terminal.
 			o := service.RunOptions{Image: args[0], Args: args[1:], Name: name, WorkingDir: workdir, Remove: rm,
@@ -95,7 +95,33 @@ func (a *App) runCmd() *cobra.Command {
 					return fail(err)
 				}
 			}
-			return a.run(cmd.Context(), o, pullPolicy{when: pull, registry: ro})
+			if o.Network, err = netf.options(); err != nil {
+				return fail(err)
+			}
+			if o.Restart, err = restart.Parse(restartFlag); err != nil {
+				return fail(fmt.Errorf("--restart: %w", err))
+			}
+			if o.Restart.Mode != restart.No && !detach {
+				return fail(fmt.Errorf("%w: --restart %s needs -d: the policy is carried out by the shim that runs a detached container, and a foreground run has none", ErrBadSpec, o.Restart))
+			}
+			pp := pullPolicy{when: pull, registry: ro}
+			if detach {
+				switch {
+				case rm:
+					return fail(fmt.Errorf("%w: run -d --rm is not available yet (no process would remove the container when it exits); drop --rm and remove it with berth rm", ErrBadSpec))
+				case interactive:
+					return fail(fmt.Errorf("%w: run -d -i is not available yet (a detached container's stdin is /dev/null)", ErrBadSpec))
+				}
+				lo, err := parseLogOpts(logOpts)
+				if err != nil {
+					return fail(err)
+				}
+				return a.runDetached(cmd.Context(), o, pp, service.DetachOptions{Log: lo})
+			}
+			if len(logOpts) > 0 {
+				return fail(fmt.Errorf("%w: --log-opt applies to detached containers (run -d); a foreground container's output goes to the terminal", ErrBadSpec))
+			}
+			return a.run(cmd.Context(), o, pp)
 		},
 	}
 	f := c.Flags()
@@ -103,7 +129,9 @@ func (a *App) runCmd() *cobra.Command {
 	f.BoolVar(&rm, "rm", false, "automatically remove the container when it exits")
 	f.BoolVarP(&interactive, "interactive", "i", false, "keep STDIN open and pass it to the module")
 	f.BoolVarP(&tty, "tty", "t", false, "accepted for compatibility; Wasm modules get no terminal")
-	f.BoolVarP(&detach, "detach", "d", false, "run in the background (not available yet)")
+	f.BoolVarP(&detach, "detach", "d", false, "run the container in the background and print its id")
+	f.StringArrayVar(&logOpts, "log-opt", nil, "json-file log option of a detached container: max-size=SIZE, max-file=N")
+	f.StringVar(&restartFlag, "restart", "no", "restart policy of a detached container, carried out by its shim: no, on-failure[:N], always, unless-stopped")
 	f.StringVar(&name, "name", "", "assign a name to the container")
 	f.StringArrayVarP(&envs, "env", "e", nil, "set environment variables (KEY=VALUE, or KEY to pass the host's)")
 	f.StringArrayVar(&envFiles, "env-file", nil, "read a file of environment variables")
@@ -114,6 +142,7 @@ func (a *App) runCmd() *cobra.Command {
 	f.StringVar(&platform, "platform", "wasi/wasm", "platform (only wasi/wasm)")
 	f.StringVar(&pull, "pull", "missing", "pull the image before running: always, missing (when not stored) or never")
 	insecureFlag(f, &insecure)
+	netf.add(f)
 	return c
 }
 
@@ -139,6 +168,45 @@ func ensureDir(m bundle.Mount) error {
 		return fmt.Errorf("%w: -v %s: berth mounts directories; %s is a file (mount its directory instead)", ErrBadSpec, m.Source, m.Source)
 	}
 	return nil
+}
+
+// pullError is a failed pull of withPull: its message is the pull's.
+type pullError struct{ err error }
+
+func (e *pullError) Error() string { return e.err.Error() }
+func (e *pullError) Unwrap() error { return e.err }
+
+// withPull runs create, which looks up image, under run's --pull policy pp: it pulls
+// image first with "always", and with "missing" when create reports it missing, then
+// runs create again. A failed pull is returned as a *pullError (and create's result is
+// then the zero value).
+//
+// # Notes
+//
+//   - The registry is asked only when the image is missing (or with --pull always): a
+//     run of a stored image takes the path it took before berth could pull.
+func withPull[T comparable](ctx context.Context, a *App, s *service.Service, image string, pp pullPolicy, create func() (T, error)) (T, error) {
+	var zero T
+	pull := func() error {
+		if err := a.pull(ctx, s, image, pp.registry, false, a.Stderr); err != nil {
+			return &pullError{err}
+		}
+		return nil
+	}
+	if pp.when == "always" && !service.IsLocalModule(image) {
+		if err := pull(); err != nil {
+			return zero, err
+		}
+	}
+	c, err := create()
+	if c == zero && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(image) {
+		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", image)
+		if err := pull(); err != nil {
+			return zero, err
+		}
+		c, err = create()
+	}
+	return c, err
 }
 
 // pullPolicy is run's --pull and the registry options of its flags.
@@ -195,26 +263,14 @@ func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) erro
 			}
 		}
 	}()
-	// The registry is asked only when the image is missing (or --pull always): a run of a
-	// stored image takes the path it took before berth could pull.
-	pullImage := func() error {
-		if err := a.pull(ctx, s, o.Image, pp.registry, false, a.Stderr); err != nil {
-			return &codeError{code: 125, err: err}
-		}
-		return nil
-	}
-	if pp.when == "always" && !service.IsLocalModule(o.Image) {
-		if err := pullImage(); err != nil {
-			return err
-		}
-	}
-	c, code, err := s.Run(ctx, o)
-	if c == nil && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(o.Image) {
-		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", o.Image)
-		if err := pullImage(); err != nil {
-			return err
-		}
-		c, code, err = s.Run(ctx, o)
+	var code int
+	c, err := withPull(ctx, a, s, o.Image, pp, func() (*container.Container, error) {
+		c, cd, err := s.Run(ctx, o)
+		code = cd
+		return c, err
+	})
+	if pe := (*pullError)(nil); errors.As(err, &pe) {
+		return &codeError{code: 125, err: pe.err}
 	}
 	if err != nil {
 		var trap *engine.TrapError

@@ -325,3 +325,46 @@ func TestConcurrentNamesAcrossPlaces(t *testing.T) {
 		t.Fatalf("%d winners, List = %d, %v", wins, len(all), err)
 	}
 }
+
+func TestRename(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Container{Name: "old", Image: "hello:1"}
+	b := &Container{Name: "other", Image: "hello:1", HostConfig: HostConfig{AutoRemove: true}}
+	for _, c := range []*Container{a, b} {
+		if err := s.Create(ctx, c, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Rename(ctx, "old", "new")
+	if err != nil || got.Name != "new" || got.ID != a.ID {
+		t.Fatalf("Rename = %+v, %v", got, err)
+	}
+	if c, err := s.Get(ctx, "new"); err != nil || c.ID != a.ID {
+		t.Errorf("Get(new) = %v, %v", c, err)
+	}
+	if _, err := s.Get(ctx, "old"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(old) after rename = %v, want not found", err)
+	}
+	// The old name is free; the new one is taken, across places too.
+	if err := s.Create(ctx, &Container{Name: "old"}, true); err != nil {
+		t.Errorf("reusing the old name: %v", err)
+	}
+	for _, tc := range []struct {
+		ref, name string
+		want      error
+	}{
+		{"new", "other", ErrNameInUse}, {"other", "new", ErrNameInUse}, {"new", "new", ErrNameInUse},
+		{"new", "bad name", ErrInvalidName}, {"new", "", ErrInvalidName}, {"nosuch", "x", ErrNotFound},
+	} {
+		if _, err := s.Rename(ctx, tc.ref, tc.name); !errors.Is(err, tc.want) {
+			t.Errorf("Rename(%q, %q) = %v, want %v", tc.ref, tc.name, err, tc.want)
+		}
+	}
+	if c, _ := s.Get(ctx, "new"); c == nil || c.ID != a.ID {
+		t.Errorf("a failed rename changed the container: %+v", c)
+	}
+}

@@ -25,9 +25,11 @@ func TestMarshalFields(t *testing.T) {
 		v    any
 		want []string
 	}{
-		{Container{}, []string{"ID ", "Name ", "Image ", `ImageDigest json:",omitempty"`, "Created ", "Path ", "Args ", `Env json:",omitempty"`, "WorkingDir ", "HostConfig ", "State ", "dir "}},
-		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`}},
-		{State{}, []string{"Status ", "Running ", "Pid ", "ExitCode ", `Error json:",omitempty"`, `StartedAt json:",omitzero"`, `FinishedAt json:",omitzero"`}},
+		{Container{}, []string{"ID ", "Name ", "Image ", `ImageDigest json:",omitempty"`, "Created ", "Path ", "Args ", `Env json:",omitempty"`, "WorkingDir ", `Detached json:",omitempty"`, `LogPath json:",omitempty"`, `RestartCount json:",omitempty"`, "HostConfig ", "State ", "dir "}},
+		{HostConfig{}, []string{"AutoRemove ", `Binds json:",omitempty"`, `Memory json:",omitempty"`, `NetworkMode json:",omitempty"`, `PublishedPorts json:",omitempty"`, `LogConfig json:",omitempty"`, `RestartPolicy json:",omitempty"`}},
+		{RestartPolicy{}, []string{"Name ", `MaximumRetryCount json:",omitempty"`}},
+		{LogConfig{}, []string{"Type ", `Config json:",omitempty"`}},
+		{State{}, []string{"Status ", "Running ", `Restarting json:",omitempty"`, "Pid ", "ExitCode ", `Error json:",omitempty"`, `StartedAt json:",omitzero"`, `FinishedAt json:",omitzero"`}},
 	} {
 		if got := names(tt.v); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%T has fields %q; update Container.marshal and this test (want %q)", tt.v, got, tt.want)
@@ -48,11 +50,33 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		}
 		return time.Date(1999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600))
 	}
+	logConfig := func() *LogConfig {
+		switch r.IntN(4) {
+		case 0:
+			return nil
+		case 1:
+			return &LogConfig{Type: str()}
+		case 2:
+			return &LogConfig{Type: str(), Config: map[string]string{}}
+		}
+		return &LogConfig{Type: str(), Config: map[string]string{str(): str(), "max-size": str()}}
+	}
+	restartPolicy := func() *RestartPolicy {
+		switch r.IntN(3) {
+		case 0:
+			return nil
+		case 1:
+			return &RestartPolicy{Name: str()}
+		}
+		return &RestartPolicy{Name: str(), MaximumRetryCount: r.IntN(5) - 1}
+	}
 	for i := 0; i < 2000; i++ {
 		c := &Container{ID: str(), Name: str(), Image: str(), ImageDigest: str(), Created: when(), Path: str(),
-			Args: list(), Env: list(), WorkingDir: str(),
-			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20},
-			State: State{Status: str(), Running: r.IntN(2) == 0, Pid: r.IntN(3) - 1, ExitCode: r.IntN(300), Error: str(),
+			Args: list(), Env: list(), WorkingDir: str(), Detached: r.IntN(2) == 0, LogPath: str(),
+			RestartCount: r.IntN(3) - 1,
+			HostConfig: HostConfig{AutoRemove: r.IntN(2) == 0, Binds: list(), Memory: int64(r.IntN(3)) << 20,
+				NetworkMode: str(), PublishedPorts: list(), LogConfig: logConfig(), RestartPolicy: restartPolicy()},
+			State: State{Status: str(), Running: r.IntN(2) == 0, Restarting: r.IntN(2) == 0, Pid: r.IntN(3) - 1, ExitCode: r.IntN(300), Error: str(),
 				StartedAt: when(), FinishedAt: when()}}
 		want, err := json.MarshalIndent(c, "", "  ")
 		if err != nil {

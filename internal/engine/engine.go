@@ -187,6 +187,11 @@ type Spec struct {
 	// berth's WASI host (HostBerth) has them; Run duplicates them, the caller keeps its
 	// files.
 	Listeners []*os.File
+	// SocketPolicy, when set, decides every socket operation of the guest (see
+	// wasi.SocketPolicy; internal/network builds the policy of a container's network
+	// flags). nil allows everything. Only berth's WASI host (HostBerth) has sockets a
+	// guest can open; with wazero's (HostWazero), which opens none, it is ignored.
+	SocketPolicy wasi.SocketPolicy
 	// MemoryLimit caps the guest's linear memory, in bytes, rounded down to 64 KiB pages.
 	// 0 means no limit beyond wasm32's 4 GiB. A module whose initial memory exceeds it
 	// fails with ErrMemoryLimit; a guest growing past it sees memory.grow fail (malloc

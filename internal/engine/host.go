@@ -173,6 +173,7 @@ func berthSystem(ctx context.Context, spec *Spec) (*wasi.System, error) {
 		WithEnv(spec.Env...).
 		WithMounts(mounts...).
 		WithListeners(spec.Listeners...).
+		WithSocketPolicy(spec.SocketPolicy).
 		WithExit(exitGuest)
 	if spec.Stdin != nil {
 		cfg = cfg.WithStdin(spec.Stdin)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrBadOption is wrapped by every error ParseOptions returns.
@@ -24,13 +25,15 @@ type Options struct {
 }
 
 // sizeRE is go-units' size syntax: a number, an optional space, an optional unit letter,
-// an optional "i" and an optional "b", case-insensitive.
-var sizeRE = regexp.MustCompile(`(?i)^(\d+(\.\d+)*) ?([kmgtp])?i?b?$`)
+// an optional "i" and an optional "b", case-insensitive. Compiled on first use: berth
+// links this package, and a package-level regexp would cost every berth process
+// (a foreground `run` included) its compile time at start-up.
+var sizeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)^(\d+(\.\d+)*) ?([kmgtp])?i?b?$`) })
 
 // parseSize reads a max-size value as docker does (go-units FromHumanSize): k, m, g, t
 // and p are powers of 1000, so 10m is 10 000 000 bytes.
 func parseSize(s string) (int64, bool) {
-	m := sizeRE.FindStringSubmatch(s)
+	m := sizeRE().FindStringSubmatch(s)
 	if m == nil {
 		return 0, false
 	}

@@ -52,17 +52,22 @@
 //     an empty loopback answers, unless an allow rule names it (`--allow-host
 //     127.0.0.1:5432`) or the mode is host.
 //
-// Known limits of default mode, for the wiring of issue 7: unpublished ports share the
-// host's loopback port space (a guest's bind of 8080 fails with EADDRINUSE when a host
-// program has 127.0.0.1:8080, and the host's loopback clients can reach the guest's
-// unpublished ports); a port the guest bound stays "its own" after it closes it (the
-// policy sees no close); two -p of one container port map the guest's bind to the
-// first only (the second would need a forwarder); and between Open's check and the
-// guest's own bind (WasmEdge ABI guests) another program could take the port, which
-// the guest then sees as EADDRINUSE. A guest taking preopened listeners
-// (Listeners.Files) has no such race. A runner that opens the guest's sockets in a
-// network namespace of the container's own (the shim under Kubernetes) has a
-// loopback of its own already, and wants ModeHost there.
+// The wiring: `berth run` (internal/service) calls Open before the container exists and
+// writes the options into the container's OCI spec (Annotate); internal/runtime reads
+// them back (FromAnnotations) wherever the container runs, builds its Policy, and gives
+// the guest the opened sockets or frees their ports for its own bind. See
+// docs/rationale.md, "Published ports of detached containers".
+//
+// Known limits of default mode: unpublished ports share the host's loopback port space
+// (a guest's bind of 8080 fails with EADDRINUSE when a host program has 127.0.0.1:8080,
+// and the host's loopback clients can reach the guest's unpublished ports); a port the
+// guest bound stays "its own" after it closes it (the policy sees no close); two -p of
+// one container port map the guest's bind to the first only (the second would need a
+// forwarder); and between Open's check and the guest's own bind (WasmEdge ABI guests)
+// another program could take the port, which the guest then sees as EADDRINUSE. A guest
+// taking preopened listeners (Listeners.Files) has no such race. A runner that opens
+// the guest's sockets in a network namespace of the container's own (the shim under
+// Kubernetes) has a loopback of its own already, and wants ModeHost there.
 //
 // Egress (`--allow-host`, `--deny-host`): outbound traffic is allowed by default, as in
 // Docker; a deny rule blocks what it matches and wins over an allow rule; when any

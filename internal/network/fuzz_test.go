@@ -2,6 +2,7 @@ package network
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -62,6 +63,35 @@ func FuzzParseHostRule(f *testing.F) {
 		back, err := ParseHostRule(r.String())
 		if err != nil || back != r {
 			t.Fatalf("ParseHostRule(%q) = %+v formats as %q, which parses to %+v, %v", s, r, r.String(), back, err)
+		}
+	})
+}
+
+// FuzzFromAnnotations checks FromAnnotations never panics, fails only with
+// ErrInvalidAnnotation, and that what it accepts is written back by Annotate to
+// annotations that read the same.
+func FuzzFromAnnotations(f *testing.F) {
+	f.Add("default", "127.0.0.1:18080:8080/tcp,8443:443/udp", "*.example.com,10.0.0.0/8:53", "192.0.2.1")
+	f.Add("none", "", "", "")
+	f.Add("host", "1:1", "[::1]:443", "a.b")
+	f.Add("default", "127.0.0.1::80", ",", "")
+	f.Fuzz(func(t *testing.T, mode, publish, allow, deny string) {
+		ann := map[string]string{AnnotationMode: mode, AnnotationPublish: publish, AnnotationAllowHost: allow, AnnotationDenyHost: deny}
+		o, ok, err := FromAnnotations(ann)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidAnnotation) {
+				t.Fatalf("FromAnnotations(%q) error %v does not wrap ErrInvalidAnnotation", ann, err)
+			}
+			return
+		}
+		if !ok {
+			t.Fatalf("FromAnnotations(%q) did not see %s", ann, AnnotationMode)
+		}
+		back := map[string]string{}
+		Annotate(back, o)
+		o2, _, err := FromAnnotations(back)
+		if err != nil || !reflect.DeepEqual(o, o2) {
+			t.Fatalf("%q read as %+v, written as %q, read back as %+v, %v", ann, o, back, o2, err)
 		}
 	})
 }

@@ -19,9 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/internal/engine"
@@ -138,12 +135,9 @@ func buildNetGuest(t *testing.T, resolve bool) []byte {
 	return testguest.Read(t, testguest.GoTags(t, tags, netGuest, netGuestMod))
 }
 
-// guestRun is a guest running in the background on berth's WASI host (wazero with
-// wasi.Funcs, as internal/engine does) under a socket policy.
-//
-// Not through internal/engine: engine.Spec has no socket policy yet (the wiring of
-// issue 7 adds it), so this does what engine.Run does with HostBerth, plus
-// WithSocketPolicy.
+// guestRun is a guest running in the background on berth's WASI host, through
+// internal/engine (HostBerth) with the policy as engine.Spec.SocketPolicy, as
+// internal/runtime runs a container's guest.
 type guestRun struct {
 	t     *testing.T
 	lines chan string
@@ -151,50 +145,27 @@ type guestRun struct {
 	seen  []string
 }
 
+// testEngine is one engine per test binary, on a compile cache shared by the package's
+// runs (so each guest compiles once per machine).
+var testEngine = sync.OnceValues(func() (*engine.Engine, error) {
+	return engine.New(context.Background(), filepath.Join(os.TempDir(), fmt.Sprintf("berth-network-test-engine-%d", os.Getuid())), engine.WithHost(engine.HostBerth))
+})
+
 func startGuest(t *testing.T, wasm []byte, pol wasi.SocketPolicy, args ...string) *guestRun {
 	t.Helper()
+	eng, err := testEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Compiled first (a 10 MB module takes a minute or two under -race on a cold
+	// cache), so that the guest's time limits count its run only.
+	if _, err := eng.Precompile(context.Background(), wasm); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(os.TempDir(), fmt.Sprintf("berth-network-test-wazero-%d", os.Getuid())))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
-	cm, err := rt.CompileModule(ctx, wasm)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	funcs := wasi.Funcs()
-	var s *wasi.System
-	hb := rt.NewHostModuleBuilder(wasi.ModuleName)
-	for _, imp := range cm.ImportedFunctions() {
-		mod, name, _ := imp.Import()
-		f, _, ok := wasi.Lookup(funcs, name, valueTypes(imp.ParamTypes()), valueTypes(imp.ResultTypes()))
-		if mod != wasi.ModuleName || !ok {
-			rt.Close(ctx)
-			cancel()
-			t.Fatalf("berth's WASI host has no %s.%s", mod, name)
-		}
-		call := f.Call
-		hb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
-			var mem []byte
-			if m.Memory() != nil {
-				mem, _ = m.Memory().Read(0, m.Memory().Size())
-			}
-			call(ctx, s, mem, stack)
-		}), apiTypes(f.Params), apiTypes(f.Results)).Export(name)
-	}
-	if _, err := hb.Instantiate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := wasi.NewConfig().WithArgs(append([]string{"guest"}, args...)...).WithStdout(w).WithStderr(w).
-		WithExit(func(code uint32) { panic(sys.NewExitError(code)) }).WithSocketPolicy(pol)
-	if s, err = wasi.New(ctx, cfg); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	run := &guestRun{t: t, lines: make(chan string, 64), done: make(chan uint32, 1)}
@@ -207,20 +178,14 @@ func startGuest(t *testing.T, wasm []byte, pol wasi.SocketPolicy, args ...string
 		r.Close()
 	}()
 	go func() {
-		var code uint32
-		_, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig())
-		var ee *sys.ExitError
-		switch {
-		case errors.As(err, &ee):
-			code = ee.ExitCode()
-		case err != nil:
+		code, err := eng.Run(ctx, engine.Spec{Module: wasm, Args: append([]string{"guest"}, args...),
+			Stdout: w, Stderr: w, SocketPolicy: pol})
+		if err != nil {
 			code = 255
 			w.WriteString("ERROR " + err.Error() + "\n")
 		}
 		w.Close()
-		s.Close()
-		rt.Close(context.Background())
-		run.done <- code
+		run.done <- uint32(code)
 	}()
 	t.Cleanup(func() {
 		cancel() // interrupts a guest waiting in a host call
@@ -231,22 +196,6 @@ func startGuest(t *testing.T, wasm []byte, pol wasi.SocketPolicy, args ...string
 		}
 	})
 	return run
-}
-
-func valueTypes(ts []api.ValueType) []wasi.ValueType {
-	out := make([]wasi.ValueType, len(ts))
-	for i, v := range ts {
-		out[i] = wasi.ValueType(v)
-	}
-	return out
-}
-
-func apiTypes(ts []wasi.ValueType) []api.ValueType {
-	out := make([]api.ValueType, len(ts))
-	for i, v := range ts {
-		out[i] = api.ValueType(v)
-	}
-	return out
 }
 
 // expect returns the rest of the next output line starting with prefix, failing on a

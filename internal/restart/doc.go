@@ -2,6 +2,9 @@
 // unless-stopped) and docker's back-off between restarts, as pure values: no process is
 // started or watched here. Whoever sees a container exit (the shim, for a detached
 // container) asks Policy.ShouldRestart and waits Backoff.Next before starting it again.
+// It also names how berth and containerd-shim-berth-v1 share a policy: berth writes it
+// into the spec as Annotation, the shim carries it out and keeps a State in the bundle's
+// StateFile for berth's ps and inspect to read.
 //
 // # Notes
 //
@@ -15,7 +18,12 @@
 //     The difference between `always` and `unless-stopped` only shows when the engine
 //     starts again (docker: the daemon starts, after a reboot): `always` comes back,
 //     `unless-stopped` stays down if the user stopped it. Policy.StartAtBoot answers that
-//     question; berth has no daemon, so it is asked by whoever plays that part in issue 6.
+//     question; berth has no daemon and nothing runs at boot, so nobody asks it yet (a
+//     systemd unit running `berth start` plays that part; docs/rationale.md).
+//   - Why an annotation and a state file: the shim is also containerd's, Docker's and
+//     Kubernetes', where restarting is their job; it restarts only a container whose
+//     spec carries Annotation, which only berth writes. The task API has no field for a
+//     restart count or a back-off, so the shim tells them through StateFile.
 //   - on-failure:N counts restarts, not runs: with N=3 the container runs at most four
 //     times. N=0 (or no N) means no limit, as in docker.
 //   - The back-off is restartmanager's: 100 ms before the first restart, doubled each

@@ -14,6 +14,18 @@
 //     resolves them against "/". This is how `-w` and WORKDIR take effect in Wasm.
 //   - The memory limit is linux.resources.memory.limit, where Docker and containerd put
 //     --memory, applied to the module's linear memory.
+//   - Network: a spec berth wrote carries its network options as annotations
+//     (network.AnnotationMode and the rest). The published host ports are opened when
+//     the container is loaded, so a port another program took is an error of Load
+//     (the shim's Create, which `run -d` reports), not of the running guest; the
+//     guest runs under network.Policy of those options. A guest whose environment has
+//     LISTEN_FDS (systemd's socket-activation variable; the guest opts in) gets the
+//     opened sockets as preopened listeners, after the directories (Go's
+//     net.FileListener); any other guest binds its port itself (the WasmEdge socket
+//     ABI), and the sockets are closed just before it starts so that the policy can
+//     map its bind onto the published host port. A spec without the annotations
+//     (containerd, Docker, Kubernetes) gets no policy: its guest's sockets are those
+//     of the network namespace the spec names.
 package runtime
 
 import (
@@ -29,6 +41,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/bundle"
 	"github.com/berth-dev/berth/internal/engine"
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/wasi"
 )
 
 // Options are a run's standard streams and hooks. A nil Stdin reads as empty.
@@ -44,6 +58,10 @@ type Options struct {
 	// Spec, when set, is the bundle's config.json as its writer has just written it, so
 	// Run does not read it back. Load always reads config.json.
 	Spec *specs.Spec
+	// Listeners, when set, are the host sockets of the spec's published ports
+	// (network.AnnotationPublish), opened by the caller before it created the
+	// container; otherwise Run opens them. Run takes ownership of them.
+	Listeners *network.Listeners
 }
 
 // Runner runs bundles on an engine.
@@ -62,7 +80,7 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 		trace = func(string, time.Duration) {}
 	}
 	t0 := time.Now()
-	c, err := r.load(ctx, dir, stdio.Spec, stdio.Prepared)
+	c, err := r.load(ctx, dir, stdio.Spec, stdio.Prepared, stdio.Listeners)
 	if err != nil {
 		return 0, err
 	}
@@ -76,7 +94,7 @@ func (r *Runner) Run(ctx context.Context, dir string, stdio Options) (int, error
 // memory limit below its initial memory) are returned here. The Container must be run
 // or closed.
 func (r *Runner) Load(ctx context.Context, dir string) (*Container, error) {
-	c, err := r.load(ctx, dir, nil, nil)
+	c, err := r.load(ctx, dir, nil, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -97,11 +115,21 @@ type Container struct {
 	mounts   []engine.Mount
 	limit    uint64
 	prepared *engine.Prepared
+	// policy is set for a spec with berth's network annotations; listeners are its
+	// published ports' host sockets (nil when none are published).
+	policy    wasi.SocketPolicy
+	listeners *network.Listeners
 }
 
-// load reads the bundle of dir (its config.json, unless spec is given) and starts its
-// module's load, unless prepared is that module's.
-func (r *Runner) load(ctx context.Context, dir string, spec *specs.Spec, prepared *engine.Prepared) (*Container, error) {
+// load reads the bundle of dir (its config.json, unless spec is given), opens its
+// published ports unless ls holds them, and starts its module's load, unless prepared
+// is that module's. It takes ownership of prepared and ls.
+func (r *Runner) load(ctx context.Context, dir string, spec *specs.Spec, prepared *engine.Prepared, ls *network.Listeners) (_ *Container, err error) {
+	defer func() {
+		if err != nil && ls != nil {
+			ls.Close()
+		}
+	}()
 	if spec == nil {
 		var err error
 		if spec, err = bundle.ReadSpec(dir); err != nil {
@@ -116,6 +144,28 @@ func (r *Runner) load(ctx context.Context, dir string, spec *specs.Spec, prepare
 	if spec.Root == nil || spec.Root.Path == "" {
 		prepared.Close(ctx)
 		return nil, fmt.Errorf("%w: root.path is empty", bundle.ErrInvalidSpec)
+	}
+	netOpts, berthNet, err := network.FromAnnotations(spec.Annotations)
+	if err != nil {
+		prepared.Close(ctx)
+		return nil, err
+	}
+	var policy wasi.SocketPolicy
+	switch {
+	case !berthNet && ls != nil:
+		ls.Close() // no ports to publish
+		ls = nil
+	case berthNet:
+		if policy, err = network.Policy(netOpts); err != nil {
+			prepared.Close(ctx)
+			return nil, fmt.Errorf("the container's network: %w", err)
+		}
+		if ls == nil && len(netOpts.Ports) > 0 && netOpts.Mode == network.ModeDefault {
+			if ls, err = network.Open(ctx, netOpts.Ports); err != nil {
+				prepared.Close(ctx)
+				return nil, err
+			}
+		}
 	}
 	rootfs := bundle.RootPath(dir, spec)
 	c := &Container{
@@ -136,6 +186,8 @@ func (r *Runner) load(ctx context.Context, dir string, spec *specs.Spec, prepare
 		prepared = r.eng.PrepareNow(ctx, c.module, c.digest, c.limit)
 	}
 	c.prepared = prepared
+	c.policy, c.listeners = policy, ls
+	ls = nil // the Container's now
 	var binds []bundle.Mount
 	for _, m := range bundle.BindMounts(spec) {
 		fi, err := os.Stat(m.Source)
@@ -143,6 +195,7 @@ func (r *Runner) load(ctx context.Context, dir string, spec *specs.Spec, prepare
 			if runtimeFiles[m.Destination] {
 				continue
 			}
+			c.Close(ctx)
 			return nil, fmt.Errorf("%w: %s is a file bound at %s; a Wasm guest sees only directories (WASI preopens): bind the directory that holds it",
 				ErrFileMount, m.Source, m.Destination)
 		}
@@ -190,18 +243,33 @@ func preopens(rootfs string, rootReadOnly bool, binds []bundle.Mount) []engine.M
 func (c *Container) Run(ctx context.Context, stdio Options) (int, error) {
 	p := c.prepared
 	c.prepared = nil
+	ls := c.listeners
+	c.listeners = nil
+	var files []*os.File
+	if ls != nil {
+		if bundle.HasEnv(c.env, "LISTEN_FDS") {
+			files = ls.Files()
+			defer ls.Close() // Run gives the guest duplicates
+		} else {
+			// The guest binds its ports itself: free them for its bind, which the
+			// policy maps onto them.
+			ls.Close()
+		}
+	}
 	code, err := c.eng.Run(ctx, engine.Spec{
-		Trace:       stdio.Trace,
-		Module:      c.module,
-		Digest:      p.Digest(),
-		Prepared:    p,
-		Args:        c.args,
-		Env:         c.env,
-		Stdin:       stdio.Stdin,
-		Stdout:      stdio.Stdout,
-		Stderr:      stdio.Stderr,
-		Mounts:      c.mounts,
-		MemoryLimit: c.limit,
+		Listeners:    files,
+		SocketPolicy: c.policy,
+		Trace:        stdio.Trace,
+		Module:       c.module,
+		Digest:       p.Digest(),
+		Prepared:     p,
+		Args:         c.args,
+		Env:          c.env,
+		Stdin:        stdio.Stdin,
+		Stdout:       stdio.Stdout,
+		Stderr:       stdio.Stderr,
+		Mounts:       c.mounts,
+		MemoryLimit:  c.limit,
 	})
 	if err != nil {
 		if _, ok := err.(*engine.TrapError); ok {
@@ -212,10 +280,15 @@ func (c *Container) Run(ctx context.Context, stdio Options) (int, error) {
 	return code, nil
 }
 
-// Close releases a Container that was not run. It is safe to call after Run.
+// Close releases a Container that was not run (its compiled module, its published
+// ports' sockets). It is safe to call after Run.
 func (c *Container) Close(ctx context.Context) {
 	c.prepared.Close(ctx)
 	c.prepared = nil
+	if c.listeners != nil {
+		c.listeners.Close()
+		c.listeners = nil
+	}
 }
 
 // ErrFileMount is returned (wrapped) for a bind mount of a single file, other than

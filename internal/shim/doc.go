@@ -30,6 +30,14 @@
 //     runc shim reads file:// as a raw file and ignores a query, so the same URI would
 //     silently mean another format there; json-file:// fails loudly instead. FIFOs,
 //     file:// and binary:// keep containerd's meaning.
+//   - A restart policy is carried out only for a container whose spec carries the
+//     annotation dev.berth.restart-policy (restart.Annotation), which berth writes for
+//     `run -d --restart` and containerd, Docker and CRI never set: their own restart logic
+//     stays in charge. Each run is a new berth-guest process in the same bundle, cgroup and
+//     log, after docker's back-off; for the task API it is one task, running (pid 0 during
+//     a back-off) until a run ends that is not restarted: only then do Wait, the exit
+//     event and Delete see an exit. Any Kill ends the policy. The count and the back-off
+//     go to restart.StateFile in the bundle, for berth's ps and inspect.
 //   - Without containerd (no TTRPC_ADDRESS, which containerd always sets) the shim
 //     discards its events rather than publish them to nobody; with BERTH_SHIM_SOCKET_DIR
 //     (set by berth) its socket goes to that directory instead of /run/containerd/s.

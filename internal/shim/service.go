@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/cgroup"
 	"github.com/berth-dev/berth/internal/guest"
+	"github.com/berth-dev/berth/internal/restart"
 )
 
 // RuntimeName is the runtime type containerd, Docker and CRI name berth by.
@@ -63,25 +64,38 @@ type Service struct {
 }
 
 // container is one task: a berth-guest process running the module (or holding a
-// sandbox), and what the shim holds for it.
+// sandbox), and what the shim holds for it. With a restart policy (restart.Annotation),
+// one task is several runs, each a berth-guest process of its own.
 type container struct {
 	id, bundle string
 	req        *taskAPI.CreateTaskRequest
 	sandbox    bool
 	rootfs     string // where containerd's rootfs mounts were mounted; "" when none
 	cg         *cgroup.Cgroup
-	cmd        *exec.Cmd
+	bin        string   // berth-guest
+	args       []string // its arguments
 	start      *os.File // write end of the start pipe, nil once started
-	io         stdio
 
-	exited     chan struct{} // closed when the process has been waited for
+	exited chan struct{} // closed when the task has ended for good (after its last run)
+	// noRestart is closed by the first Kill: the task's runs end with the current one.
+	noRestart chan struct{}
+	policy    restart.Policy // from restart.Annotation; the zero value restarts nothing
+	stateMu   sync.Mutex     // orders writes of the restart state file
+
 	mu         sync.Mutex
-	created    bool // Create succeeded: containerd knows the task, so its exit is published
+	cmd        *exec.Cmd // the current (or last) run's process
+	io         stdio     // the current run's streams
+	created    bool      // Create succeeded: containerd knows the task, so its exit is published
 	status     task.Status
-	pid        int
+	pid        int            // the current run's process; 0 during a back-off
 	signal     syscall.Signal // the signal a Kill asked for; the process gets SIGKILL
 	exitStatus uint32
 	exitedAt   time.Time
+	runStart   time.Time       // when the current run was started
+	restarts   int             // runs started by the policy (docker's RestartCount)
+	backoff    restart.Backoff // the delay before the next restart
+	restarting bool            // in a back-off: the last run ended, the next is not started
+	nextStart  time.Time       // when restarting: when the next run starts
 }
 
 // New is the shim library's Init: it returns the task service of a shim process.
@@ -154,7 +168,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		s.mu.Unlock()
 		return nil, errdefs.ToGRPCf(errdefs.ErrAlreadyExists, "container %s", r.ID)
 	}
-	c := &container{id: r.ID, bundle: r.Bundle, req: r, exited: make(chan struct{}), status: task.Status_CREATED}
+	c := &container{id: r.ID, bundle: r.Bundle, req: r, exited: make(chan struct{}), noRestart: make(chan struct{}), status: task.Status_CREATED}
 	s.containers[r.ID] = c
 	s.mu.Unlock()
 	defer func() {
@@ -197,40 +211,24 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if c.sandbox {
 		mode = guest.ModeSandbox
 	}
-	args := []string{mode}
+	c.bin, c.args = bin, []string{mode}
 	if ns := guest.NetnsPath(spec); ns != "" {
-		args = append(args, ns)
+		c.args = append(c.args, ns)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = r.Bundle
-	cmd.Env = os.Environ()
-	// The process dies with the shim: containerd then runs `shim delete`, which reports
-	// it killed; nothing is left running that nobody manages.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if !c.sandbox {
-		if err := c.io.setup(ctx, r.ID, cmd, r.Stdin, r.Stdout, r.Stderr); err != nil {
-			return nil, err
+	if v, ok := spec.Annotations[restart.Annotation]; ok && !c.sandbox {
+		p, err := restart.Parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("annotation %s of container %s: %w", restart.Annotation, r.ID, err)
 		}
+		if p.Mode != restart.No && r.Stdin != "" {
+			return nil, fmt.Errorf("container %s: a restart policy (annotation %s) with a stdin is not supported: a restarted run would find the client's stdin already read; drop one of them: %w",
+				r.ID, restart.Annotation, errdefs.ErrInvalidArgument)
+		}
+		c.policy = p
 	}
-	startR, startW, err := os.Pipe()
+	cmd, startW, statusR, err := c.spawn(ctx, &c.io)
 	if err != nil {
 		return nil, err
-	}
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		startR.Close()
-		startW.Close()
-		return nil, err
-	}
-	cmd.ExtraFiles = []*os.File{startR, statusW}
-	err = cmd.Start()
-	startR.Close()
-	statusW.Close()
-	c.io.started()
-	if err != nil {
-		startW.Close()
-		statusR.Close()
-		return nil, fmt.Errorf("starting the container process: %w", err)
 	}
 	c.cmd, c.start, c.pid = cmd, startW, cmd.Process.Pid
 	go c.wait(s)
@@ -243,23 +241,10 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 			return nil, err
 		}
 		c.cg = cg
-		if err := cg.Add(c.pid); err != nil {
-			if errors.Is(err, syscall.ESRCH) {
-				// The process ended at once; its status line says why.
-				if serr := guest.ReadStatus(statusR); serr != nil {
-					statusR.Close()
-					return nil, fmt.Errorf("creating container %s: %w", r.ID, serr)
-				}
-			}
-			statusR.Close()
-			return nil, err
-		}
 	}
 	tCgroup := time.Now()
-	err = guest.ReadStatus(statusR)
-	statusR.Close()
-	if err != nil {
-		return nil, fmt.Errorf("creating container %s: %w", r.ID, err)
+	if err := c.ready(c.pid, statusR); err != nil {
+		return nil, err
 	}
 	// Where create time goes, for `containerd --log-level debug` and bench/.
 	log.G(ctx).WithFields(log.Fields{
@@ -284,59 +269,250 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	return &taskAPI.CreateTaskResponse{Pid: uint32(c.pid)}, nil
 }
 
-// wait reaps the container's process and records how it ended.
-func (c *container) wait(s *Service) {
-	err := c.cmd.Wait()
-	c.io.close()
-	code := 0
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-				code = 128 + int(ws.Signal())
-			}
-		} else {
-			code = 255
+// spawn starts a berth-guest process for one run of the container, with its streams
+// set up in io. The process loads the module, says so on status (ready reads it) and
+// waits for a byte on start. On error nothing is left running or open.
+func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start, status *os.File, err error) {
+	cmd = exec.Command(c.bin, c.args...)
+	cmd.Dir = c.bundle
+	cmd.Env = os.Environ()
+	// The process dies with the shim: containerd then runs `shim delete`, which reports
+	// it killed; nothing is left running that nobody manages.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if !c.sandbox {
+		if err := io.setup(ctx, c.id, cmd, c.req.Stdin, c.req.Stdout, c.req.Stderr); err != nil {
+			io.close()
+			return nil, nil, nil, err
 		}
 	}
-	c.mu.Lock()
-	asked, created := c.signal, c.created
-	if asked != 0 && code == 128+int(syscall.SIGKILL) {
-		// A Wasm module cannot handle signals: any signal stops it, and it is reported
-		// as killed by the signal that was asked for (143 for SIGTERM, as docker stop).
-		code = 128 + int(asked)
+	startR, startW, err := os.Pipe()
+	if err != nil {
+		io.close()
+		return nil, nil, nil, err
 	}
-	c.status = task.Status_STOPPED
-	c.exitStatus = uint32(code)
-	c.exitedAt = time.Now()
-	c.mu.Unlock()
-	if !created {
-		close(c.exited) // a failed Create: containerd never knew the task
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		startR.Close()
+		startW.Close()
+		io.close()
+		return nil, nil, nil, err
+	}
+	cmd.ExtraFiles = []*os.File{startR, statusW}
+	err = cmd.Start()
+	startR.Close()
+	statusW.Close()
+	io.started()
+	if err != nil {
+		startW.Close()
+		statusR.Close()
+		io.close()
+		return nil, nil, nil, fmt.Errorf("starting the container process: %w", err)
+	}
+	return cmd, startW, statusR, nil
+}
+
+// ready puts a run's process pid into the container's cgroup, if it has one, and waits
+// for it to say it has loaded the module (or why it could not). It closes status.
+func (c *container) ready(pid int, status *os.File) error {
+	defer status.Close()
+	if c.cg != nil {
+		if err := c.cg.Add(pid); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				// The process ended at once; its status line says why.
+				if serr := guest.ReadStatus(status); serr != nil {
+					return fmt.Errorf("creating container %s: %w", c.id, serr)
+				}
+			}
+			return err
+		}
+	}
+	if err := guest.ReadStatus(status); err != nil {
+		return fmt.Errorf("creating container %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// exitCode is how a reaped process ended: its exit status, or 128+signal.
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 255
+}
+
+// wait reaps each run's process and records how it ended. When the container's restart
+// policy asks for another run (and no Kill came), it waits the back-off and starts it;
+// otherwise the task ends: its status becomes stopped, its exit is published and Wait
+// returns. So, for containerd's task API, a container the policy restarts is one task
+// that runs until its last run ends; during a back-off it is running with pid 0.
+func (c *container) wait(s *Service) {
+	for {
+		c.mu.Lock()
+		cmd := c.cmd
+		c.mu.Unlock()
+		code := exitCode(cmd.Wait())
+		c.mu.Lock()
+		runIO := c.io
+		c.io = stdio{}
+		c.mu.Unlock()
+		runIO.close()
+
+		now := time.Now()
+		c.mu.Lock()
+		asked, created := c.signal, c.created
+		if asked != 0 && code == 128+int(syscall.SIGKILL) {
+			// A Wasm module cannot handle signals: any signal stops it, and it is reported
+			// as killed by the signal that was asked for (143 for SIGTERM, as docker stop).
+			code = 128 + int(asked)
+		}
+		c.exitStatus, c.exitedAt = uint32(code), now
+		again := created && c.status == task.Status_RUNNING && c.policy.ShouldRestart(code, asked != 0, c.restarts)
+		if again {
+			c.restarts++
+			delay := c.backoff.Next(now.Sub(c.runStart))
+			c.restarting, c.pid, c.nextStart = true, 0, now.Add(delay)
+			n := c.restarts
+			c.mu.Unlock()
+			c.saveState(s.ctx)
+			log.G(s.ctx).WithFields(log.Fields{"id": c.id, "exit": code, "restart": n, "delay": delay}).Info("restarting the container (restart policy " + c.policy.String() + ")")
+			if !c.sleep(delay) {
+				c.mu.Lock() // stopped during the back-off: the last run's exit is the task's
+			} else if err := c.rerun(s); err != nil {
+				if !errors.Is(err, errStopped) {
+					log.G(s.ctx).WithError(err).WithField("id", c.id).Error("restarting the container failed; it stays exited")
+				}
+				c.mu.Lock()
+			} else {
+				continue
+			}
+		}
+		c.status = task.Status_STOPPED
+		c.restarting, c.nextStart = false, time.Time{}
+		code, exitedAt := int(c.exitStatus), c.exitedAt
+		c.mu.Unlock()
+		c.saveState(s.ctx)
+		if !created {
+			close(c.exited) // a failed Create: containerd never knew the task
+			return
+		}
+		if asked == 0 && code == 128+int(syscall.SIGKILL) && c.cg.OOMKills() > 0 {
+			// Killed at its cgroup's memory limit: CRI reports the container OOMKilled.
+			s.publish(cdruntime.TaskOOMEventTopic, &eventstypes.TaskOOM{ContainerID: c.id})
+		}
+		// The exit event goes out before Wait returns, so containerd sees exit before delete.
+		s.publish(cdruntime.TaskExitEventTopic, &eventstypes.TaskExit{
+			ContainerID: c.id,
+			ID:          c.id,
+			Pid:         uint32(cmd.Process.Pid),
+			ExitStatus:  uint32(code),
+			ExitedAt:    protobuf.ToTimestamp(exitedAt),
+		})
+		close(c.exited)
 		return
 	}
-	if asked == 0 && code == 128+int(syscall.SIGKILL) && c.cg.OOMKills() > 0 {
-		// Killed at its cgroup's memory limit: CRI reports the container OOMKilled.
-		s.publish(cdruntime.TaskOOMEventTopic, &eventstypes.TaskOOM{ContainerID: c.id})
+}
+
+// errStopped is rerun's error when a Kill came while the next run was being started.
+var errStopped = errors.New("stopped while restarting")
+
+// sleep waits d, or until a Kill ends the restarts; it reports whether d passed.
+func (c *container) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.noRestart:
+		return false
 	}
-	// The exit event goes out before Wait returns, so containerd sees exit before delete.
-	s.publish(cdruntime.TaskExitEventTopic, &eventstypes.TaskExit{
-		ContainerID: c.id,
-		ID:          c.id,
-		Pid:         uint32(c.pid),
-		ExitStatus:  uint32(code),
-		ExitedAt:    protobuf.ToTimestamp(c.exitedAt),
-	})
-	close(c.exited)
+}
+
+// rerun starts the next run of a container whose last run ended: a new berth-guest
+// process in the same bundle, cgroup and log (a json-file log is appended to). It runs
+// in wait's goroutine, the only one that changes c.cmd after Create.
+func (c *container) rerun(s *Service) error {
+	var io stdio
+	cmd, startW, statusR, err := c.spawn(s.ctx, &io)
+	if err != nil {
+		return err
+	}
+	abandon := func() {
+		startW.Close()
+		cmd.Process.Kill()
+		cmd.Wait()
+		io.close()
+	}
+	if err := c.ready(cmd.Process.Pid, statusR); err != nil {
+		abandon()
+		return err
+	}
+	c.mu.Lock()
+	if c.signal != 0 { // a Kill came while this run was being prepared
+		c.mu.Unlock()
+		abandon()
+		return errStopped
+	}
+	c.cmd, c.io, c.pid = cmd, io, cmd.Process.Pid
+	c.restarting, c.nextStart, c.runStart = false, time.Time{}, time.Now()
+	c.mu.Unlock()
+	if err := os.WriteFile(filepath.Join(c.bundle, pidFile), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		log.G(s.ctx).WithError(err).WithField("id", c.id).Warn("recording the restarted process's pid")
+	}
+	c.saveState(s.ctx)
+	// A failed write means the process has already ended: wait reaps it next.
+	startW.Write([]byte{1})
+	startW.Close()
+	return nil
+}
+
+// stopRestarts ends the container's restart policy: the current run is its last.
+// c.mu must be held.
+func (c *container) stopRestarts() {
+	select {
+	case <-c.noRestart:
+	default:
+		close(c.noRestart)
+	}
+}
+
+// saveState writes the restart policy's state (restart.StateFile) for berth to read;
+// nothing without a policy.
+func (c *container) saveState(ctx context.Context) {
+	if c.policy.Mode == "" || c.policy.Mode == restart.No {
+		return
+	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	c.mu.Lock()
+	st := restart.State{Policy: c.policy.String(), RestartCount: c.restarts, Restarting: c.restarting,
+		Pid: c.pid, StartedAt: c.runStart, NextStart: c.nextStart}
+	if !c.exitedAt.IsZero() {
+		st.ExitCode, st.FinishedAt = int(c.exitStatus), c.exitedAt
+	}
+	c.mu.Unlock()
+	if err := restart.WriteState(c.bundle, st); err != nil {
+		log.G(ctx).WithError(err).WithField("id", c.id).Warn("writing the restart state")
+	}
 }
 
 // cleanup undoes Create: stops the process, unmounts the rootfs, removes the cgroup.
 func (c *container) cleanup(ctx context.Context) {
-	if c.cmd != nil && c.cmd.Process != nil {
+	c.mu.Lock()
+	c.stopRestarts()
+	cmd := c.cmd
+	c.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
 		select {
 		case <-c.exited:
 		default:
-			c.cmd.Process.Kill()
+			cmd.Process.Kill()
 			<-c.exited
 		}
 	}
@@ -344,7 +520,9 @@ func (c *container) cleanup(ctx context.Context) {
 		c.start.Close()
 		c.start = nil
 	}
+	c.mu.Lock()
 	c.io.close()
+	c.mu.Unlock()
 	if c.rootfs != "" {
 		if err := mount.UnmountAll(c.rootfs, 0); err != nil {
 			log.G(ctx).WithError(err).WithField("rootfs", c.rootfs).Warn("unmounting the rootfs")
@@ -371,8 +549,11 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 		return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s is %s, not created", r.ID, st)
 	}
 	c.status = task.Status_RUNNING
-	c.mu.Unlock()
+	c.runStart = time.Now()
 	c.io.startStdin()
+	pid := c.pid
+	c.mu.Unlock()
+	c.saveState(ctx) // before the module runs: its first exit must find the state written
 	if c.start != nil {
 		_, err := c.start.Write([]byte{1})
 		c.start.Close()
@@ -381,8 +562,8 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 			return nil, errdefs.ToGRPCf(errdefs.ErrFailedPrecondition, "container %s: its process has ended", r.ID)
 		}
 	}
-	s.publish(cdruntime.TaskStartEventTopic, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(c.pid)})
-	return &taskAPI.StartResponse{Pid: uint32(c.pid)}, nil
+	s.publish(cdruntime.TaskStartEventTopic, &eventstypes.TaskStart{ContainerID: r.ID, Pid: uint32(pid)})
+	return &taskAPI.StartResponse{Pid: uint32(pid)}, nil
 }
 
 // State reports the task's state.
@@ -411,7 +592,10 @@ func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 }
 
 // Kill stops the module: whatever the signal, the process is killed (a Wasm module has
-// no signal handlers) and its exit status is 128+signal.
+// no signal handlers) and its exit status is 128+signal. It also ends the container's
+// restart policy, as docker's kill and stop do for a container without a STOPSIGNAL:
+// the current run is the last; during a back-off the task ends at once, with the last
+// run's exit status.
 func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
 	c, err := s.getInit(r.ID, r.ExecID)
 	if err != nil {
@@ -429,14 +613,22 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	if c.signal == 0 {
 		c.signal = syscall.Signal(r.Signal)
 	}
+	c.stopRestarts()
+	proc, restarting := c.cmd.Process, c.restarting
 	c.mu.Unlock()
-	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if restarting {
+		return &emptypb.Empty{}, nil // no process runs; the back-off ends now
+	}
+	if err := proc.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return nil, errdefs.ToGRPC(err)
 	}
 	return &emptypb.Empty{}, nil
 }
 
-// Wait waits for the task to exit.
+// Wait waits for the task to exit. A container whose restart policy restarts it has not
+// exited while a back-off runs (State says running, pid 0): Wait returns once a run ends
+// and is not restarted (the policy says no, its count is spent, or a Kill ended it),
+// with that run's exit status.
 func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
 	c, err := s.getInit(r.ID, r.ExecID)
 	if err != nil {
@@ -492,7 +684,10 @@ func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 	if err != nil {
 		return nil, err
 	}
-	return &taskAPI.PidsResponse{Processes: []*task.ProcessInfo{{Pid: uint32(c.pid)}}}, nil
+	c.mu.Lock()
+	pid := c.pid
+	c.mu.Unlock()
+	return &taskAPI.PidsResponse{Processes: []*task.ProcessInfo{{Pid: uint32(pid)}}}, nil
 }
 
 // Stats reads the task's cgroup: memory and CPU, in containerd's cgroup metrics types.
@@ -522,7 +717,9 @@ func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*empt
 		return nil, err
 	}
 	if r.Stdin {
+		c.mu.Lock()
 		c.io.closeStdin()
+		c.mu.Unlock()
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -531,7 +728,9 @@ func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*empt
 func (s *Service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
 	resp := &taskAPI.ConnectResponse{ShimPid: uint32(os.Getpid()), Version: "2"}
 	if c, err := s.get(r.ID); err == nil {
+		c.mu.Lock()
 		resp.TaskPid = uint32(c.pid)
+		c.mu.Unlock()
 	}
 	return resp, nil
 }

@@ -7,15 +7,53 @@
 //
 // The files of a bundle, as containerd leaves them: `address` (the shim's socket,
 // written by the shim; Load reads it), `shim-binary-path` (the shim that serves it),
-// `log` (the shim's own log; berth makes it a regular file, see Notes) and, written by
-// the shim, `berth-guest.pid`.
+// `log` (the shim's own log; berth makes it a regular file, see Notes), written by the
+// shim, `berth-guest.pid`, and the lock a live berth-guest holds, `berth-guest.lock`
+// (internal/guest).
 //
 // Errors are *Error values that wrap one of the sentinel kinds (ErrShimGone, ErrNotFound,
 // ErrAlreadyExists, ErrNotRunning, ErrFailedPrecondition, ErrNotSupported) and the
 // underlying error: test them with errors.Is.
 //
+// The protocol is spoken by this package itself (ttrpc.go, messages.go, wire.go): ttrpc's
+// framing and its Request/Response envelope, and the task API's messages encoded and
+// decoded field by field. One connection carries any number of calls at once: each gets
+// an odd stream id, one reader goroutine hands each response to its caller, and Close or
+// the shim's end fails the calls still waiting (ErrShimGone).
+//
 // # Notes
 //
+//   - Why not github.com/containerd/ttrpc and containerd's generated task API: their
+//     imports (the protobuf runtime with its descriptor registry, gRPC's status and
+//     logging, gogo protobuf, typeurl, the cgroups stats types) run their package
+//     initialisers in every berth process, `berth run --rm` and `berth version` included,
+//     and add 3 MB to the binary; berth uses ten unary calls with flat messages. The
+//     client half of ttrpc is ~240 lines, the messages and the wire format ~430, the
+//     cgroup metrics ~270; wire_test.go checks every
+//     request against containerd's generated types (the same bytes) and every response
+//     decoded here against what those types encode, and ttrpc_test.go runs the client
+//     against containerd's own ttrpc server (docs/rationale.md has the figures).
+//   - Not even google.golang.org/protobuf/encoding/protowire: it imports the module's
+//     internal/detrand, whose initialiser opens berth's executable and hashes samples of
+//     it (0.1 ms of init in every process); the few helpers needed (varints, tags,
+//     length-delimited fields, skipping the rest) are in wire.go, tested against protowire.
+//   - Decoding follows protobuf-go's rules where they matter to a client: proto3 zero
+//     values are absent, the last scalar wins, repeated messages merge, a field of an
+//     unexpected wire type is skipped as unknown. Unlike protobuf-go it does not reject
+//     strings that are not UTF-8 in responses, and it refuses proto2 groups (the task API
+//     has none). Requests with a string that is not UTF-8 are refused (ErrBadOptions), as
+//     protobuf-go's Marshal would.
+//   - A frame over ttrpc's 4 MiB or on a stream this client never opened means the frames
+//     are out of step: the connection is closed and its calls fail with a protocol error
+//     (not ErrShimGone: the shim may still run). A response that does not parse, or a
+//     frame of another type than a response, fails its call only. A response to a call
+//     that gave up (its context ended) is dropped. A peer that ends in the middle of a
+//     frame has died: ErrShimGone.
+//   - The namespace goes as ttrpc metadata `containerd-namespace-ttrpc`, and a context's
+//     deadline as the request's timeout, as containerd's client sends them.
+//   - Stats returns *Metrics, figures decoded from the shim's cgroup v1 or v2 message
+//     (by its type URL, not through a type registry), plus that message itself (TypeURL,
+//     Raw) for a caller that needs more.
 //   - Why berth speaks the task API itself rather than embedding containerd or running
 //     it: the task API is the contract the shim already keeps with containerd 1.6 to 2.x,
 //     Docker and Kubernetes, so one shim binary, tested one way, serves both front doors

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
-
-	"github.com/containerd/containerd/errdefs"
-	"github.com/containerd/ttrpc"
 )
 
 // Kinds of failure; every error of this package wraps one of them or is a bad option.
@@ -54,7 +52,7 @@ func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
 
 // gone reports whether err means the shim is not there to answer.
 func gone(err error) bool {
-	if errors.Is(err, ttrpc.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+	if errors.Is(err, errConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return true
 	}
 	for _, e := range []syscall.Errno{syscall.ENOENT, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE} {
@@ -63,6 +61,60 @@ func gone(err error) bool {
 		}
 	}
 	return false
+}
+
+// gRPC status codes (google.golang.org/grpc/codes) the shim answers with, through
+// containerd's errdefs.ToGRPC.
+const (
+	codeCanceled           = 1
+	codeUnknown            = 2
+	codeInvalidArgument    = 3
+	codeDeadlineExceeded   = 4
+	codeNotFound           = 5
+	codeAlreadyExists      = 6
+	codeFailedPrecondition = 9
+	codeUnimplemented      = 12
+	codeUnavailable        = 14
+)
+
+// rpcError is a call's error status: a google.rpc.Status code and message.
+type rpcError struct {
+	code    int32
+	message string
+}
+
+// class is the name of the code's class in containerd's errdefs (what errdefs.FromGRPC
+// turns the status into), "" for codes with a Go error of their own.
+func (e *rpcError) class() string {
+	switch e.code {
+	case codeInvalidArgument:
+		return "invalid argument"
+	case codeAlreadyExists:
+		return "already exists"
+	case codeNotFound:
+		return "not found"
+	case codeUnavailable:
+		return "unavailable"
+	case codeFailedPrecondition:
+		return "failed precondition"
+	case codeUnimplemented:
+		return "not implemented"
+	case codeCanceled, codeDeadlineExceeded:
+		return ""
+	}
+	return "unknown"
+}
+
+// Error reads as errdefs.FromGRPC's error did: the message, then its class once.
+func (e *rpcError) Error() string {
+	cls := e.class()
+	switch {
+	case cls == "":
+		return e.message
+	case e.message == cls || e.message == "":
+		return cls
+	}
+	return strings.TrimSuffix(e.message, ": "+cls) + ": " + cls
 }
 
 // wrap turns an error of a task call into an *Error of the right kind.
@@ -76,22 +128,26 @@ func wrap(op, id string, err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("container %s: %s: %w", id, op, err)
 	}
-	err = errdefs.FromGRPC(err)
+	re, ok := errors.AsType[*rpcError](err)
+	if !ok {
+		return fmt.Errorf("container %s: %s: %w", id, op, err)
+	}
 	var kind error
-	switch {
-	case errdefs.IsNotFound(err) && op == "kill":
-		kind = ErrNotRunning // the shim says "process already finished"
-	case errdefs.IsNotFound(err):
+	switch re.code {
+	case codeNotFound:
 		kind = ErrNotFound
-	case errdefs.IsAlreadyExists(err):
+		if op == "kill" {
+			kind = ErrNotRunning // the shim says "process already finished"
+		}
+	case codeAlreadyExists:
 		kind = ErrAlreadyExists
-	case errdefs.IsFailedPrecondition(err):
+	case codeFailedPrecondition:
 		kind = ErrFailedPrecondition
-	case errdefs.IsNotImplemented(err):
+	case codeUnimplemented:
 		kind = ErrNotSupported
-	case errdefs.IsCanceled(err):
+	case codeCanceled:
 		return fmt.Errorf("container %s: %s: %w", id, op, context.Canceled)
-	case errdefs.IsDeadlineExceeded(err):
+	case codeDeadlineExceeded:
 		return fmt.Errorf("container %s: %s: %w", id, op, context.DeadlineExceeded)
 	default:
 		return fmt.Errorf("container %s: %s: %w", id, op, err)

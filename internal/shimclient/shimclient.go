@@ -14,18 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
-	"github.com/containerd/containerd/api/types/task"
-	"github.com/containerd/containerd/namespaces"
-	"github.com/containerd/containerd/protobuf"
-	"github.com/containerd/containerd/protobuf/proto"
-	"github.com/containerd/ttrpc"
-	"github.com/containerd/typeurl/v2"
-
-	// Stats decodes the shim's cgroup metrics: their types must be registered.
-	_ "github.com/containerd/cgroups/v3/cgroup1/stats"
-	_ "github.com/containerd/cgroups/v3/cgroup2/stats"
 )
 
 // DefaultNamespace is the containerd namespace berth's shims run in.
@@ -148,10 +136,21 @@ func (o *Options) command(ctx context.Context, action string) (*exec.Cmd, error)
 type Shim struct {
 	id, bundle, address string
 	pid                 int
-	client              *ttrpc.Client
-	task                taskAPI.TaskService
+	conn                *conn
 	ns                  string
-	closed              chan struct{} // closed when the connection ends
+}
+
+// taskService is the task API's ttrpc service name.
+const taskService = "containerd.task.v2.Task"
+
+// namespaceHeader is the ttrpc metadata key of the containerd namespace
+// (containerd's namespaces.TTRPCHeader).
+const namespaceHeader = "containerd-namespace-ttrpc"
+
+// call makes one task API call: req is the encoded request, the result the encoded
+// response.
+func (s *Shim) call(ctx context.Context, method string, req []byte) ([]byte, error) {
+	return s.conn.call(ctx, taskService, method, req, [][2]string{{namespaceHeader, s.ns}})
 }
 
 // ID is the container's id.
@@ -284,30 +283,37 @@ func connect(ctx context.Context, address, id, bundle, ns string) (*Shim, error)
 	if err != nil {
 		return nil, wrap("connect", id, err)
 	}
-	s := &Shim{id: id, bundle: bundle, address: address, ns: ns, closed: make(chan struct{})}
-	s.client = ttrpc.NewClient(conn, ttrpc.WithOnClose(func() { close(s.closed) }))
-	s.task = taskAPI.NewTaskClient(s.client)
-	r, err := s.task.Connect(s.ctx(ctx), &taskAPI.ConnectRequest{ID: id})
-	if err != nil {
-		s.client.Close()
-		return nil, wrap("connect", id, err)
+	s := &Shim{id: id, bundle: bundle, address: address, ns: ns, conn: newConn(conn)}
+	var r connectResponse
+	if err := s.do(ctx, "connect", "Connect", idRequest(id), r.unmarshal); err != nil {
+		s.conn.Close()
+		return nil, err
 	}
-	s.pid = int(r.ShimPid)
+	s.pid = int(r.shimPid)
 	return s, nil
 }
 
-// ctx carries the namespace, as containerd's calls do.
-func (s *Shim) ctx(ctx context.Context) context.Context {
-	return namespaces.WithNamespace(ctx, s.ns)
+// do makes the task API call method for op: it checks the request's id, sends req and
+// decodes the response with unmarshal (nil: the response is google.protobuf.Empty).
+func (s *Shim) do(ctx context.Context, op, method string, req []byte, unmarshal func([]byte) error) error {
+	if err := checkStrings("container id", s.id, "namespace", s.ns); err != nil {
+		return &Error{Op: op, ID: s.id, Kind: ErrBadOptions, Err: err}
+	}
+	p, err := s.call(ctx, method, req)
+	if err != nil {
+		return wrap(op, s.id, err)
+	}
+	if unmarshal != nil {
+		if err := unmarshal(p); err != nil {
+			return fmt.Errorf("container %s: %s: the shim's response: %w", s.id, op, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the connection; the shim and its task go on.
 func (s *Shim) Close() error {
-	err := s.client.Close()
-	if errors.Is(err, ttrpc.ErrClosed) {
-		return nil
-	}
-	return err
+	return s.conn.Close()
 }
 
 // Stdio names the task's standard streams, as CreateTaskRequest does: "" is /dev/null;
@@ -323,22 +329,23 @@ func (s *Shim) Create(ctx context.Context, io Stdio) (uint32, error) {
 	if s.bundle == "" {
 		return 0, &Error{Op: "create", ID: s.id, Kind: ErrBadOptions, Err: errors.New("the shim was connected to by address: its bundle is unknown")}
 	}
-	r, err := s.task.Create(s.ctx(ctx), &taskAPI.CreateTaskRequest{
-		ID: s.id, Bundle: s.bundle, Stdin: io.Stdin, Stdout: io.Stdout, Stderr: io.Stderr,
-	})
-	if err != nil {
-		return 0, wrap("create", s.id, err)
+	if err := checkStrings("bundle", s.bundle, "stdin", io.Stdin, "stdout", io.Stdout, "stderr", io.Stderr); err != nil {
+		return 0, &Error{Op: "create", ID: s.id, Kind: ErrBadOptions, Err: err}
 	}
-	return r.Pid, nil
+	var r pidResponse
+	if err := s.do(ctx, "create", "Create", createRequest(s.id, s.bundle, io), r.unmarshal); err != nil {
+		return 0, err
+	}
+	return r.pid, nil
 }
 
 // Start runs the created task's module.
 func (s *Shim) Start(ctx context.Context) (uint32, error) {
-	r, err := s.task.Start(s.ctx(ctx), &taskAPI.StartRequest{ID: s.id})
-	if err != nil {
-		return 0, wrap("start", s.id, err)
+	var r pidResponse
+	if err := s.do(ctx, "start", "Start", idRequest(s.id), r.unmarshal); err != nil {
+		return 0, err
 	}
-	return r.Pid, nil
+	return r.pid, nil
 }
 
 // Status is a task's status, as containerd names it.
@@ -354,17 +361,18 @@ const (
 	Pausing       Status = "pausing"
 )
 
-func status(s task.Status) Status {
+// status names a containerd.v1.types.Status value (api/types/task/task.proto).
+func status(s int32) Status {
 	switch s {
-	case task.Status_CREATED:
+	case 1:
 		return Created
-	case task.Status_RUNNING:
+	case 2:
 		return Running
-	case task.Status_STOPPED:
+	case 3:
 		return Stopped
-	case task.Status_PAUSED:
+	case 4:
 		return Paused
-	case task.Status_PAUSING:
+	case 5:
 		return Pausing
 	}
 	return StatusUnknown
@@ -375,71 +383,69 @@ type State struct {
 	Status     Status
 	Pid        uint32
 	ExitStatus uint32    // when Stopped
-	ExitedAt   time.Time // when Stopped
+	ExitedAt   time.Time // when Stopped; zero if the shim sent none
 	Stdio      Stdio
 }
 
 // State asks the task's state.
 func (s *Shim) State(ctx context.Context) (State, error) {
-	r, err := s.task.State(s.ctx(ctx), &taskAPI.StateRequest{ID: s.id})
-	if err != nil {
-		return State{}, wrap("state", s.id, err)
+	var r stateResponse
+	if err := s.do(ctx, "state", "State", idRequest(s.id), r.unmarshal); err != nil {
+		return State{}, err
 	}
-	st := State{Status: status(r.Status), Pid: r.Pid, ExitStatus: r.ExitStatus,
-		Stdio: Stdio{Stdin: r.Stdin, Stdout: r.Stdout, Stderr: r.Stderr}}
-	if r.ExitedAt != nil {
-		st.ExitedAt = protobuf.FromTimestamp(r.ExitedAt)
-	}
-	return st, nil
+	return State{Status: status(r.status), Pid: r.pid, ExitStatus: r.exitStatus, ExitedAt: r.exitedAt.time(),
+		Stdio: Stdio{Stdin: r.stdin, Stdout: r.stdout, Stderr: r.stderr}}, nil
 }
 
 // Exit is how a task ended.
 type Exit struct {
 	Pid    uint32
-	Status uint32 // the exit code, or 128+signal
-	At     time.Time
+	Status uint32    // the exit code, or 128+signal
+	At     time.Time // in UTC; zero if the shim sent none
 }
 
 // Wait waits until the task's process has exited (and, with a json-file log, its output
 // is in the file) or ctx ends.
 func (s *Shim) Wait(ctx context.Context) (Exit, error) {
-	r, err := s.task.Wait(s.ctx(ctx), &taskAPI.WaitRequest{ID: s.id})
-	if err != nil {
-		return Exit{}, wrap("wait", s.id, err)
+	var r exitResponse
+	if err := s.do(ctx, "wait", "Wait", idRequest(s.id), func(b []byte) error { return r.unmarshal(b, false) }); err != nil {
+		return Exit{}, err
 	}
-	return Exit{Status: r.ExitStatus, At: protobuf.FromTimestamp(r.ExitedAt)}, nil
+	return Exit{Status: r.exitStatus, At: r.exitedAt.time()}, nil
 }
 
 // Kill sends sig to the task. berth's shim kills the Wasm module whatever the signal and
 // reports 128+sig as its exit status; signal 0 only checks it runs. A task that has
 // already ended is ErrNotRunning.
 func (s *Shim) Kill(ctx context.Context, sig syscall.Signal) error {
-	_, err := s.task.Kill(s.ctx(ctx), &taskAPI.KillRequest{ID: s.id, Signal: uint32(sig)})
-	return wrap("kill", s.id, err)
+	if sig < 0 {
+		return &Error{Op: "kill", ID: s.id, Kind: ErrBadOptions, Err: fmt.Errorf("signal %d is negative", sig)}
+	}
+	return s.do(ctx, "kill", "Kill", killRequest(s.id, uint32(sig), false), nil)
 }
 
 // Delete removes the stopped (or never started) task and what the shim held for it, and
 // returns how it ended. A running task is ErrFailedPrecondition: Kill and Wait first.
 func (s *Shim) Delete(ctx context.Context) (Exit, error) {
-	r, err := s.task.Delete(s.ctx(ctx), &taskAPI.DeleteRequest{ID: s.id})
-	if err != nil {
-		return Exit{}, wrap("delete", s.id, err)
+	var r exitResponse
+	if err := s.do(ctx, "delete", "Delete", idRequest(s.id), func(b []byte) error { return r.unmarshal(b, true) }); err != nil {
+		return Exit{}, err
 	}
-	return Exit{Pid: r.Pid, Status: r.ExitStatus, At: protobuf.FromTimestamp(r.ExitedAt)}, nil
+	return Exit{Pid: r.pid, Status: r.exitStatus, At: r.exitedAt.time()}, nil
 }
 
-// Stats reads the task's cgroup metrics: a *github.com/containerd/cgroups/v3/cgroup1/stats.Metrics
-// or a *…/cgroup2/stats.Metrics. A task without a cgroup is ErrNotFound.
-func (s *Shim) Stats(ctx context.Context) (any, error) {
-	r, err := s.task.Stats(s.ctx(ctx), &taskAPI.StatsRequest{ID: s.id})
-	if err != nil {
-		return nil, wrap("stats", s.id, err)
+// Stats reads the task's cgroup metrics (cgroup v1 or v2, see Metrics). A task without
+// a cgroup is ErrNotFound.
+func (s *Shim) Stats(ctx context.Context) (*Metrics, error) {
+	var r statsResponse
+	if err := s.do(ctx, "stats", "Stats", idRequest(s.id), r.unmarshal); err != nil {
+		return nil, err
 	}
-	v, err := typeurl.UnmarshalAny(r.Stats)
+	m, err := parseMetrics(r.stats)
 	if err != nil {
-		return nil, fmt.Errorf("container %s: stats: decoding %s: %w", s.id, r.Stats.GetTypeUrl(), err)
+		return nil, fmt.Errorf("container %s: stats: %w", s.id, err)
 	}
-	return v, nil
+	return m, nil
 }
 
 // Shutdown asks the shim to exit, as containerd does after Delete, and waits for its
@@ -452,9 +458,9 @@ func (s *Shim) Shutdown(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 	}
-	_, err := s.task.Shutdown(s.ctx(ctx), &taskAPI.ShutdownRequest{ID: s.id})
-	if err != nil && !gone(err) {
-		return wrap("shutdown", s.id, err)
+	err := s.do(ctx, "shutdown", "Shutdown", shutdownRequest(s.id, false), nil)
+	if err != nil && !errors.Is(err, ErrShimGone) {
+		return err
 	}
 	if err := waitGone(ctx, s.pid); err != nil {
 		// The connection stays open: the caller may still Delete the task it holds.
@@ -470,7 +476,7 @@ func (s *Shim) Shutdown(ctx context.Context) error {
 }
 
 // Done is closed when the connection to the shim ends (the shim exited, or Close).
-func (s *Shim) Done() <-chan struct{} { return s.closed }
+func (s *Shim) Done() <-chan struct{} { return s.conn.done }
 
 // waitGone waits until process pid no longer exists or is a zombie (the shim is not
 // berth's child: whoever adopted it reaps it).
@@ -528,9 +534,9 @@ func Cleanup(ctx context.Context, o Options) (Exit, error) {
 	if err := cmd.Run(); err != nil {
 		return Exit{}, fmt.Errorf("container %s: cleanup: %s delete: %w: %s", o.ID, cmd.Path, err, strings.TrimSpace(stderr.String()))
 	}
-	var r taskAPI.DeleteResponse
-	if err := proto.Unmarshal(stdout.Bytes(), &r); err != nil {
+	var r exitResponse
+	if err := r.unmarshal(stdout.Bytes(), true); err != nil {
 		return Exit{}, fmt.Errorf("container %s: cleanup: reading the shim's delete response: %w", o.ID, err)
 	}
-	return Exit{Pid: r.Pid, Status: r.ExitStatus, At: protobuf.FromTimestamp(r.ExitedAt)}, nil
+	return Exit{Pid: r.pid, Status: r.exitStatus, At: r.exitedAt.time()}, nil
 }

@@ -18,6 +18,7 @@ import (
 	v1 "github.com/containerd/cgroups/v3/cgroup1/stats"
 	v2 "github.com/containerd/cgroups/v3/cgroup2/stats"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/testguest"
@@ -394,17 +395,35 @@ func TestStats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	switch m := m.(type) {
-	case *v1.Metrics:
-		if m.CPU == nil || m.CPU.Usage.Total == 0 || m.Memory == nil || m.Memory.Usage.Usage == 0 {
-			t.Errorf("cgroup v1 metrics without CPU or memory use: %v", m)
+	if m.CPUTotal == 0 || m.MemoryUsage == 0 || m.MemoryLimit == 0 || m.PidsCurrent == 0 {
+		t.Errorf("cgroup v%d metrics without CPU, memory or pids: %+v", m.CgroupVersion, m)
+	}
+	// The figures are those of the shim's own message, decoded by containerd's types.
+	switch m.CgroupVersion {
+	case 1:
+		var full v1.Metrics
+		if m.TypeURL != MetricsV1Type {
+			t.Errorf("TypeURL = %q", m.TypeURL)
 		}
-	case *v2.Metrics:
-		if m.CPU == nil || m.CPU.UsageUsec == 0 || m.Memory == nil || m.Memory.Usage == 0 {
-			t.Errorf("cgroup v2 metrics without CPU or memory use: %v", m)
+		if err := proto.Unmarshal(m.Raw, &full); err != nil {
+			t.Fatal(err)
+		}
+		if full.CPU.Usage.Total != m.CPUTotal || full.Memory.Usage.Usage != m.MemoryUsage || full.Pids.Current != m.PidsCurrent {
+			t.Errorf("Metrics %+v differ from the shim's message %v", m, &full)
+		}
+	case 2:
+		var full v2.Metrics
+		if m.TypeURL != MetricsV2Type {
+			t.Errorf("TypeURL = %q", m.TypeURL)
+		}
+		if err := proto.Unmarshal(m.Raw, &full); err != nil {
+			t.Fatal(err)
+		}
+		if full.CPU.UsageUsec*1000 != m.CPUTotal || full.Memory.Usage != m.MemoryUsage || full.Pids.Current != m.PidsCurrent {
+			t.Errorf("Metrics %+v differ from the shim's message %v", m, &full)
 		}
 	default:
-		t.Errorf("Stats = %T", m)
+		t.Errorf("CgroupVersion = %d", m.CgroupVersion)
 	}
 	s.Kill(e.ctx, syscall.SIGKILL)
 	e.wait(s)
@@ -472,7 +491,7 @@ func TestErrors(t *testing.T) {
 	if _, err := s.Create(ctx, Stdio{}); !errors.Is(err, ErrAlreadyExists) {
 		t.Errorf("second Create = %v, want ErrAlreadyExists", err)
 	}
-	other := &Shim{id: "other", task: s.task, ns: s.ns}
+	other := &Shim{id: "other", conn: s.conn, ns: s.ns}
 	if _, err := other.State(ctx); !errors.Is(err, ErrNotFound) {
 		t.Errorf("State of an unknown task = %v, want ErrNotFound", err)
 	}

@@ -73,6 +73,14 @@ func Main(ctx context.Context, args []string) int {
 		return 128 + int((<-sig).(syscall.Signal))
 	}
 
+	// Held until the process ends, so that berth sees a running guest without asking
+	// the shim (guest.LockFile).
+	lock, err := guest.Hold(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer lock.Close()
+
 	root := paths.DefaultRoot(os.Getenv, os.Getuid())
 	host, err := engine.ParseHost(os.Getenv(engine.HostEnv))
 	if err != nil {

@@ -1,0 +1,146 @@
+package shim
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/testguest"
+)
+
+// inNetns runs fn on an OS thread moved into the network namespace at path. The
+// thread is not unlocked, so Go discards it when fn returns.
+func inNetns(t *testing.T, path string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			done <- err
+			return
+		}
+		done <- fn()
+	}()
+	return <-done
+}
+
+// TestNetnsPublishedPorts: a container whose spec names a network namespace and
+// publishes a port (berth's annotations) has its published socket and its guest's own
+// sockets opened inside that namespace by berth-guest: the port is taken there (a
+// socket of the namespace holding it fails Create with "port is already allocated"),
+// not on the host (a host socket on the same address does not matter), and the guest,
+// which binds 0.0.0.0:8080 itself, is reached at the published address from inside
+// the namespace. The namespace is the test's own, with only its loopback up.
+func TestNetnsPublishedPorts(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) (iproute2)")
+	}
+	name := fmt.Sprintf("berth-shim-test-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v: %s", err, out)
+	}
+	nsPath := "/run/netns/" + name
+
+	// The host holds the address the container publishes inside its namespace.
+	host, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	addr := host.Addr().String()
+	port := strconv.Itoa(host.Addr().(*net.TCPAddr).Port)
+
+	f := newFixture(t)
+	f.wasm = testguest.C(t, testguest.CWasmEdge, "-DV1")
+	ann := map[string]string{network.AnnotationMode: "default", network.AnnotationPublish: "127.0.0.1:" + port + ":8080/tcp"}
+	linux := &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: nsPath}}}
+	bundle := f.bundleSpec([]string{"/app.wasm", "mapped", "8080"}, ann, linux)
+	out := filepath.Join(t.TempDir(), "out.log")
+	req := &taskAPI.CreateTaskRequest{ID: "n1", Bundle: bundle, Stdout: "file://" + out, Stderr: "file://" + out}
+
+	// Taken inside the namespace: Create fails, saying so.
+	err = inNetns(t, nsPath, func() error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		_, err = f.svc.Create(f.ctx, req)
+		if err == nil {
+			return fmt.Errorf("Create succeeded with %s taken in the container's namespace", addr)
+		}
+		if !strings.Contains(err.Error(), "port is already allocated") {
+			return fmt.Errorf("Create with %s taken in the namespace: %v, want port is already allocated", addr, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Free there (and still taken on the host): it runs, and answers inside.
+	if _, err := f.svc.Create(f.ctx, req); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(out)
+		if strings.Contains(string(b), "LISTENING") {
+			break
+		}
+		if strings.Contains(string(b), "FAIL") || time.Now().After(deadline) {
+			t.Fatalf("the guest did not listen; its output: %q", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var got []byte
+	err = inNetns(t, nsPath, func() error {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err = io.ReadAll(c)
+		return err
+	})
+	if err != nil || string(got) != "mapped" {
+		t.Fatalf("from inside the namespace, %s answered %q, %v; want the guest's \"mapped\"", addr, got, err)
+	}
+	if code := f.wait("n1"); code != 0 {
+		b, _ := os.ReadFile(out)
+		t.Fatalf("exit status %d; output %q", code, b)
+	}
+	if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+}
