@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestKube runs Wasm pods on a real single-node Kubernetes (see newKube): a RuntimeClass
+// "berth" (handler berth), a pod that runs to completion (Succeeded, its output in
+// `kubectl logs`), one that exits 3 (Failed, exit code 3), and a long-running one
+// (Running, logs while it runs, `kubectl delete` ending it promptly). Then no shim may
+// be left, and the teardown must leave no process, mount, cgroup or namespace.
+func TestKube(t *testing.T) {
+	requireE2E(t)
+	kubeBins(t)
+	shim := shimBin(t)
+	k := newKube(t, filepath.Dir(shim), imgHello, imgSleep)
+	if k.bringUp > 10*time.Second {
+		t.Errorf("bring-up took %v, want ≤ 10s", k.bringUp.Round(time.Millisecond))
+	}
+
+	k.apply(t, `apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: berth
+handler: berth
+`)
+
+	t.Run("pod-succeeds", func(t *testing.T) {
+		k.runPod(t, "hello", imgHello, "", "Succeeded")
+		logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "hello"))
+		for _, want := range []string{"hello stdout", "hello stderr"} {
+			if !strings.Contains(logs.stdout, want) {
+				t.Errorf("kubectl logs hello lacks %q:\n%s", want, logs)
+			}
+		}
+		k.deletePod(t, "hello", 10*time.Second)
+	})
+
+	t.Run("pod-fails-with-exit-code", func(t *testing.T) {
+		k.runPod(t, "hello-exit3", imgHello, "3", "Failed")
+		r := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "hello-exit3", "-o",
+			"jsonpath={.status.containerStatuses[0].state.terminated.exitCode}"))
+		if got := strings.TrimSpace(r.stdout); got != "3" {
+			t.Errorf("exit code of the pod's container: %q, want 3", got)
+		}
+		k.deletePod(t, "hello-exit3", 10*time.Second)
+	})
+
+	t.Run("pod-running-logs-delete", func(t *testing.T) {
+		k.runPod(t, "sleeper", imgSleep, "", "Running")
+		var logs result
+		if !eventually(20*time.Second, func() bool {
+			logs = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "logs", "sleeper")
+			return logs.ok() && strings.Contains(logs.stdout, "tick 1")
+		}) {
+			t.Fatalf("kubectl logs sleeper shows no \"tick 1\" within 20s:\n%s", logs)
+		}
+		// SIGTERM ends the guest at once; the default grace period is 30 s, so a delete
+		// near it means the signal did not reach the guest.
+		k.deletePod(t, "sleeper", 10*time.Second)
+	})
+
+	t.Run("no-shim-left", func(t *testing.T) {
+		if !eventually(15*time.Second, func() bool { return len(shimProcs(shim)) == 0 }) {
+			t.Errorf("shim processes left 15s after every pod was deleted: %v", shimProcs(shim))
+		}
+	})
+
+	t.Run("teardown", func(t *testing.T) {
+		d := k.teardown(t)
+		if d > 30*time.Second {
+			t.Errorf("teardown took %v, want < 30s", d.Round(time.Millisecond))
+		}
+	})
+}
+
+// runPod creates a pod with runtimeClassName berth running image (its EXIT variable set
+// to exit when not empty; restartPolicy Never) and waits until its phase is phase.
+// It logs how long apply → phase took.
+func (k *kube) runPod(t *testing.T, name, image, exit, phase string) {
+	t.Helper()
+	env := ""
+	if exit != "" {
+		env = fmt.Sprintf("\n    env: [{name: EXIT, value: %q}]", exit)
+	}
+	start := time.Now()
+	k.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  runtimeClassName: berth
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  containers:
+  - name: main
+    image: %s
+    imagePullPolicy: Never%s
+`, name, image, env))
+	t.Cleanup(func() {
+		k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
+	})
+	var last result
+	if !eventually(60*time.Second, func() bool {
+		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "pod", name, "-o", "jsonpath={.status.phase}")
+		return last.ok() && strings.TrimSpace(last.stdout) == phase
+	}) {
+		desc := k.kubectl(t, cmdOpts{}, "describe", "pod", name)
+		t.Fatalf("pod %s not %s within 60s (last phase %q):\n%s", name, phase, strings.TrimSpace(last.stdout), desc)
+	}
+	t.Logf("pod %s: apply → %s in %v", name, phase, time.Since(start).Round(time.Millisecond))
+}
+
+// deletePod runs `kubectl delete pod NAME` (waiting for the pod to be gone) and fails
+// the test if that takes longer than limit.
+func (k *kube) deletePod(t *testing.T, name string, limit time.Duration) {
+	t.Helper()
+	r := must(t, k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--wait=true"))
+	if r.dur > limit {
+		t.Errorf("kubectl delete pod %s took %v, want < %v", name, r.dur.Round(time.Millisecond), limit)
+	}
+	t.Logf("kubectl delete pod %s: %v", name, r.dur.Round(time.Millisecond))
+}
