@@ -22,6 +22,9 @@ const (
 	// envK8sGate=1 makes missing Kubernetes binaries a failure (as BERTH_E2E_REQUIRE=1
 	// does for every component); without either, the Kubernetes tests skip.
 	envK8sGate = "BERTH_E2E_K8S"
+	// envK8sLogs names a directory the daemons' logs are copied into at teardown
+	// (they live under the test's temporary directory, removed afterwards).
+	envK8sLogs = "BERTH_E2E_K8S_LOGS"
 )
 
 // The cluster's fixed addresses, inside the test's private network namespace only.
@@ -56,6 +59,7 @@ type kube struct {
 	nsMnt      string // the namespace's mnt:[N] and net:[N], to check they are gone
 	nsNet      string
 	bringUp    time.Duration
+	phase      map[string]bool // bring-up phases already logged
 	down       bool
 }
 
@@ -92,7 +96,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	start := time.Now()
 	e := newEnv(t)
 	k := &kube{e: e, dir: filepath.Join(e.dir, "k8s"), bin: k8sDir,
-		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", os.Getpid())}
+		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", os.Getpid()), phase: map[string]bool{}}
 	k.nsMnt, _ = os.Readlink(e.procPath("ns/mnt"))
 	k.nsNet, _ = os.Readlink(e.procPath("ns/net"))
 	t.Cleanup(func() { k.teardown(t) })
@@ -153,7 +157,13 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	apiKubelet := issue(certSpec{name: "apiserver-kubelet-client", cn: "kube-apiserver-kubelet-client", orgs: []string{"system:masters"}})
 	sa := issue(certSpec{name: "sa", cn: "service-accounts"}) // only its key is used
 	k.kubeconfig = writeConfig("admin", issue(certSpec{name: "admin", cn: "kubernetes-admin", orgs: []string{"system:masters"}}))
-	cmConfig := writeConfig("controller-manager", issue(certSpec{name: "controller-manager", cn: "system:kube-controller-manager"}))
+	// The controller manager acts as system:masters with one identity for all its
+	// controllers. kubeadm gives each controller a ServiceAccount of its own
+	// (--use-service-account-credentials), but creating ~40 of them one after the other
+	// costs ~5 s of bring-up, and the bootstrap role of system:kube-controller-manager
+	// alone cannot, for example, remove the node's not-ready taint.
+	cmConfig := writeConfig("controller-manager", issue(certSpec{name: "controller-manager",
+		cn: "system:kube-controller-manager", orgs: []string{"system:masters"}}))
 	schedConfig := writeConfig("scheduler", issue(certSpec{name: "scheduler", cn: "system:kube-scheduler"}))
 	kubeletConfig := writeConfig("kubelet", issue(certSpec{name: "kubelet", cn: "system:node:" + kubeNodeName, orgs: []string{"system:nodes"}}))
 
@@ -181,7 +191,9 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		"--profiling=false")
 
 	// containerd with CRI, the berth runtime, CNI (ptp + host-local) and the images.
+	k.mark(t, start, "control plane started")
 	k.cri = e.newCRI(t, v24, containerdOpts{shimDir: shimDir}, imgs...)
+	k.mark(t, start, "containerd up, images imported")
 	// Again, so that the teardown runs before containerd's own cleanup stops it (cleanups
 	// run last-registered first): the pods must be removed through CRI while it runs.
 	t.Cleanup(func() { k.teardown(t) })
@@ -189,10 +201,6 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	k.daemon(t, "kube-controller-manager", filepath.Join(k8sDir, "kube-controller-manager"),
 		"--kubeconfig", cmConfig, "--leader-elect=false", "--secure-port", "0",
 		"--root-ca-file", pki.caPath, "--service-account-private-key-file", sa.keyPath,
-		// Each controller with its own ServiceAccount, as kubeadm runs it: the
-		// bootstrap RBAC role of system:kube-controller-manager alone cannot, for
-		// example, remove the node's not-ready taint.
-		"--use-service-account-credentials=true",
 		"--profiling=false")
 	k.daemon(t, "kube-scheduler", filepath.Join(k8sDir, "kube-scheduler"),
 		"--kubeconfig", schedConfig, "--leader-elect=false", "--secure-port", "0", "--profiling=false")
@@ -204,6 +212,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		"--config", kcfg, "--kubeconfig", kubeletConfig,
 		"--node-ip", kubeNodeIP, "--hostname-override", kubeNodeName, "--v", "2")
 
+	k.mark(t, start, "kubelet started")
 	// Ready: the node reports Ready without taints (the node lifecycle controller
 	// removes node.kubernetes.io/not-ready once it sees Ready), and the default
 	// ServiceAccount exists.
@@ -212,11 +221,15 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		k.checkDaemons(t)
 		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "node", kubeNodeName,
 			"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.taints}`)
+		if last.ok() && strings.HasPrefix(last.stdout, "True") && !k.phase["ready"] {
+			k.mark(t, start, "ready")
+		}
 		return last.ok() && last.stdout == "True "
 	}) {
 		desc := k.kubectl(t, cmdOpts{}, "describe", "node", kubeNodeName)
 		t.Fatalf("node %s not Ready and untainted within 60s:\n%s\n%s", kubeNodeName, last, desc)
 	}
+	k.mark(t, start, "untainted")
 	if !eventually(30*time.Second, func() bool {
 		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "serviceaccount", "default", "-o", "name")
 		return last.ok()
@@ -227,6 +240,13 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	t.Logf("kubernetes %s: bring-up (namespace, certificates, daemons, image import) to node Ready: %v",
 		k8sVersion, k.bringUp.Round(time.Millisecond))
 	return k
+}
+
+// mark logs how long bring-up has taken when it reaches a phase.
+func (k *kube) mark(t *testing.T, start time.Time, phase string) {
+	t.Helper()
+	k.phase[phase] = true
+	t.Logf("bring-up: %s at %v", phase, time.Since(start).Round(time.Millisecond))
 }
 
 // kubeletYAML is the kubelet's configuration.
@@ -298,6 +318,25 @@ func (k *kube) kubectl(t testing.TB, o cmdOpts, args ...string) result {
 func (k *kube) apply(t testing.TB, manifest string) {
 	t.Helper()
 	must(t, k.kubectl(t, cmdOpts{stdin: strings.NewReader(manifest)}, "apply", "-f", "-"))
+}
+
+// keepLogs copies every daemon log of the cluster into dir.
+func (k *kube) keepLogs(t *testing.T, dir string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(k.dir, "*.log"))
+	if k.cri != nil {
+		logs = append(logs, k.cri.c.log)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Errorf("%s: %v", envK8sLogs, err)
+		return
+	}
+	for _, l := range logs {
+		if err := copyFile(l, filepath.Join(dir, filepath.Base(l))); err != nil {
+			t.Errorf("%s: %v", envK8sLogs, err)
+		}
+	}
+	t.Logf("daemon logs copied to %s", dir)
 }
 
 // cgroupHierarchies lists the directories of the cgroup hierarchies (v1: one per
@@ -416,6 +455,9 @@ func (k *kube) teardown(t *testing.T) time.Duration {
 	}
 	k.down = true
 	start := time.Now()
+	if d := os.Getenv(envK8sLogs); d != "" {
+		k.keepLogs(t, d)
+	}
 	var problems []string
 	// The kubelet first, so it does not restart what is being removed; then the
 	// control plane, newest first.
