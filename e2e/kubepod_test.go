@@ -59,6 +59,7 @@ handler: berth
 		}) {
 			t.Fatalf("kubectl logs sleeper shows no \"tick 1\" within 20s:\n%s", logs)
 		}
+		k.checkGuestPlacement(t, "sleeper")
 		// SIGTERM ends the guest at once; the default grace period is 30 s, so a delete
 		// near it means the signal did not reach the guest.
 		k.deletePod(t, "sleeper", 10*time.Second)
@@ -125,4 +126,46 @@ func (k *kube) deletePod(t *testing.T, name string, limit time.Duration) {
 		t.Errorf("kubectl delete pod %s took %v, want < %v", name, r.dur.Round(time.Millisecond), limit)
 	}
 	t.Logf("kubectl delete pod %s: %v", name, r.dur.Round(time.Millisecond))
+}
+
+// checkGuestPlacement checks that the guest of pod name's first container runs where
+// the kubelet put the pod: in the pod's cgroup under the kubelet's cgroup root (not
+// containerd's), and in the pod's network namespace, which CNI gave an address in the
+// pod subnet (not the node's).
+func (k *kube) checkGuestPlacement(t *testing.T, name string) {
+	t.Helper()
+	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", name, "-o",
+		"jsonpath={.metadata.uid} {.status.podIP} {.status.containerStatuses[0].containerID}"))
+	f := strings.Fields(r.stdout)
+	if len(f) != 3 || !strings.HasPrefix(f[2], "containerd://") {
+		t.Fatalf("pod %s: want uid, pod IP and a containerd:// container ID, got %q", name, r.stdout)
+	}
+	uid, ip, id := f[0], f[1], strings.TrimPrefix(f[2], "containerd://")
+	if !strings.HasPrefix(ip, podSubnet) {
+		t.Errorf("pod %s has IP %q, want one in %s0/24", name, ip, podSubnet)
+	}
+	s, res := k.cri.inspect(t, id)
+	if !res.ok() || s.Info.Pid <= 0 {
+		t.Fatalf("crictl inspect %s: no pid for the running guest:\n%s", id, res)
+	}
+	// BestEffort pods (no requests) go to ROOT/kubepods/besteffort/pod<uid>/<id>.
+	checkCgroup(t, s.Info.Pid, k.cri.c.pid(), k.cgroupRoot+"/kubepods/besteffort/pod"+uid+"/"+id)
+
+	sb := must(t, k.cri.crictl(t, cmdOpts{}, "pods", "-q", "--name", name, "--state", "ready"))
+	ids := strings.Fields(sb.stdout)
+	if len(ids) != 1 {
+		t.Fatalf("crictl pods --name %s: want one ready sandbox, got %q", name, sb.stdout)
+	}
+	path := k.cri.inspectPod(t, ids[0]).netnsPath()
+	if path == "" {
+		t.Fatalf("the sandbox of pod %s names no network namespace", name)
+	}
+	want, got, node := k.e.netnsInode(t, path), netns(t, s.Info.Pid), netns(t, k.e.pid)
+	if want == node {
+		t.Errorf("pod %s's network namespace %s is the node's", name, path)
+	}
+	if got != want {
+		t.Errorf("guest %d of pod %s is in network namespace %s, want the pod's %s (%s); the node's is %s",
+			s.Info.Pid, name, got, want, path, node)
+	}
 }
