@@ -17,7 +17,7 @@ func TestKube(t *testing.T) {
 	requireE2E(t)
 	kubeBins(t)
 	shim := shimBin(t)
-	k := newKube(t, filepath.Dir(shim), imgHello, imgSleep)
+	k := newKube(t, filepath.Dir(shim), imgHello, imgSleep, imgNative)
 	if k.bringUp > 10*time.Second {
 		t.Errorf("bring-up took %v, want ≤ 10s", k.bringUp.Round(time.Millisecond))
 	}
@@ -30,7 +30,7 @@ handler: berth
 `)
 
 	t.Run("pod-succeeds", func(t *testing.T) {
-		k.runPod(t, "hello", imgHello, "", "Succeeded")
+		k.runPod(t, "hello", "berth", imgHello, "", "Succeeded")
 		logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "hello"))
 		for _, want := range []string{"hello stdout", "hello stderr"} {
 			if !strings.Contains(logs.stdout, want) {
@@ -41,7 +41,7 @@ handler: berth
 	})
 
 	t.Run("pod-fails-with-exit-code", func(t *testing.T) {
-		k.runPod(t, "hello-exit3", imgHello, "3", "Failed")
+		k.runPod(t, "hello-exit3", "berth", imgHello, "3", "Failed")
 		r := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "hello-exit3", "-o",
 			"jsonpath={.status.containerStatuses[0].state.terminated.exitCode}"))
 		if got := strings.TrimSpace(r.stdout); got != "3" {
@@ -51,7 +51,7 @@ handler: berth
 	})
 
 	t.Run("pod-running-logs-delete", func(t *testing.T) {
-		k.runPod(t, "sleeper", imgSleep, "", "Running")
+		k.runPod(t, "sleeper", "berth", imgSleep, "", "Running")
 		var logs result
 		if !eventually(20*time.Second, func() bool {
 			logs = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "logs", "sleeper")
@@ -63,6 +63,20 @@ handler: berth
 		// SIGTERM ends the guest at once; the default grace period is 30 s, so a delete
 		// near it means the signal did not reach the guest.
 		k.deletePod(t, "sleeper", 10*time.Second)
+	})
+
+	// The same with runc and native images: the cluster's own baseline, so that a
+	// failure above that also shows here points at the cluster, not the shim, and
+	// the timings above have something to compare with.
+	t.Run("runc-baseline", func(t *testing.T) {
+		k.runPod(t, "native-hello", "", imgNative, "3", "Failed")
+		logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "native-hello"))
+		if !strings.Contains(logs.stdout, "hello stdout") {
+			t.Errorf("kubectl logs native-hello lacks \"hello stdout\":\n%s", logs)
+		}
+		k.deletePod(t, "native-hello", 10*time.Second)
+		k.runPod(t, "native-pause", "", pauseImage, "", "Running")
+		k.deletePod(t, "native-pause", 10*time.Second)
 	})
 
 	t.Run("no-shim-left", func(t *testing.T) {
@@ -79,12 +93,16 @@ handler: berth
 	})
 }
 
-// runPod creates a pod with runtimeClassName berth running image (its EXIT variable set
-// to exit when not empty; restartPolicy Never) and waits until its phase is phase.
+// runPod creates a pod running image with runtimeClass ("" for the node's default,
+// runc), its EXIT variable set to exit when not empty and restartPolicy Never, and waits
+// until its phase is phase.
 // It logs how long apply → phase took.
-func (k *kube) runPod(t *testing.T, name, image, exit, phase string) {
+func (k *kube) runPod(t *testing.T, name, runtimeClass, image, exit, phase string) {
 	t.Helper()
-	env := ""
+	env, rc := "", ""
+	if runtimeClass != "" {
+		rc = "\n  runtimeClassName: " + runtimeClass
+	}
 	if exit != "" {
 		env = fmt.Sprintf("\n    env: [{name: EXIT, value: %q}]", exit)
 	}
@@ -93,16 +111,16 @@ func (k *kube) runPod(t *testing.T, name, image, exit, phase string) {
 kind: Pod
 metadata:
   name: %s
-spec:
-  runtimeClassName: berth
+spec:%s
   restartPolicy: Never
   automountServiceAccountToken: false
   enableServiceLinks: false
+  dnsPolicy: Default
   containers:
   - name: main
     image: %s
     imagePullPolicy: Never%s
-`, name, image, env))
+`, name, rc, image, env))
 	t.Cleanup(func() {
 		k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
 	})
