@@ -60,7 +60,10 @@ type kube struct {
 	nsNet      string
 	bringUp    time.Duration
 	phase      map[string]bool // bring-up phases already logged
-	down       bool
+	// hostSysctls are the host's values of kubeSysctls before the cluster started; the
+	// teardown checks they did not change.
+	hostSysctls map[string]string
+	down        bool
 }
 
 // kubeBins returns the directories of the Kubernetes and etcd binaries, skipping the
@@ -96,7 +99,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	start := time.Now()
 	e := newEnv(t)
 	k := &kube{e: e, dir: filepath.Join(e.dir, "k8s"), bin: k8sDir,
-		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", os.Getpid()), phase: map[string]bool{}}
+		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", os.Getpid()), phase: map[string]bool{}, hostSysctls: map[string]string{}}
 	k.nsMnt, _ = os.Readlink(e.procPath("ns/mnt"))
 	k.nsNet, _ = os.Readlink(e.procPath("ns/net"))
 	t.Cleanup(func() { k.teardown(t) })
@@ -123,6 +126,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		if err != nil {
 			t.Fatalf("reading sysctl %s: %v", s, err)
 		}
+		k.hostSysctls[s] = string(b)
 		if err := os.WriteFile(f, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -190,10 +194,11 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		"--kubelet-preferred-address-types", "InternalIP",
 		"--profiling=false")
 
-	// containerd with CRI, the berth runtime, CNI (ptp + host-local) and the images.
-	k.mark(t, start, "control plane started")
-	k.cri = e.newCRI(t, v24, containerdOpts{shimDir: shimDir}, imgs...)
-	k.mark(t, start, "containerd up, images imported")
+	// containerd with CRI, the berth runtime and CNI (ptp + host-local); the images are
+	// imported while the kubelet and the control plane come up.
+	k.mark(t, start, "etcd and apiserver started")
+	k.cri = e.startCRI(t, v24, containerdOpts{shimDir: shimDir})
+	k.mark(t, start, "containerd up")
 	// Again, so that the teardown runs before containerd's own cleanup stops it (cleanups
 	// run last-registered first): the pods must be removed through CRI while it runs.
 	t.Cleanup(func() { k.teardown(t) })
@@ -213,6 +218,8 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		"--node-ip", kubeNodeIP, "--hostname-override", kubeNodeName, "--v", "2")
 
 	k.mark(t, start, "kubelet started")
+	k.cri.importImages(t, imgs...)
+	k.mark(t, start, "images imported")
 	// Ready: the node reports Ready without taints (the node lifecycle controller
 	// removes node.kubernetes.io/not-ready once it sees Ready), and the default
 	// ServiceAccount exists.
@@ -494,6 +501,19 @@ func (k *kube) teardown(t *testing.T) time.Duration {
 	}
 	for _, c := range k.removeCgroupTree() {
 		problems = append(problems, "cgroup not removed: "+c)
+	}
+	// The kubelet's writes to host-wide sysctls went to the files bound over them.
+	for name, before := range k.hostSysctls {
+		if b, err := os.ReadFile("/proc/sys/" + name); err == nil && string(b) != before {
+			problems = append(problems, fmt.Sprintf("host sysctl %s changed from %q to %q",
+				name, strings.TrimSpace(before), strings.TrimSpace(string(b))))
+		}
+	}
+	// The node's interfaces were made inside the namespace only.
+	for _, link := range []string{"berth-node", "berth-peer"} {
+		if _, err := os.Stat("/sys/class/net/" + link); err == nil {
+			problems = append(problems, "network interface "+link+" exists on the host")
+		}
 	}
 	// Nothing was mounted on the host: every mount of the test was inside the namespace.
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), k.e.dir) {
