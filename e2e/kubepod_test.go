@@ -10,9 +10,11 @@ import (
 
 // TestKube runs Wasm pods on a real single-node Kubernetes (see newKube): a RuntimeClass
 // "berth" (handler berth), a pod that runs to completion (Succeeded, its output in
-// `kubectl logs`), one that exits 3 (Failed, exit code 3), and a long-running one
-// (Running, logs while it runs, `kubectl delete` ending it promptly). Then no shim may
-// be left, and the teardown must leave no process, mount, cgroup or namespace.
+// `kubectl logs`), one that exits 3 (Failed, exit code 3), a long-running one (Running,
+// logs while it runs, the guest in the pod's cgroup and network namespace, `kubectl
+// delete` ending it promptly), one from the archive as `berth save` writes it, and the
+// same cluster's runc baseline. Then no shim may be left, and the teardown must leave no
+// process, mount, cgroup or namespace.
 func TestKube(t *testing.T) {
 	requireE2E(t)
 	kubeBins(t)
@@ -63,6 +65,21 @@ handler: berth
 		// SIGTERM ends the guest at once; the default grace period is 30 s, so a delete
 		// near it means the signal did not reach the guest.
 		k.deletePod(t, "sleeper", 10*time.Second)
+	})
+
+	// The archive exactly as `berth save` writes it (one wasi/wasm manifest, no
+	// linux/amd64 entry), not the CRI variant the other pods use. Imported with ctr's
+	// --local (client-side) import it is unpacked for wasi/wasm and runs; through the
+	// transfer service (ctr's default in 2.4) it is stored but not unpacked, and the
+	// kubelet fails with "parent snapshot … does not exist" (see importImage).
+	t.Run("pod-from-plain-wasm-archive", func(t *testing.T) {
+		k.cri.c.importImage(t, "k8s.io", testImages(t).archives[imgStdin])
+		k.runPod(t, "plain", "berth", imgStdin, "", "Succeeded")
+		logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "plain"))
+		if !strings.Contains(logs.stdout, "stdin closed") {
+			t.Errorf("kubectl logs plain lacks \"stdin closed\" (the guest reads an empty stdin):\n%s", logs)
+		}
+		k.deletePod(t, "plain", 10*time.Second)
 	})
 
 	// The same with runc and native images: the cluster's own baseline, so that a
