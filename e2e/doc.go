@@ -58,7 +58,8 @@
 //     cluster's namespace has /var/log bound to a temporary directory, a veth pair
 //     (10.99.0.1, the node, and 10.99.0.2) and a file bound over each host-wide sysctl
 //     the kubelet would otherwise set on the host (vm.overcommit_memory, kernel.panic,
-//     …); the kubelet's cgroup root is /berth-e2e-k8s-PID, removed by the teardown.
+//     …); the kubelet's cgroup root is /berth-e2e-k8s-PID (PID: the namespace
+//     holder's), removed by the teardown.
 //   - TestRegistryInterop (registry_test.go): images move both ways between berth and
 //     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
 //     users and `berth login`), in every Wasm layout, plus a multi-platform index, a

@@ -54,7 +54,7 @@ type kube struct {
 	dir        string
 	bin        string // directory of the Kubernetes binaries
 	kubeconfig string // cluster-admin
-	cgroupRoot string // the kubelet's --cgroup-root, /berth-e2e-k8s-PID
+	cgroupRoot string // the kubelet's --cgroup-root, /berth-e2e-k8s-HOLDERPID
 	daemons    []*proc
 	nsMnt      string // the namespace's mnt:[N] and net:[N], to check they are gone
 	nsNet      string
@@ -99,7 +99,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	start := time.Now()
 	e := newEnv(t)
 	k := &kube{e: e, dir: filepath.Join(e.dir, "k8s"), bin: k8sDir,
-		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", os.Getpid()), phase: map[string]bool{}, hostSysctls: map[string]string{}}
+		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", e.pid), phase: map[string]bool{}, hostSysctls: map[string]string{}}
 	k.nsMnt, _ = os.Readlink(e.procPath("ns/mnt"))
 	k.nsNet, _ = os.Readlink(e.procPath("ns/net"))
 	t.Cleanup(func() { k.teardown(t) })
@@ -448,19 +448,32 @@ func (k *kube) procsInNamespaces() []string {
 	return out
 }
 
-// teardown stops the cluster and checks that it left nothing behind: the kubelet and
-// the control plane stop (SIGTERM, SIGKILL after 10 s, by PID), every pod sandbox is
-// stopped and removed through CRI (containers have mount namespaces of their own, so
-// they would escape a sweep of the test's namespace), containerd stops, anything still in
-// the namespace is killed and reported, the holder is killed (dropping every mount and
-// the network namespace), and the cgroup tree is removed. Any leftover fails the test.
-// It runs once; the cleanup calls it if the test did not.
+// teardown stops the cluster (see stop) and fails the test if anything was left
+// behind. It runs once; the cleanup calls it if the test did not.
 func (k *kube) teardown(t *testing.T) time.Duration {
 	t.Helper()
 	if k.down {
 		return 0
 	}
 	k.down = true
+	problems, d := k.stop(t)
+	if len(problems) > 0 {
+		t.Errorf("kubernetes teardown left things behind:\n  %s", strings.Join(problems, "\n  "))
+	}
+	t.Logf("kubernetes teardown: %v", d.Round(time.Millisecond))
+	return d
+}
+
+// stop stops the cluster and returns what it found left behind: the kubelet and the
+// control plane stop (SIGTERM, SIGKILL after 10 s, by PID), every pod sandbox is stopped
+// and removed through CRI (containers have mount namespaces of their own, so they would
+// escape a sweep of the test's namespace), containerd stops, anything still in the
+// namespace is killed and reported, the holder is killed (dropping every mount and the
+// network namespace), any process still in the kubelet's cgroup tree is killed and
+// reported, and the tree is removed. Then it checks that the host's sysctls, interfaces
+// and mounts are as they were.
+func (k *kube) stop(t *testing.T) ([]string, time.Duration) {
+	t.Helper()
 	start := time.Now()
 	if d := os.Getenv(envK8sLogs); d != "" {
 		k.keepLogs(t, d)
@@ -519,10 +532,64 @@ func (k *kube) teardown(t *testing.T) time.Duration {
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), k.e.dir) {
 		problems = append(problems, "a mount under "+k.e.dir+" is visible on the host")
 	}
-	d := time.Since(start)
-	if len(problems) > 0 {
-		t.Errorf("kubernetes teardown left things behind:\n  %s", strings.Join(problems, "\n  "))
+	return problems, time.Since(start)
+}
+
+// TestKubeTeardown checks that the cluster's teardown notices what it must not leave
+// behind, without a cluster: a process left in the test's namespace and one outside it
+// in the kubelet's cgroup tree (as a pod's container, which has namespaces of its own,
+// would be) are reported and killed, and the tree is removed.
+func TestKubeTeardown(t *testing.T) {
+	requireE2E(t)
+	e := newEnv(t)
+	k := &kube{e: e, dir: filepath.Join(e.dir, "k8s"), cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", e.pid)}
+	k.nsMnt, _ = os.Readlink(e.procPath("ns/mnt"))
+	k.nsNet, _ = os.Readlink(e.procPath("ns/net"))
+	k.makeCgroupRoot(t)
+	t.Cleanup(func() { k.removeCgroupTree() })
+
+	inside := e.start(t, cmdOpts{}, "sleep", "1000")
+	outside := startProc(t, cmdOpts{}, "sleep", "1000")
+	var procs string
+	for _, h := range cgroupHierarchies() {
+		if h == "/sys/fs/cgroup" || filepath.Base(h) == "memory" {
+			leak := filepath.Join(h, k.cgroupRoot, "leak")
+			if err := os.Mkdir(leak, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			procs = filepath.Join(leak, "cgroup.procs")
+			break
+		}
 	}
-	t.Logf("kubernetes teardown: %v", d.Round(time.Millisecond))
-	return d
+	if procs == "" {
+		t.Fatalf("no memory (v1) or unified (v2) cgroup hierarchy in %v", cgroupHierarchies())
+	}
+	if err := os.WriteFile(procs, []byte(strconv.Itoa(outside.cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatalf("moving process %d into %s: %v", outside.cmd.Process.Pid, procs, err)
+	}
+	if !eventually(5*time.Second, func() bool { return len(k.e.procsInside()) == 1 }) {
+		t.Fatalf("the process started in the namespace is not there: %v", k.e.procsInside())
+	}
+
+	problems, _ := k.stop(t)
+	all := strings.Join(problems, "\n")
+	for _, want := range []string{
+		fmt.Sprintf("process %d still in the namespace", inside.cmd.Process.Pid),
+		fmt.Sprintf("process left in cgroup %s: %d:", k.cgroupRoot, outside.cmd.Process.Pid),
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the teardown did not report %q; it reported:\n%s", want, all)
+		}
+	}
+	if len(problems) != 2 {
+		t.Errorf("the teardown reported %d problems, want 2:\n%s", len(problems), all)
+	}
+	if !eventually(5*time.Second, func() bool { return inside.exited() && outside.exited() }) {
+		t.Errorf("the leaked processes are still running after the teardown")
+	}
+	for _, h := range cgroupHierarchies() {
+		if _, err := os.Stat(filepath.Join(h, k.cgroupRoot)); err == nil {
+			t.Errorf("cgroup %s still exists after the teardown", filepath.Join(h, k.cgroupRoot))
+		}
+	}
 }
