@@ -63,7 +63,10 @@ type kube struct {
 	// hostSysctls are the host's values of kubeSysctls before the cluster started; the
 	// teardown checks they did not change.
 	hostSysctls map[string]string
-	down        bool
+	// homeKube is $HOME/.kube, where kubectl would write its cache; it must not appear.
+	homeKube        string
+	homeKubeExisted bool
+	down            bool
 }
 
 // kubeBins returns the directories of the Kubernetes and etcd binaries, skipping the
@@ -102,6 +105,11 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		cgroupRoot: fmt.Sprintf("/berth-e2e-k8s-%d", e.pid), phase: map[string]bool{}, hostSysctls: map[string]string{}}
 	k.nsMnt, _ = os.Readlink(e.procPath("ns/mnt"))
 	k.nsNet, _ = os.Readlink(e.procPath("ns/net"))
+	if home, err := os.UserHomeDir(); err == nil {
+		k.homeKube = filepath.Join(home, ".kube")
+		_, err := os.Stat(k.homeKube)
+		k.homeKubeExisted = err == nil
+	}
 	t.Cleanup(func() { k.teardown(t) })
 	for _, d := range []string{k.dir, filepath.Join(e.dir, "varlog"), filepath.Join(k.dir, "sysctl")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -224,7 +232,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	// removes node.kubernetes.io/not-ready once it sees Ready), and the default
 	// ServiceAccount exists.
 	var last result
-	if !eventually(60*time.Second, func() bool {
+	if !poll(60*time.Second, kubePoll, func() bool {
 		k.checkDaemons(t)
 		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "node", kubeNodeName,
 			"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status} {.spec.taints}`)
@@ -237,7 +245,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		t.Fatalf("node %s not Ready and untainted within 60s:\n%s\n%s", kubeNodeName, last, desc)
 	}
 	k.mark(t, start, "untainted")
-	if !eventually(30*time.Second, func() bool {
+	if !poll(30*time.Second, kubePoll, func() bool {
 		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "serviceaccount", "default", "-o", "name")
 		return last.ok()
 	}) {
@@ -247,6 +255,24 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	t.Logf("kubernetes %s: bring-up (namespace, certificates, daemons, image import) to node Ready: %v",
 		k8sVersion, k.bringUp.Round(time.Millisecond))
 	return k
+}
+
+// kubePoll is how often the tests poll the cluster with kubectl: each run costs
+// ~0.1 s of CPU, and polling every 50 ms would take a core from the bring-up it waits for.
+const kubePoll = 250 * time.Millisecond
+
+// poll calls f every interval until it returns true or timeout passes.
+func poll(timeout, interval time.Duration, f func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(interval)
+	}
 }
 
 // mark logs how long bring-up has taken when it reaches a phase.
@@ -318,7 +344,9 @@ func (k *kube) kubectl(t testing.TB, o cmdOpts, args ...string) result {
 	if o.timeout == 0 {
 		o.timeout = 60 * time.Second
 	}
-	return k.e.run(t, o, append([]string{filepath.Join(k.bin, "kubectl"), "--kubeconfig", k.kubeconfig}, args...)...)
+	// --cache-dir: by default kubectl keeps its discovery cache in $HOME/.kube on the host.
+	return k.e.run(t, o, append([]string{filepath.Join(k.bin, "kubectl"), "--kubeconfig", k.kubeconfig,
+		"--cache-dir", filepath.Join(k.dir, "kubectl-cache")}, args...)...)
 }
 
 // apply runs `kubectl apply -f -` with manifest on stdin.
@@ -527,6 +555,9 @@ func (k *kube) stop(t *testing.T) ([]string, time.Duration) {
 		if _, err := os.Stat("/sys/class/net/" + link); err == nil {
 			problems = append(problems, "network interface "+link+" exists on the host")
 		}
+	}
+	if _, err := os.Stat(k.homeKube); k.homeKube != "" && !k.homeKubeExisted && err == nil {
+		problems = append(problems, k.homeKube+" was created on the host (kubectl's cache?)")
 	}
 	// Nothing was mounted on the host: every mount of the test was inside the namespace.
 	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && strings.Contains(string(b), k.e.dir) {

@@ -55,7 +55,7 @@ handler: berth
 	t.Run("pod-running-logs-delete", func(t *testing.T) {
 		k.runPod(t, "sleeper", "berth", imgSleep, "", "Running")
 		var logs result
-		if !eventually(20*time.Second, func() bool {
+		if !poll(20*time.Second, kubePoll, func() bool {
 			logs = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "logs", "sleeper")
 			return logs.ok() && strings.Contains(logs.stdout, "tick 1")
 		}) {
@@ -142,7 +142,7 @@ spec:%s
 		k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
 	})
 	var last result
-	if !eventually(60*time.Second, func() bool {
+	if !poll(60*time.Second, kubePoll, func() bool {
 		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "pod", name, "-o", "jsonpath={.status.phase}")
 		return last.ok() && strings.TrimSpace(last.stdout) == phase
 	}) {
