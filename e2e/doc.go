@@ -51,15 +51,17 @@
 //   - TestKube (kube*_test.go): a real single-node Kubernetes v1.37.2 started by the
 //     test (newKube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 //     containerd 2.4 with CRI, runtime handler berth and CNI, the kubelet), in the
-//     environment's namespaces, in ~7 s; a RuntimeClass berth and Wasm pods on it (run to
+//     environment's namespaces, schedulable 6–10 s after the first daemon starts on
+//     2 vCPU (≤ 10 s is checked); a RuntimeClass berth and Wasm pods on it (run to
 //     completion, a failing exit code, a running pod's logs, its cgroup and network
-//     namespace, a prompt delete, no shim left), then a teardown that must leave no
-//     process, mount, cgroup or namespace. Besides the environment's mounts, the
-//     cluster's namespace has /var/log bound to a temporary directory, a veth pair
-//     (10.99.0.1, the node, and 10.99.0.2) and a file bound over each host-wide sysctl
-//     the kubelet would otherwise set on the host (vm.overcommit_memory, kernel.panic,
-//     …); the kubelet's cgroup root is /berth-e2e-k8s-PID (PID: the namespace
-//     holder's), removed by the teardown.
+//     namespace, a prompt delete, the archive as `berth save` writes it, a runc
+//     baseline, no shim left), then a teardown that must leave no process, mount,
+//     cgroup or namespace (TestKubeTeardown checks that it notices leftovers). Besides
+//     the environment's mounts, the cluster's namespace has /var/log bound to a
+//     temporary directory, a veth pair (10.99.0.1, the node, and 10.99.0.2) and a file
+//     bound over each host-wide sysctl the kubelet would otherwise set on the host
+//     (vm.overcommit_memory, kernel.panic, …); the kubelet's cgroup root is
+//     /berth-e2e-k8s-PID (PID: the namespace holder's), removed by the teardown.
 //   - TestRegistryInterop (registry_test.go): images move both ways between berth and
 //     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
 //     users and `berth login`), in every Wasm layout, plus a multi-platform index, a
