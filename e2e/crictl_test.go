@@ -54,13 +54,21 @@ type cri struct {
 // waits until `crictl info` answers.
 func (e *env) newCRI(t *testing.T, version string, o containerdOpts, imgs ...string) *cri {
 	t.Helper()
+	r := e.startCRI(t, version, o)
+	r.importImages(t, imgs...)
+	return r
+}
+
+// startCRI starts containerd of the given line with the CRI plugin inside e and writes
+// crictl's configuration; it imports no image (see importImages).
+func (e *env) startCRI(t *testing.T, version string, o containerdOpts) *cri {
+	t.Helper()
 	bin := tool(t, envCrictl, binDir(envCrictl, "crictl", crictlVersion), "crictl")
 	for _, plugin := range []string{"ptp", "host-local", "loopback"} {
 		if _, err := os.Stat(filepath.Join(cniBinDir, plugin)); err != nil {
 			missing(t, "CNI plugin %s not found in %s; install containernetworking-plugins", plugin, cniBinDir)
 		}
 	}
-	set := testImages(t)
 	o.cri = true
 	c := e.startContainerd(t, version, o)
 	r := &cri{c: c, bin: bin, cfg: filepath.Join(c.dir, "crictl.yaml")}
@@ -68,8 +76,16 @@ func (e *env) newCRI(t *testing.T, version string, o containerdOpts, imgs ...str
 	if err := os.WriteFile(r.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// importImages imports the pause image and the given images (their CRI variants) into
+// namespace k8s.io and waits until `crictl info` answers and CRI sees every image.
+func (r *cri) importImages(t *testing.T, imgs ...string) {
+	t.Helper()
+	set := testImages(t)
 	for _, name := range append([]string{pauseImage}, imgs...) {
-		c.importImage(t, "k8s.io", set.cri[name])
+		r.c.importImage(t, "k8s.io", set.cri[name])
 	}
 	var last result
 	if !eventually(20*time.Second, func() bool {
@@ -87,7 +103,6 @@ func (e *env) newCRI(t *testing.T, version string, o containerdOpts, imgs ...str
 			t.Fatalf("image %s imported into k8s.io is not visible through CRI:\n%s", name, last)
 		}
 	}
-	return r
 }
 
 // crictl runs crictl inside the environment.

@@ -16,12 +16,19 @@
 //     crictl, in the directories named by BERTH_E2E_CONTAINERD2_BIN,
 //     BERTH_E2E_DOCKERD_BIN and BERTH_E2E_CRICTL_BIN (defaults: the cache directories
 //     .ci/run installs them into, $HOME/.cache/berth-ci/bin/<name>-<version>);
+//   - for the Kubernetes tests: kube-apiserver, kube-controller-manager, kube-scheduler,
+//     kubelet and kubectl v1.37.2 in BERTH_E2E_K8S_BIN and etcd v3.6.16 in
+//     BERTH_E2E_ETCD_BIN (defaults: $HOME/.cache/berth-ci/bin/k8s-v1.37.2 and
+//     …/etcd-v3.6.16, which .ci/run builds from the wrapper modules in .ci/k8s and
+//     .ci/etcd: `go install` refuses k8s.io/kubernetes, whose go.mod has replace
+//     directives);
 //   - for the registry interop tests: Debian's docker-registry and skopeo, crane v0.22.1
 //     and oras v1.3.6 in the directories named by BERTH_E2E_CRANE_BIN and
 //     BERTH_E2E_ORAS_BIN (same defaults).
 //
 // A missing component skips the tests that need it, with a message that names it,
-// unless BERTH_E2E_REQUIRE=1 (set by CI), in which case they fail.
+// unless BERTH_E2E_REQUIRE=1 (set by CI), in which case they fail (BERTH_E2E_K8S=1 does
+// the same for the Kubernetes binaries alone).
 //
 // # Isolation
 //
@@ -41,6 +48,20 @@
 //   - TestContainerd, TestDocker, TestCRI, TestRunLoop: the shim. They skip while
 //     cmd/containerd-shim-berth-v1 does not exist; berth-guest (cmd/berth-guest) is
 //     built next to the shim when it exists.
+//   - TestKube (kube*_test.go): a real single-node Kubernetes v1.37.2 started by the
+//     test (newKube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+//     containerd 2.4 with CRI, runtime handler berth and CNI, the kubelet), in the
+//     environment's namespaces, schedulable 6–10 s after the first daemon starts on
+//     2 vCPU (≤ 10 s is checked); a RuntimeClass berth and Wasm pods on it (run to
+//     completion, a failing exit code, a running pod's logs, its cgroup and network
+//     namespace, a prompt delete, the archive as `berth save` writes it, a runc
+//     baseline, no shim left), then a teardown that must leave no process, mount,
+//     cgroup or namespace (TestKubeTeardown checks that it notices leftovers). Besides
+//     the environment's mounts, the cluster's namespace has /var/log bound to a
+//     temporary directory, a veth pair (10.99.0.1, the node, and 10.99.0.2) and a file
+//     bound over each host-wide sysctl the kubelet would otherwise set on the host
+//     (vm.overcommit_memory, kernel.panic, …); the kubelet's cgroup root is
+//     /berth-e2e-k8s-PID (PID: the namespace holder's), removed by the teardown.
 //   - TestRegistryInterop (registry_test.go): images move both ways between berth and
 //     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
 //     users and `berth login`), in every Wasm layout, plus a multi-platform index, a
@@ -63,6 +84,8 @@
 //
 // # Knobs
 //
+//   - BERTH_E2E_K8S_LOGS=DIR: the Kubernetes tests copy every daemon's log there at
+//     teardown (a failing test prints their tails anyway).
 //   - BERTH_E2E_LOOPS: how many `ctr run --rm` TestRunLoop runs per containerd (default
 //     50; the issue's bench wants 1000).
 //   - BERTH_E2E_STRESS_DURATION: how long TestDetachedStress runs its berth processes
