@@ -115,8 +115,9 @@ func (a *App) rmCmd() *cobra.Command {
 }
 
 func (a *App) inspectCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect NAME|ID [NAME|ID...]",
+	var format string
+	c := &cobra.Command{
+		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
 		Short: "Return low-level information on containers or images",
 		Args:  minArgs(1, "NAME|ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -135,10 +136,15 @@ func (a *App) inspectCmd() *cobra.Command {
 					}
 					out = append(out, ii)
 				}
+				if format != "" {
+					return writeEach(a.Stdout, format, out)
+				}
 				return writeJSON(a.Stdout, out)
 			})
 		},
 	}
+	c.Flags().StringVarP(&format, "format", "f", "", "format the output using the given Go template, such as '{{.State.Pid}}' or '{{json .Config}}'")
+	return c
 }
 
 func (a *App) versionCmd() *cobra.Command {

@@ -223,6 +223,16 @@ func TestDetachedLifecycle(t *testing.T) {
 		state["FinishedAt"] != "0001-01-01T00:00:00Z" || lc["Type"] != "json-file" || cfg["Image"] != "sleeper:1" {
 		t.Errorf("inspect is not in docker's shape: %v", raw[0])
 	}
+	// inspect --format, a line per object, containers and images alike.
+	if got, want := e.ok("inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.Pid}}", "web", id[:7]), fmt.Sprintf("/web running %d\n/web running %d\n", c.State.Pid, c.State.Pid); got != want {
+		t.Errorf("inspect -f = %q, want %q", got, want)
+	}
+	if got := e.ok("inspect", "--format", "{{.Os}}/{{.Architecture}} {{json .Config.Entrypoint}}", "sleeper:1"); got != "wasi/wasm [\"/app.wasm\"]\n" {
+		t.Errorf("inspect --format of an image = %q", got)
+	}
+	if _, errs, code := e.berth("", "inspect", "-f", "{{.State", "web"); code == 0 || !strings.Contains(errs, "--format") {
+		t.Errorf("inspect with a broken template: exit %d, %q", code, errs)
+	}
 	if want := filepath.Join(e.root, "containers", id, id+"-json.log"); c.LogPath != want {
 		t.Errorf("LogPath = %s, want %s (in the data root)", c.LogPath, want)
 	}

@@ -43,13 +43,9 @@ func writeTable[T any](w io.Writer, format, def, idColumn string, rows []T) erro
 	table := strings.HasPrefix(format, "table")
 	text := strings.TrimSpace(strings.TrimPrefix(format, "table"))
 	text = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(text)
-	tmpl, err := template.New("format").Funcs(template.FuncMap{
-		"json":  func(v any) string { b, _ := json.Marshal(v); return string(b) },
-		"upper": strings.ToUpper, "lower": strings.ToLower,
-		"join": strings.Join,
-	}).Parse(text)
+	tmpl, err := parseFormat(text)
 	if err != nil {
-		return fmt.Errorf("%w: --format: %v", ErrBadSpec, err)
+		return err
 	}
 	out := w
 	var tw *tabwriter.Writer
@@ -174,4 +170,36 @@ func since(t time.Time, now time.Time) string {
 		return "N/A"
 	}
 	return humanDuration(now.Sub(t)) + " ago"
+}
+
+// parseFormat parses a --format Go template with docker's functions (json, upper,
+// lower, join).
+func parseFormat(text string) (*template.Template, error) {
+	tmpl, err := template.New("format").Funcs(template.FuncMap{
+		"json":  func(v any) string { b, _ := json.Marshal(v); return string(b) },
+		"upper": strings.ToUpper, "lower": strings.ToLower,
+		"join": strings.Join,
+	}).Parse(text)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --format: %v", ErrBadSpec, err)
+	}
+	return tmpl, nil
+}
+
+// writeEach writes each of values through the Go template text, a line each, as
+// `docker inspect --format` does.
+func writeEach(w io.Writer, text string, values []any) error {
+	tmpl, err := parseFormat(text)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriter(w)
+	for _, v := range values {
+		if err := tmpl.Execute(bw, v); err != nil {
+			bw.Flush()
+			return fmt.Errorf("%w: --format: %v", ErrBadSpec, err)
+		}
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
 }
