@@ -99,6 +99,20 @@ func (s *Service) RunDetached(ctx context.Context, o RunOptions, d DetachOptions
 	return c, nil
 }
 
+// getLocked finds the container ref names (a name, an id or an id prefix) and takes its
+// lock (lockContainer); release it with the returned function.
+func (s *Service) getLocked(ctx context.Context, ref string) (*container.Container, func(), error) {
+	c, err := s.containers.Get(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	unlock, err := s.lockContainer(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, unlock, nil
+}
+
 // lockContainer takes container c's lock (container.Store.Lock), waiting for it, and
 // updates c to its record as read under the lock. It returns ErrNotFound (wrapped) when
 // the container was removed meanwhile.
@@ -192,11 +206,7 @@ func (s *Service) startShim(ctx context.Context, c *container.Container, d Detac
 // root keeps what the last run wrote) and appends to its log. A container that runs is
 // left alone. A container last run in the foreground is run detached from now on.
 func (s *Service) StartContainer(ctx context.Context, ref string, d DetachOptions) (*container.Container, error) {
-	c, err := s.containers.Get(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := s.lockContainer(ctx, c)
+	c, unlock, err := s.getLocked(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -450,11 +460,7 @@ func (s *Service) syncLocked(ctx context.Context, c *container.Container) {
 // StopContainer stops a running container: SIGTERM, then SIGKILL after timeout, as
 // `docker stop`. A container that is not running is left as it is.
 func (s *Service) StopContainer(ctx context.Context, ref string, timeout time.Duration) (*container.Container, error) {
-	c, err := s.containers.Get(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := s.lockContainer(ctx, c)
+	c, unlock, err := s.getLocked(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -537,11 +543,7 @@ func waitPidGone(ctx context.Context, pid int, timeout time.Duration) bool {
 // Wasm module whatever the signal (0 only checks that it runs), so the exit is then
 // recorded and the shim shut down.
 func (s *Service) KillContainer(ctx context.Context, ref string, sig syscall.Signal) (*container.Container, error) {
-	c, err := s.containers.Get(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := s.lockContainer(ctx, c)
+	c, unlock, err := s.getLocked(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -696,11 +698,7 @@ func (s *Service) RenameContainer(ctx context.Context, ref, name string) (*conta
 	if err := container.CheckName(name); err != nil {
 		return nil, err
 	}
-	c, err := s.containers.Get(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	unlock, err := s.lockContainer(ctx, c)
+	c, unlock, err := s.getLocked(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
