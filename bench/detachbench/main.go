@@ -38,6 +38,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 )
 
 var (
@@ -59,8 +61,8 @@ int main(int argc, char **argv) {
 `
 
 const (
-	shimName  = "containerd-shim-berth-v1"
-	guestName = "berth-guest"
+	shimName  = benchkit.ShimName
+	guestName = benchkit.GuestName
 )
 
 // bench is one data root and state directory and the binaries that serve them.
@@ -242,30 +244,15 @@ type proc struct {
 	pss, rss int64
 }
 
-// processes lists the shims and guests of the root: a containerd-shim-berth-v1 whose
-// command line names the state directory, or a berth-guest working in the root.
+// processes lists the shims and guests of the root (benchkit.BerthProcesses) with their
+// memory; one gone meanwhile (or a zombie) is left out.
 func (b *bench) processes() []proc {
 	var out []proc
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
+	for _, bp := range benchkit.BerthProcesses(b.root, b.state) {
+		p := proc{pid: bp.PID, shim: bp.Shim, cmdline: bp.Cmdline}
+		roll, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", bp.PID))
 		if err != nil {
 			continue
-		}
-		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		argv := strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
-		base := filepath.Base(argv[0])
-		if base != shimName && base != guestName {
-			continue
-		}
-		cwd, _ := os.Readlink("/proc/" + e.Name() + "/cwd")
-		if !strings.HasPrefix(cwd, b.root) && !bytes.Contains(cmd, []byte(b.state)) {
-			continue
-		}
-		p := proc{pid: pid, shim: base == shimName, cmdline: strings.Join(argv, " ")}
-		roll, err := os.ReadFile("/proc/" + e.Name() + "/smaps_rollup")
-		if err != nil {
-			continue // gone meanwhile, or a zombie
 		}
 		for _, line := range strings.Split(string(roll), "\n") {
 			f := strings.Fields(line)
@@ -331,13 +318,7 @@ func quantile(d []time.Duration, q float64) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
 
-func goBuild(out, pkg string) {
-	c := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	// Static binaries, as the Makefile builds them.
-	c.Env = append(os.Environ(), "CGO_ENABLED=0")
-	c.Stderr = os.Stderr
-	check(c.Run())
-}
+func goBuild(out, pkg string) { check(benchkit.GoBuild(nil, out, pkg)) }
 
 func run(env []string, name string, args ...string) {
 	c := exec.Command(name, args...)
@@ -352,14 +333,7 @@ func numCPU() int {
 	return strings.Count(string(b), "processor\t:")
 }
 
-func loadAvg() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+func loadAvg() string { return benchkit.LoadAvg() }
 
 // failure is what fail panics with; main recovers it after cleaning up. (A step that
 // fails deep in the benchmark ends it this way rather than through os.Exit, so that the

@@ -33,16 +33,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime/pprof"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/engine"
 )
 
@@ -95,7 +92,7 @@ func main() {
 	if _, err := exec.LookPath("wrk"); err == nil {
 		load = "wrk"
 	}
-	fmt.Printf("\nload: %s, %d connections, %v per round, %d rounds, loopback; %s\n", load, *conns, *dur, *rounds, cpuInfo())
+	fmt.Printf("\nload: %s, %d connections, %v per round, %d rounds, loopback; %s\n", load, *conns, *dur, *rounds, "load average "+benchkit.LoadAvg())
 	rps := make([][]float64, len(servers))
 	for r := range *rounds {
 		for i := range servers {
@@ -121,8 +118,8 @@ func main() {
 	fmt.Println("| server | requests/s | vs native | idle CPU |")
 	fmt.Println("|---|---|---|---|")
 	for i, s := range servers {
-		m := median(rps[i])
-		fmt.Printf("| %s | %.0f | %.2f× | %.2f %% (%v in %v) |\n", s.name, m, m/median(rps[0]),
+		m := benchkit.Median(rps[i])
+		fmt.Printf("| %s | %.0f | %.2f× | %.2f %% (%v in %v) |\n", s.name, m, m/benchkit.Median(rps[0]),
 			100*cpu[i].Seconds()/idle.Seconds(), cpu[i].Round(10*time.Microsecond), *idle)
 	}
 }
@@ -228,39 +225,22 @@ func (s *server) stop() {
 	}
 }
 
-// cpuTime is the CPU time the server has used: the sum over its threads of the time
-// the scheduler ran them (/proc/PID/task/*/schedstat, in ns; /proc/PID/stat counts in
-// 10 ms ticks, too coarse for an idle server).
+// cpuTime is the CPU time the server has used (benchkit.TaskCPU: its threads' schedstat).
 func (s *server) cpuTime() time.Duration {
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", s.cmd.Process.Pid))
+	d, err := benchkit.TaskCPU(s.cmd.Process.Pid)
 	check(err)
-	var total time.Duration
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread ended
-		}
-		ns, err := strconv.ParseInt(strings.Fields(string(b))[0], 10, 64)
-		check(err)
-		total += time.Duration(ns)
-	}
-	return total
+	return d
 }
-
-var wrkRPS = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 
 // measure loads url for -d and returns requests per second.
 func measure(load, url string) float64 {
 	if load == "wrk" {
-		out, err := exec.Command("wrk", "-t2", fmt.Sprintf("-c%d", *conns), fmt.Sprintf("-d%ds", int(dur.Seconds())), url).CombinedOutput()
+		r, err := benchkit.Wrk(url, *conns, *dur, false)
 		check(err)
-		m := wrkRPS.FindSubmatch(out)
-		if m == nil {
-			check(fmt.Errorf("wrk: no Requests/sec in\n%s", out))
+		if r.Errors != "" {
+			fmt.Fprintf(os.Stderr, "httpbench: %s: wrk: %s\n", url, r.Errors)
 		}
-		v, err := strconv.ParseFloat(string(m[1]), 64)
-		check(err)
-		return v
+		return r.RPS
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *conns, MaxConnsPerHost: *conns}
 	defer tr.CloseIdleConnections()
@@ -283,26 +263,7 @@ func measure(load, url string) float64 {
 	return float64(n.Load()) / dur.Seconds()
 }
 
-func cpuInfo() string {
-	b, _ := os.ReadFile("/proc/loadavg")
-	return "load average " + strings.Join(strings.Fields(string(b))[:3], " ")
-}
-
-func median(v []float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[len(s)/2]
-}
-
-func goBuild(env []string, out, pkg string) {
-	c := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	c.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
-	c.Stderr = os.Stderr
-	check(c.Run())
-}
+func goBuild(env []string, out, pkg string) { check(benchkit.GoBuild(env, out, pkg)) }
 
 func check(err error) {
 	if err != nil {
