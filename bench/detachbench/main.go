@@ -78,15 +78,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "detachbench: want -n ≥ 1, -ps ≥ -n and -reps ≥ 1")
 		os.Exit(2)
 	}
-	work, err := os.MkdirTemp("", "berth-detachbench-")
+	work, state, err := benchkit.WorkDirs("detachbench", "bdb")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "detachbench:", err)
-		os.Exit(1)
-	}
-	// A short state directory: a shim's socket path has at most 107 bytes.
-	state, err := os.MkdirTemp("", "bdb")
-	if err != nil {
-		os.RemoveAll(work)
 		fmt.Fprintln(os.Stderr, "detachbench:", err)
 		os.Exit(1)
 	}

@@ -107,15 +107,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "netbench: wrk is not on PATH (Debian: apt-get install wrk)")
 		os.Exit(1)
 	}
-	work, err := os.MkdirTemp("", "berth-netbench-")
+	work, state, err := benchkit.WorkDirs("netbench", "bnb")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "netbench:", err)
-		os.Exit(1)
-	}
-	// A short state directory: a shim's socket path has at most 107 bytes.
-	state, err := os.MkdirTemp("", "bnb")
-	if err != nil {
-		os.RemoveAll(work)
 		fmt.Fprintln(os.Stderr, "netbench:", err)
 		os.Exit(1)
 	}

@@ -26,6 +26,20 @@ import (
 	"time"
 )
 
+// WorkDirs makes a bench's temporary work directory ("berth-PROG-…") and a state
+// directory with a short name ("SHORT…"): a shim's socket path, under the state
+// directory, has at most 107 bytes. On error nothing is left behind.
+func WorkDirs(prog, short string) (work, state string, err error) {
+	if work, err = os.MkdirTemp("", "berth-"+prog+"-"); err != nil {
+		return "", "", err
+	}
+	if state, err = os.MkdirTemp("", short); err != nil {
+		os.RemoveAll(work)
+		return "", "", err
+	}
+	return work, state, nil
+}
+
 // GoBuild builds pkg (CGO_ENABLED=0, -trimpath, as the Makefile does) to out, with env
 // added to this process's environment (GOOS=wasip1 GOARCH=wasm for a guest).
 func GoBuild(env []string, out, pkg string) error {
