@@ -96,7 +96,10 @@ func GoTags(t TB, tags []string, src string, extraFiles ...map[string]string) st
 			t.Fatalf("testguest: %v", err)
 		}
 	}
-	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
+	// Built in this call's own directory, then renamed into the cache: parallel tests
+	// of one process building the same guest once shared a pid-named temporary file,
+	// and the second rename failed (ENOENT) after the first had moved it.
+	tmp := filepath.Join(dir, "out.wasm")
 	args := []string{"build", "-trimpath", "-o", tmp}
 	if len(tags) > 0 {
 		args = append(args, "-tags", strings.Join(tags, ","))
@@ -138,7 +141,10 @@ func C(t TB, src string, flags ...string) string {
 	if err := os.WriteFile(srcPath, []byte(src), 0o644); err != nil {
 		t.Fatalf("testguest: %v", err)
 	}
-	tmp := out + fmt.Sprintf(".%d.tmp", os.Getpid())
+	// Built in this call's own directory, then renamed into the cache: parallel tests
+	// of one process building the same guest once shared a pid-named temporary file,
+	// and the second rename failed (ENOENT) after the first had moved it.
+	tmp := filepath.Join(dir, "out.wasm")
 	args := append([]string{"--target=wasm32-wasi", "-O2"}, flags...)
 	args = append(args, srcPath, "-o", tmp)
 	if b, err := exec.Command(clang, args...).CombinedOutput(); err != nil {
