@@ -212,7 +212,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		mode = guest.ModeSandbox
 	}
 	c.bin, c.args = bin, []string{mode}
-	if ns := guest.NetnsPath(spec); ns != "" {
+	if ns := guest.Netns(spec); ns != "" {
 		c.args = append(c.args, ns)
 	}
 	if v, ok := spec.Annotations[restart.Annotation]; ok && !c.sandbox {
