@@ -196,7 +196,10 @@ func TestDockerNetwork(t *testing.T) {
 		image string
 		port  string // the published host port
 		flags []string
-		code  string // exit code after docker stop
+		// code is the exit code after docker stop: SIGTERM ends a Wasm guest (143);
+		// the native Go server is PID 1 of its PID namespace, where the kernel drops
+		// the SIGTERM Go re-raises to die by, so Go exits 2.
+		code string
 	}{
 		{"runc-native", imgHTTPNative, "8081", nil, "2"},
 		{"berth-wasm", imgHTTPWasm, "8080", []string{"--runtime=" + runtimeType, "--platform=wasi/wasm"}, "143"},
@@ -212,16 +215,23 @@ func TestDockerNetwork(t *testing.T) {
 			if !strings.HasPrefix(ip, "172.") {
 				t.Fatalf("docker inspect: bridge address %q, want one in Docker's 172.x range", ip)
 			}
-			// The container's process is in the namespace Docker configured, not
-			// dockerd's.
 			pid := strings.TrimSpace(must(t, d.docker(t, cmdOpts{}, "inspect", "-f", "{{.State.Pid}}", name)).stdout)
 			var cpid int
 			fmt.Sscan(pid, &cpid)
 			if cpid <= 0 {
 				t.Fatalf("docker inspect: pid %q", pid)
 			}
-			if got := netns(t, cpid); got == netns(t, e.pid) {
-				t.Errorf("the container's process %d is in dockerd's network namespace %s, not one of its own", cpid, got)
+			// The container's process is in the namespace Docker configured (its
+			// sandbox), not dockerd's; for berth it is berth-guest.
+			key := strings.TrimSpace(must(t, d.docker(t, cmdOpts{}, "inspect", "-f", "{{.NetworkSettings.SandboxKey}}", name)).stdout)
+			if got, want := netns(t, cpid), e.netnsInode(t, key); got != want || got == netns(t, e.pid) {
+				t.Errorf("the container's process %d is in network namespace %s, want Docker's sandbox %s (%s), not dockerd's %s",
+					cpid, got, want, key, netns(t, e.pid))
+			}
+			if tc.image == imgHTTPWasm {
+				if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cpid)); filepath.Base(exe) != guestName {
+					t.Errorf("the container's process %d runs %s, want %s", cpid, exe, guestName)
+				}
 			}
 
 			for _, url := range []string{"http://127.0.0.1:" + tc.port + "/", "http://" + ip + ":8080/"} {
