@@ -34,7 +34,7 @@ import (
 const Binary = "berth-guest"
 
 // Modes, the program's first argument; the second, when given, is the network
-// namespace to join.
+// namespace to join or guest.NewNetns (see Netns).
 const (
 	ModeGuest   = "guest"   // runs the container's module
 	ModeSandbox = "sandbox" // holds a pod sandbox: joins its namespaces, waits to be killed
