@@ -154,8 +154,9 @@ func hostFirewall(t *testing.T) []string {
 // -p`: the Wasm image under the berth runtime, and the same server compiled natively
 // under runc as the baseline. Each is reached through the published port on the
 // namespace's 127.0.0.1 and at its bridge address, shows in `docker port`, stops and is
-// removed; no shim is left behind, and the host's own firewall and links show nothing
-// of Docker's. Every docker, iptables and curl command runs through nsenter into the
+// removed. Under --network none the Wasm server is alone in a namespace with only lo,
+// and under --network host it answers on dockerd's loopback. No shim is left behind,
+// and the host's own firewall and links show nothing of Docker's. Every docker, iptables and curl command runs through nsenter into the
 // namespace's holder.
 func TestDockerNetwork(t *testing.T) {
 	requireE2E(t)
@@ -266,6 +267,63 @@ func TestDockerNetwork(t *testing.T) {
 			if r := e.run(t, cmdOpts{timeout: 10 * time.Second}, "curl", "-sS", "--max-time", "2", "http://127.0.0.1:"+tc.port+"/"); r.ok() {
 				t.Errorf("the published port still answers after docker stop:\n%s", r)
 			}
+			must(t, d.docker(t, cmdOpts{}, "rm", name))
+		})
+	}
+
+	// --network none and host: the Wasm server is alone in a namespace of its own
+	// (reached only from inside it), or in dockerd's (reached on its 127.0.0.1).
+	wasm := []string{"--runtime=" + runtimeType, "--platform=wasi/wasm"}
+	for _, tc := range []struct {
+		network string
+		port    string // the port the server binds
+	}{
+		{"none", "8080"},
+		{"host", "8082"},
+	} {
+		t.Run("berth-wasm-network-"+tc.network, func(t *testing.T) {
+			name := "e2e-net-" + tc.network
+			t.Cleanup(func() { d.docker(t, cmdOpts{timeout: 30 * time.Second}, "rm", "-f", name) })
+			argv := append(append([]string{"run", "-d", "--name", name, "--network", tc.network}, wasm...), imgHTTPWasm, ":"+tc.port)
+			must(t, d.docker(t, cmdOpts{timeout: time.Minute}, argv...))
+			var cpid int
+			fmt.Sscan(must(t, d.docker(t, cmdOpts{}, "inspect", "-f", "{{.State.Pid}}", name)).stdout, &cpid)
+			if cpid <= 0 {
+				t.Fatalf("docker inspect: no pid for %s", name)
+			}
+			inNS := []string{"nsenter", fmt.Sprintf("--net=/proc/%d/ns/net", cpid)}
+			url := "http://127.0.0.1:" + tc.port + "/"
+			var r result
+			if !eventually(20*time.Second, func() bool {
+				r = e.run(t, cmdOpts{timeout: 10 * time.Second}, append(inNS, "curl", "-sS", "--max-time", "5", url)...)
+				return r.ok() && strings.Contains(r.stdout, httpServerBody)
+			}) {
+				t.Fatalf("curl %s inside the container's network namespace did not answer %q within 20s:\n%s\ncontainer logs:\n%s",
+					url, httpServerBody, r, d.docker(t, cmdOpts{}, "logs", name))
+			}
+			shared := netns(t, cpid) == netns(t, e.pid)
+			from := e.run(t, cmdOpts{timeout: 10 * time.Second}, "curl", "-sS", "--max-time", "2", url)
+			switch tc.network {
+			case "none":
+				if shared {
+					t.Errorf("--network none: the guest %d is in dockerd's network namespace %s", cpid, netns(t, cpid))
+				}
+				if from.ok() {
+					t.Errorf("--network none: the guest answers on dockerd's 127.0.0.1:%s:\n%s", tc.port, from)
+				}
+				links := must(t, e.run(t, cmdOpts{timeout: 10 * time.Second}, append(inNS, "ip", "-o", "link", "show")...))
+				if n := len(strings.Split(strings.TrimSpace(links.stdout), "\n")); n != 1 || !strings.Contains(links.stdout, "lo:") {
+					t.Errorf("--network none: the container's namespace has links other than lo:\n%s", links.stdout)
+				}
+			case "host":
+				if !shared {
+					t.Errorf("--network host: the guest %d is in network namespace %s, not dockerd's %s", cpid, netns(t, cpid), netns(t, e.pid))
+				}
+				if !from.ok() || !strings.Contains(from.stdout, httpServerBody) {
+					t.Errorf("--network host: dockerd's 127.0.0.1:%s does not answer:\n%s", tc.port, from)
+				}
+			}
+			must(t, d.docker(t, cmdOpts{timeout: 30 * time.Second}, "stop", "-t", "10", name))
 			must(t, d.docker(t, cmdOpts{}, "rm", name))
 		})
 	}
