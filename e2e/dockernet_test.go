@@ -246,9 +246,10 @@ func TestDockerNetwork(t *testing.T) {
 				}
 				t.Logf("curl %s: %q", url, strings.TrimSpace(r.stdout))
 			}
-			p := must(t, d.docker(t, cmdOpts{}, "port", name, "8080/tcp"))
-			if !strings.Contains(p.stdout, "0.0.0.0:"+tc.port) {
-				t.Errorf("docker port %s 8080/tcp: %q, want 0.0.0.0:%s", name, p.stdout, tc.port)
+			p := must(t, d.docker(t, cmdOpts{}, "port", name))
+			t.Logf("docker port %s: %q", name, p.stdout)
+			if !strings.Contains(p.stdout, "8080/tcp -> 0.0.0.0:"+tc.port+"\n") {
+				t.Errorf("docker port %s: %q, want 8080/tcp -> 0.0.0.0:%s", name, p.stdout, tc.port)
 			}
 			// docker-proxy holds the published port in the namespace.
 			ss := must(t, e.run(t, cmdOpts{timeout: 10 * time.Second}, "ss", "-Htlnp", "sport", "= :"+tc.port))
