@@ -153,8 +153,8 @@ func hostFirewall(t *testing.T) []string {
 // mount namespace, and publishes the port of examples/http-server with `docker run -d
 // -p`: the Wasm image under the berth runtime, and the same server compiled natively
 // under runc as the baseline. Each is reached through the published port on the
-// namespace's 127.0.0.1 and at its bridge address, shows in `docker port`, stops and is
-// removed. Under --network none the Wasm server is alone in a namespace with only lo,
+// namespace's 127.0.0.1 and at its bridge address, shows in `docker port`, stops,
+// answers again after `docker start` and is removed. Under --network none the Wasm server is alone in a namespace with only lo,
 // and under --network host it answers on dockerd's loopback. No shim is left behind,
 // and the host's own firewall and links show nothing of Docker's. Every docker, iptables and curl command runs through nsenter into the
 // namespace's holder.
@@ -235,7 +235,9 @@ func TestDockerNetwork(t *testing.T) {
 				}
 			}
 
-			for _, url := range []string{"http://127.0.0.1:" + tc.port + "/", "http://" + ip + ":8080/"} {
+			published := "http://127.0.0.1:" + tc.port + "/"
+			answers := func(url string) {
+				t.Helper()
 				var r result
 				if !eventually(20*time.Second, func() bool {
 					r = e.run(t, cmdOpts{timeout: 10 * time.Second}, "curl", "-sS", "--max-time", "5", url)
@@ -246,6 +248,8 @@ func TestDockerNetwork(t *testing.T) {
 				}
 				t.Logf("curl %s: %q", url, strings.TrimSpace(r.stdout))
 			}
+			answers(published)
+			answers("http://" + ip + ":8080/")
 			p := must(t, d.docker(t, cmdOpts{}, "port", name))
 			t.Logf("docker port %s: %q", name, p.stdout)
 			if !strings.Contains(p.stdout, "8080/tcp -> 0.0.0.0:"+tc.port+"\n") {
@@ -265,9 +269,13 @@ func TestDockerNetwork(t *testing.T) {
 			if got := strings.TrimSpace(st.stdout); got != "exited "+tc.code {
 				t.Errorf("after docker stop: %q, want \"exited %s\"", got, tc.code)
 			}
-			if r := e.run(t, cmdOpts{timeout: 10 * time.Second}, "curl", "-sS", "--max-time", "2", "http://127.0.0.1:"+tc.port+"/"); r.ok() {
+			if r := e.run(t, cmdOpts{timeout: 10 * time.Second}, "curl", "-sS", "--max-time", "2", published); r.ok() {
 				t.Errorf("the published port still answers after docker stop:\n%s", r)
 			}
+			// docker start: a new task, whose new namespace Docker configures again.
+			must(t, d.docker(t, cmdOpts{timeout: time.Minute}, "start", name))
+			answers(published)
+			must(t, d.docker(t, cmdOpts{timeout: 30 * time.Second}, "stop", "-t", "10", name))
 			must(t, d.docker(t, cmdOpts{}, "rm", name))
 		})
 	}
