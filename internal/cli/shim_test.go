@@ -242,6 +242,18 @@ func TestShimInstallErrors(t *testing.T) {
 			want: []string{"invalid flag value: --config-version 4"},
 		},
 		{
+			name: "bad --restart-containerd",
+			args: []string{"--restart-containerd", "systemd"},
+			want: []string{"--restart-containerd", `unknown mode "systemd"`, `"none" or "signal"`},
+		},
+		{
+			// Checked before anything is written: a wrong socket leaves the node as it was.
+			name:   "--restart-containerd signal without containerd",
+			config: "version = 2\n",
+			args:   []string{"--restart-containerd", "signal", "--containerd-socket", "/nonexistent/containerd.sock"},
+			want:   []string{"finding the containerd that serves /nonexistent/containerd.sock"},
+		},
+		{
 			name:   "--config-version against the file's",
 			config: "version = 2\n",
 			args:   []string{"--config-version", "3"},
