@@ -289,8 +289,11 @@ func (a *App) shimUninstall(ctx context.Context, f *shimFlags) error {
 		return err
 	}
 	if res.Changed {
-		if !restarted {
-			fmt.Fprintln(w, "\nNext:\n  restart containerd to forget the runtime:  systemctl restart containerd")
+		fmt.Fprintln(w, "\nNext:")
+		if restarted {
+			fmt.Fprintln(w, "  containerd was restarted and has forgotten the runtime")
+		} else {
+			fmt.Fprintln(w, "  restart containerd to forget the runtime:  systemctl restart containerd")
 		}
 		fmt.Fprintln(w, "  pods with runtimeClassName: berth will no longer start on this node")
 	}

@@ -1,0 +1,558 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// installerImage is the name the test gives the node-installer image it builds; the
+// manifests of docs/kubernetes.md say installerImageDocs.
+const (
+	installerImage     = "registry.example.com/berth-node-installer:e2e"
+	installerImageDocs = "registry.example.com/berth-node-installer:VERSION"
+	// restartSec is the delay of the test's containerd supervisor, as containerd's
+	// own containerd.service (and Debian's) says: Restart=always, RestartSec=5.
+	restartSec = 5 * time.Second
+)
+
+// TestKubeInstall installs berth on a node of a real single-node Kubernetes the two
+// ways docs/kubernetes.md describes, and uninstalls it again, on a containerd that
+// starts without the berth runtime (containerdOpts.node: /etc/containerd and
+// /usr/local/bin are directories of the test, bind-mounted inside the test's mount
+// namespace):
+//
+//   - by hand: `berth shim install` with its default paths, then a restart of
+//     containerd as `systemctl restart containerd` does; a Wasm pod runs, a runc pod
+//     started before survives the restart; `berth shim uninstall` and a restart give
+//     back the config byte for byte, and a berth pod fails with containerd's
+//     "no runtime for "berth" is configured";
+//   - the node-installer DaemonSet, its manifest read from docs/kubernetes.md and its
+//     image built by the test from the static binaries: the installer restarts
+//     containerd with --restart-containerd signal, the test's supervisor starting a new
+//     containerd as systemd's Restart=always would; the kubelet and the installer pod
+//     itself survive that; then the label, the RuntimeClass and a Wasm pod; the
+//     uninstaller DaemonSet of the docs reverses it.
+func TestKubeInstall(t *testing.T) {
+	requireE2E(t)
+	kubeBins(t)
+	shim := shimBin(t)
+	berth := berthBin(t)
+	k := newKubeWith(t, containerdOpts{node: true}, imgSleep, imgNative)
+	c := k.cri.c
+	sup := superviseContainerd(t, c, restartSec)
+	t.Cleanup(func() {
+		sup.stop()
+		k.teardown(t)
+		sup.wait(t)
+	})
+	config := filepath.Join(c.nodeEtc, "config.toml")
+	original := readFile(t, config)
+	if strings.Contains(string(original), "berth") {
+		t.Fatalf("the node's config names berth before anything was installed:\n%s", original)
+	}
+
+	t.Run("shim-install-by-hand", func(t *testing.T) {
+		k.apply(t, "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: berth\nhandler: berth\n")
+		t.Cleanup(func() { k.kubectl(t, cmdOpts{}, "delete", "runtimeclass", "berth", "--ignore-not-found") })
+		k.expectNoRuntime(t, "before-install")
+
+		// A runc pod that runs across both restarts: containers outlive containerd.
+		k.runPod(t, "survivor", "", pauseImage, "", "Running")
+		survivor := k.containerIDs(t, "default", "survivor")
+
+		// Inside the node's mount namespace, with the default --config and --bin-dir:
+		// /etc/containerd/config.toml and /usr/local/bin are the test's directories.
+		// berth finds the shim on its PATH.
+		env := []string{"PATH=" + filepath.Dir(shim) + ":" + os.Getenv("PATH")}
+		start := time.Now()
+		r := must(t, k.e.run(t, cmdOpts{env: env}, berth, "shim", "install"))
+		for _, want := range []string{"shim: installed /usr/local/bin/" + shimName, "shim: installed /usr/local/bin/" + guestName,
+			"config: /etc/containerd/config.toml: ", "systemctl restart containerd"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("berth shim install output lacks %q:\n%s", want, r)
+			}
+		}
+		for _, b := range []string{shimName, guestName} {
+			if _, err := os.Stat(filepath.Join(c.nodeBin, b)); err != nil {
+				t.Errorf("%s not in the node's /usr/local/bin: %v", b, err)
+			}
+		}
+		if got := readFile(t, config+".berth-bak"); !bytes.Equal(got, original) {
+			t.Errorf("config.toml.berth-bak differs from the original config")
+		}
+		sup.restart(t)
+		k.waitNodeReady(t)
+		k.runPod(t, "wasm-by-hand", "berth", imgSleep, "", "Running")
+		t.Logf("by hand: berth shim install → containerd restarted → Wasm pod Running: %v", time.Since(start).Round(time.Millisecond))
+		k.waitLog(t, "default", "wasm-by-hand", "tick 1")
+		// The docs: stop the berth pods before uninstalling.
+		k.deletePod(t, "wasm-by-hand", 10*time.Second)
+
+		r = must(t, k.e.run(t, cmdOpts{}, berth, "shim", "uninstall"))
+		for _, want := range []string{"removed 1 block(s)", "shim: removed /usr/local/bin/" + shimName} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("berth shim uninstall output lacks %q:\n%s", want, r)
+			}
+		}
+		if got := readFile(t, config); !bytes.Equal(got, original) {
+			t.Errorf("config after uninstall differs from the original:\n--- original\n%s\n--- now\n%s", original, got)
+		}
+		for _, b := range []string{shimName, guestName} {
+			if _, err := os.Stat(filepath.Join(c.nodeBin, b)); err == nil {
+				t.Errorf("%s still in the node's /usr/local/bin after uninstall", b)
+			}
+		}
+		sup.restart(t)
+		k.waitNodeReady(t)
+		k.expectNoRuntime(t, "after-uninstall")
+
+		if got := k.containerIDs(t, "default", "survivor"); got != survivor {
+			t.Errorf("runc pod across two containerd restarts: containers %q, want %q (unchanged, no restart)", got, survivor)
+		}
+		k.deletePod(t, "survivor", 10*time.Second)
+	})
+
+	t.Run("daemonset", func(t *testing.T) {
+		if !bytes.Equal(readFile(t, config), original) {
+			t.Fatalf("the config is not the original one at the start")
+		}
+		img := filepath.Join(workDir, "images", "berth-node-installer.tar")
+		if err := writeInstallerImage(img, installerImage, map[string]string{
+			"berth": berth, shimName: shim, guestName: filepath.Join(filepath.Dir(shim), guestName),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		c.importImage(t, "k8s.io", img)
+
+		install := docsManifest(t, "berth-node-installer.yaml")
+		uninstall := docsManifest(t, "berth-node-uninstaller.yaml")
+		rc := docsManifest(t, "berth-runtimeclass.yaml")
+		pidBefore := sup.pid()
+		kubeletPID := k.daemonPID("kubelet")
+
+		start := time.Now()
+		k.apply(t, install)
+		t.Cleanup(func() {
+			k.kubectl(t, cmdOpts{}, "delete", "namespace", "berth-system", "--ignore-not-found", "--wait=false")
+		})
+		must(t, k.kubectl(t, cmdOpts{timeout: 3 * time.Minute}, "rollout", "status", "-n", "berth-system",
+			"daemonset/berth-node-installer", "--timeout=150s"))
+		installed := time.Since(start)
+		pod := k.installerPod(t, "berth-node-installer")
+		logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "-n", "berth-system", pod, "-c", "install"))
+		t.Logf("installer log:\n%s", logs.stdout)
+		pidAfter := sup.pid()
+		want := fmt.Sprintf("containerd: restarted: pid %d → %d", pidBefore, pidAfter)
+		if pidAfter == pidBefore || !strings.Contains(logs.stdout, want) {
+			t.Errorf("installer log lacks %q (the supervisor ran containerd %v):\n%s", want, sup.started(), logs)
+		}
+		if !strings.Contains(string(readFile(t, config)), "runtime_type = 'io.containerd.berth.v1'") {
+			t.Errorf("the node's config does not register berth after the installer ran:\n%s", readFile(t, config))
+		}
+		// The installer pod and the kubelet survived the restart: the init container ran
+		// once and exited 0, the pause container never restarted, the kubelet is the same
+		// process.
+		st := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "-n", "berth-system", pod, "-o",
+			"jsonpath={.status.initContainerStatuses[0].restartCount} {.status.initContainerStatuses[0].state.terminated.exitCode} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}"))
+		if got := strings.TrimSpace(st.stdout); got != "0 0 0 true" {
+			t.Errorf("installer pod: init restarts, init exit code, container restarts, ready = %q, want \"0 0 0 true\"", got)
+		}
+		k.checkDaemons(t)
+		if got := k.daemonPID("kubelet"); got != kubeletPID {
+			t.Errorf("kubelet pid %d → %d across the containerd restart", kubeletPID, got)
+		}
+
+		// The docs: label the nodes the installer ran on, then the RuntimeClass.
+		for _, node := range k.installerNodes(t, "berth-node-installer") {
+			must(t, k.kubectl(t, cmdOpts{}, "label", "node", node, "berth-runtime=installed", "--overwrite"))
+		}
+		k.apply(t, rc)
+		k.waitNodeReady(t)
+		k.runPod(t, "wasm-ds", "berth", imgSleep, "", "Running")
+		t.Logf("DaemonSet: kubectl apply → installer pod Ready (containerd restarted) %v → first Wasm pod Running %v",
+			installed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+		k.waitLog(t, "default", "wasm-ds", "tick 1")
+		sel := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "wasm-ds", "-o", "jsonpath={.spec.nodeSelector}"))
+		if !strings.Contains(sel.stdout, `"berth-runtime":"installed"`) {
+			t.Errorf("the RuntimeClass's nodeSelector is not in the pod's spec: %q", sel.stdout)
+		}
+
+		// Uninstall as the docs say: berth pods first, the installer DaemonSet, the
+		// uninstaller DaemonSet until its pods are ready, then delete it, the label and
+		// the RuntimeClass.
+		k.deletePod(t, "wasm-ds", 10*time.Second)
+		must(t, k.kubectl(t, cmdOpts{timeout: 2 * time.Minute}, "delete", "-n", "berth-system", "daemonset", "berth-node-installer", "--wait=true"))
+		pidBefore = sup.pid()
+		k.apply(t, uninstall)
+		must(t, k.kubectl(t, cmdOpts{timeout: 3 * time.Minute}, "rollout", "status", "-n", "berth-system",
+			"daemonset/berth-node-uninstaller", "--timeout=150s"))
+		upod := k.installerPod(t, "berth-node-uninstaller")
+		logs = must(t, k.kubectl(t, cmdOpts{}, "logs", "-n", "berth-system", upod, "-c", "uninstall"))
+		t.Logf("uninstaller log:\n%s", logs.stdout)
+		if want := fmt.Sprintf("containerd: restarted: pid %d → %d", pidBefore, sup.pid()); !strings.Contains(logs.stdout, want) {
+			t.Errorf("uninstaller log lacks %q", want)
+		}
+		if got := readFile(t, config); !bytes.Equal(got, original) {
+			t.Errorf("config after the uninstaller differs from the original:\n--- original\n%s\n--- now\n%s", original, got)
+		}
+		for _, b := range []string{shimName, guestName} {
+			if _, err := os.Stat(filepath.Join(c.nodeBin, b)); err == nil {
+				t.Errorf("%s still in the node's /usr/local/bin after the uninstaller", b)
+			}
+		}
+		k.waitNodeReady(t)
+		k.expectNoRuntime(t, "after-ds-uninstall")
+		must(t, k.kubectl(t, cmdOpts{timeout: 2 * time.Minute}, "delete", "-n", "berth-system", "daemonset", "berth-node-uninstaller", "--wait=true"))
+		must(t, k.kubectl(t, cmdOpts{}, "label", "node", kubeNodeName, "berth-runtime-"))
+		must(t, k.kubectl(t, cmdOpts{}, "delete", "runtimeclass", "berth"))
+		t.Logf("containerd was started %d times: %v", len(sup.started()), sup.started())
+	})
+
+	t.Run("teardown", func(t *testing.T) {
+		sup.stop()
+		if d := k.teardown(t); d > 30*time.Second {
+			t.Errorf("teardown took %v, want < 30s", d.Round(time.Millisecond))
+		}
+	})
+}
+
+// readFile reads a file of the test or fails it.
+func readFile(t testing.TB, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// expectNoRuntime creates a pod with runtimeClassName berth and waits for the kubelet
+// to report containerd's refusal, `no runtime for "berth" is configured`, then deletes
+// the pod.
+func (k *kube) expectNoRuntime(t *testing.T, name string) {
+	t.Helper()
+	k.apply(t, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  runtimeClassName: berth
+  restartPolicy: Never
+  automountServiceAccountToken: false
+  enableServiceLinks: false
+  dnsPolicy: Default
+  containers:
+  - name: main
+    image: %s
+    imagePullPolicy: Never
+`, name, imgSleep))
+	defer k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
+	const want = `no runtime for "berth" is configured`
+	var last result
+	if !poll(60*time.Second, kubePoll, func() bool {
+		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "events", "--field-selector",
+			"involvedObject.name="+name+",reason=FailedCreatePodSandBox", "-o", "jsonpath={.items[*].message}")
+		return last.ok() && strings.Contains(last.stdout, want)
+	}) {
+		t.Fatalf("pod %s: no FailedCreatePodSandBox event saying %q within 60s:\n%s\n%s", name, want, last,
+			k.kubectl(t, cmdOpts{}, "describe", "pod", name))
+	}
+	t.Logf("pod %s: %s", name, tail(last.stdout, 300))
+}
+
+// containerIDs is the container IDs and restart counts of a pod, to compare.
+func (k *kube) containerIDs(t *testing.T, ns, pod string) string {
+	t.Helper()
+	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "-n", ns, pod, "-o",
+		"jsonpath={.status.phase} {range .status.containerStatuses[*]}{.containerID} {.restartCount}{end}"))
+	return strings.TrimSpace(r.stdout)
+}
+
+// waitLog waits until `kubectl logs` of a pod shows want.
+func (k *kube) waitLog(t *testing.T, ns, pod, want string) {
+	t.Helper()
+	var logs result
+	if !poll(20*time.Second, kubePoll, func() bool {
+		logs = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "logs", "-n", ns, pod)
+		return logs.ok() && strings.Contains(logs.stdout, want)
+	}) {
+		t.Fatalf("kubectl logs %s shows no %q within 20s:\n%s", pod, want, logs)
+	}
+}
+
+// waitNodeReady waits until the node is Ready again and CRI answers (after a restart
+// of containerd).
+func (k *kube) waitNodeReady(t *testing.T) {
+	t.Helper()
+	var last result
+	if !poll(60*time.Second, kubePoll, func() bool {
+		k.checkDaemons(t)
+		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "node", kubeNodeName,
+			"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		return last.ok() && strings.TrimSpace(last.stdout) == "True" &&
+			k.cri.crictl(t, cmdOpts{timeout: 10 * time.Second}, "info").ok()
+	}) {
+		t.Fatalf("node %s not Ready within 60s:\n%s", kubeNodeName, last)
+	}
+}
+
+// daemonPID is the PID of the cluster daemon named name.
+func (k *kube) daemonPID(name string) int {
+	for _, p := range k.daemons {
+		if p.argv[0] == name && p.cmd.Process != nil {
+			return p.cmd.Process.Pid
+		}
+	}
+	return 0
+}
+
+// installerPod is the name of the one pod of DaemonSet ds in berth-system.
+func (k *kube) installerPod(t *testing.T, ds string) string {
+	t.Helper()
+	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pods", "-n", "berth-system", "-l", "app="+ds, "-o", "jsonpath={.items[*].metadata.name}"))
+	names := strings.Fields(r.stdout)
+	if len(names) != 1 {
+		t.Fatalf("DaemonSet %s: want one pod on the single node, got %q", ds, r.stdout)
+	}
+	return names[0]
+}
+
+// installerNodes lists the nodes of the DaemonSet's ready pods: the ones to label.
+func (k *kube) installerNodes(t *testing.T, ds string) []string {
+	t.Helper()
+	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pods", "-n", "berth-system", "-l", "app="+ds, "-o",
+		`jsonpath={range .items[?(@.status.phase=="Running")]}{.spec.nodeName}{"\n"}{end}`))
+	nodes := strings.Fields(r.stdout)
+	if len(nodes) != 1 || nodes[0] != kubeNodeName {
+		t.Fatalf("DaemonSet %s runs on %q, want [%s]", ds, nodes, kubeNodeName)
+	}
+	return nodes
+}
+
+// docsManifest returns the YAML block of docs/kubernetes.md whose first line is
+// "# name", with the installer image's placeholder replaced by the test's image: the
+// test applies what the docs show.
+func docsManifest(t *testing.T, name string) string {
+	t.Helper()
+	b := readFile(t, filepath.Join(repoRoot(t), "docs", "kubernetes.md"))
+	start := "```yaml\n# " + name + "\n"
+	i := strings.Index(string(b), start)
+	if i < 0 {
+		t.Fatalf("docs/kubernetes.md has no yaml block starting with %q", "# "+name)
+	}
+	rest := string(b)[i+len("```yaml\n"):]
+	j := strings.Index(rest, "```")
+	if j < 0 {
+		t.Fatalf("docs/kubernetes.md: the block %s does not end", name)
+	}
+	return strings.ReplaceAll(rest[:j], installerImageDocs, installerImage)
+}
+
+// writeInstallerImage writes the node-installer image as an OCI layout tar for
+// linux/GOARCH: the given static binaries in /usr/local/bin, berth the entrypoint. It
+// is what the docs' Dockerfile (FROM scratch, COPY of the three binaries) builds,
+// written directly so the test needs neither Docker nor a registry.
+func writeInstallerImage(path, name string, bins map[string]string) error {
+	var layer bytes.Buffer
+	lw := tar.NewWriter(&layer)
+	for _, d := range []string{"usr/", "usr/local/", "usr/local/bin/"} {
+		if err := lw.WriteHeader(&tar.Header{Name: d, Mode: 0o755, Typeflag: tar.TypeDir, ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+	}
+	for _, n := range []string{"berth", shimName, guestName} {
+		b, err := os.ReadFile(bins[n])
+		if err != nil {
+			return err
+		}
+		if err := lw.WriteHeader(&tar.Header{Name: "usr/local/bin/" + n, Mode: 0o755, Size: int64(len(b)),
+			Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+			return err
+		}
+		if _, err := lw.Write(b); err != nil {
+			return err
+		}
+	}
+	if err := lw.Close(); err != nil {
+		return err
+	}
+	blobs := map[string][]byte{}
+	put := func(b []byte) (string, int64) {
+		d := sha256.Sum256(b)
+		h := hex.EncodeToString(d[:])
+		blobs["blobs/sha256/"+h] = b
+		return "sha256:" + h, int64(len(b))
+	}
+	layerDigest, layerSize := put(layer.Bytes())
+	config, err := json.Marshal(map[string]any{
+		"architecture": runtime.GOARCH,
+		"os":           "linux",
+		"config":       map[string]any{"Entrypoint": []string{"/usr/local/bin/berth"}, "Env": []string{"PATH=/usr/local/bin"}},
+		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
+	})
+	if err != nil {
+		return err
+	}
+	configDigest, configSize := put(config)
+	manifest, err := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     mediaManifest,
+		"config":        ociDescriptor{MediaType: mediaConfig, Digest: configDigest, Size: configSize},
+		"layers":        []ociDescriptor{{MediaType: mediaLayer, Digest: layerDigest, Size: layerSize}},
+	})
+	if err != nil {
+		return err
+	}
+	manifestDigest, manifestSize := put(manifest)
+	idx, err := json.Marshal(ociIndex{SchemaVersion: 2, MediaType: mediaIndex, Manifests: []ociDescriptor{{
+		MediaType: mediaManifest, Digest: manifestDigest, Size: manifestSize,
+		Annotations: map[string]string{annImageName: name, annRefName: name[strings.LastIndex(name, ":")+1:]},
+		Platform:    &ociPlatform{OS: "linux", Architecture: runtime.GOARCH},
+	}}})
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{"oci-layout": []byte(`{"imageLayoutVersion":"1.0.0"}`), "index.json": idx}
+	names := []string{"oci-layout", "index.json"}
+	for n, b := range blobs {
+		names = append(names, n)
+		files[n] = b
+	}
+	return writeTar(path, names, files)
+}
+
+// containerdSupervisor starts containerd again whenever it exits, after a delay, as
+// systemd does for a unit with Restart=always: the installer's
+// --restart-containerd signal relies on that.
+//
+// # Notes
+//
+//   - The test's containerd runs as a child of the test process (through nsenter,
+//     which execs it); the supervisor watches that process and starts the same
+//     command line, with the same environment, appending to the same log.
+//   - stop ends supervision; the cluster's teardown then stops the containerd that is
+//     running.
+type containerdSupervisor struct {
+	t     *testing.T
+	c     *containerd
+	delay time.Duration
+	mu    sync.Mutex
+	stopd bool
+	now   bool // the next start without delay (restart)
+	pids  []int
+	logs  []*os.File
+	done  chan struct{}
+}
+
+func superviseContainerd(t *testing.T, c *containerd, delay time.Duration) *containerdSupervisor {
+	s := &containerdSupervisor{t: t, c: c, delay: delay, pids: []int{c.pid()}, done: make(chan struct{})}
+	go s.loop()
+	return s
+}
+
+func (s *containerdSupervisor) loop() {
+	defer close(s.done)
+	for {
+		s.mu.Lock()
+		p := s.c.p
+		s.mu.Unlock()
+		<-p.done
+		s.mu.Lock()
+		stop, d := s.stopd, s.delay
+		if s.now {
+			d, s.now = 0, false
+		}
+		s.mu.Unlock()
+		if stop {
+			return
+		}
+		time.Sleep(d)
+		s.mu.Lock()
+		if s.stopd {
+			s.mu.Unlock()
+			return
+		}
+		f, err := os.OpenFile(s.c.log, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			s.mu.Unlock()
+			s.t.Errorf("supervisor: %v", err)
+			return
+		}
+		fmt.Fprintf(f, "\n=== e2e supervisor: containerd %d exited (%v, code %d); starting it again ===\n", p.cmd.Process.Pid, p.res.err, p.res.code)
+		np := s.c.e.start(s.t, cmdOpts{env: s.c.startEnv, output: f}, s.c.startArgv...)
+		s.c.p = np
+		s.logs = append(s.logs, f)
+		s.pids = append(s.pids, np.cmd.Process.Pid)
+		s.mu.Unlock()
+	}
+}
+
+// pid is the PID of the containerd running now.
+func (s *containerdSupervisor) pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.p.cmd.Process.Pid
+}
+
+// started lists the PIDs of every containerd of the test, the first one first.
+func (s *containerdSupervisor) started() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.pids...)
+}
+
+// restart does what `systemctl restart containerd` does: SIGTERM, wait for the exit,
+// start at once; then it waits until the new containerd answers.
+func (s *containerdSupervisor) restart(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	s.now = true
+	old := s.c.p
+	n := len(s.pids)
+	s.mu.Unlock()
+	start := time.Now()
+	syscall.Kill(old.cmd.Process.Pid, syscall.SIGTERM)
+	if !eventually(30*time.Second, func() bool { return len(s.started()) > n }) {
+		t.Fatalf("containerd %d was not restarted within 30s (exited: %v)", old.cmd.Process.Pid, old.exited())
+	}
+	if !eventually(30*time.Second, func() bool {
+		return s.c.ctr(t, cmdOpts{timeout: 5 * time.Second}, "version").ok()
+	}) {
+		t.Fatalf("the restarted containerd does not answer within 30s:\n%s", logTail(s.c.log))
+	}
+	t.Logf("containerd restarted (pid %d → %d) in %v", old.cmd.Process.Pid, s.pid(), time.Since(start).Round(time.Millisecond))
+}
+
+// stop ends supervision: a containerd that exits from now on stays down.
+func (s *containerdSupervisor) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopd = true
+}
+
+// wait waits for the supervisor to end (once its containerd has exited) and closes
+// the logs it opened.
+func (s *containerdSupervisor) wait(t *testing.T) {
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		t.Errorf("the containerd supervisor did not end within 15s of the teardown")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.logs {
+		f.Close()
+	}
+}
