@@ -97,8 +97,26 @@ func TestKubeInstall(t *testing.T) {
 		k.runPod(t, "wasm-by-hand", "berth", imgSleep, "", "Running")
 		t.Logf("by hand: berth shim install → containerd restarted → Wasm pod Running: %v", time.Since(start).Round(time.Millisecond))
 		k.waitLog(t, "default", "wasm-by-hand", "tick 1")
+		// (checkNoBerthProcs below sees the shim that serves it.)
+		if len(k.berthProcs()) == 0 {
+			t.Errorf("no process of the node runs %s or %s while a Wasm pod runs", shimName, guestName)
+		}
+		// A Wasm pod outlives a restart of containerd as a runc pod does: same container,
+		// no restart, its output still reaching `kubectl logs`.
+		before := k.containerIDs(t, "default", "wasm-by-hand")
+		ticks := k.logLines(t, "default", "wasm-by-hand")
+		sup.restart(t)
+		k.waitNodeReady(t)
+		if !poll(20*time.Second, kubePoll, func() bool { return k.logLines(t, "default", "wasm-by-hand") > ticks+5 }) {
+			t.Errorf("Wasm pod: no new output in kubectl logs within 20s of the containerd restart (%d lines before, %d now)",
+				ticks, k.logLines(t, "default", "wasm-by-hand"))
+		}
+		if got := k.containerIDs(t, "default", "wasm-by-hand"); got != before {
+			t.Errorf("Wasm pod across a containerd restart: %q, want %q (unchanged, no restart)", got, before)
+		}
 		// The docs: stop the berth pods before uninstalling.
 		k.deletePod(t, "wasm-by-hand", 10*time.Second)
+		k.checkNoBerthProcs(t)
 
 		r = must(t, k.e.run(t, cmdOpts{}, berth, "shim", "uninstall"))
 		for _, want := range []string{"removed 1 block(s)", "shim: removed /usr/local/bin/" + shimName} {
@@ -189,10 +207,33 @@ func TestKubeInstall(t *testing.T) {
 			t.Errorf("the RuntimeClass's nodeSelector is not in the pod's spec: %q", sel.stdout)
 		}
 
+		// A new installer pod (as after a reschedule) finds berth registered and leaves
+		// containerd alone.
+		must(t, k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", "-n", "berth-system", pod, "--wait=true"))
+		must(t, k.kubectl(t, cmdOpts{timeout: 3 * time.Minute}, "rollout", "status", "-n", "berth-system",
+			"daemonset/berth-node-installer", "--timeout=150s"))
+		var again result
+		if !poll(60*time.Second, kubePoll, func() bool {
+			p2 := k.installerPod(t, "berth-node-installer")
+			again = k.kubectl(t, cmdOpts{}, "logs", "-n", "berth-system", p2, "-c", "install")
+			return p2 != pod && again.ok() && strings.Contains(again.stdout, "Next:")
+		}) {
+			t.Fatalf("the recreated installer pod did not finish within 60s:\n%s", again)
+		}
+		for _, want := range []string{"already registered", "containerd: config unchanged, not restarted"} {
+			if !strings.Contains(again.stdout, want) {
+				t.Errorf("second installer run: log lacks %q:\n%s", want, again.stdout)
+			}
+		}
+		if got := sup.pid(); got != pidAfter {
+			t.Errorf("the second installer run restarted containerd (pid %d → %d)", pidAfter, got)
+		}
+
 		// Uninstall as the docs say: berth pods first, the installer DaemonSet, the
 		// uninstaller DaemonSet until its pods are ready, then delete it, the label and
 		// the RuntimeClass.
 		k.deletePod(t, "wasm-ds", 10*time.Second)
+		k.checkNoBerthProcs(t)
 		must(t, k.kubectl(t, cmdOpts{timeout: 2 * time.Minute}, "delete", "-n", "berth-system", "daemonset", "berth-node-installer", "--wait=true"))
 		pidBefore = sup.pid()
 		k.apply(t, uninstall)
@@ -278,6 +319,41 @@ func (k *kube) containerIDs(t *testing.T, ns, pod string) string {
 	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "-n", ns, pod, "-o",
 		"jsonpath={.status.phase} {range .status.containerStatuses[*]}{.containerID} {.restartCount}{end}"))
 	return strings.TrimSpace(r.stdout)
+}
+
+// berthProcs lists the processes of the node's namespace that run the installed shim
+// or berth-guest.
+func (k *kube) berthProcs() []string {
+	var out []string
+	for _, pid := range k.e.procsInside() {
+		exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil {
+			continue
+		}
+		if b := filepath.Base(strings.TrimSuffix(exe, " (deleted)")); b == shimName || b == guestName {
+			out = append(out, fmt.Sprintf("%d: %s", pid, cmdline(pid)))
+		}
+	}
+	return out
+}
+
+// checkNoBerthProcs fails the test if a process of the node's namespace still runs the
+// installed shim or berth-guest 15 s after the last berth pod was deleted.
+func (k *kube) checkNoBerthProcs(t *testing.T) {
+	t.Helper()
+	if !eventually(15*time.Second, func() bool { return len(k.berthProcs()) == 0 }) {
+		t.Errorf("berth processes left 15s after the berth pods were deleted: %v", k.berthProcs())
+	}
+}
+
+// logLines is the number of lines `kubectl logs` shows for a pod (0 on error).
+func (k *kube) logLines(t *testing.T, ns, pod string) int {
+	t.Helper()
+	r := k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "logs", "-n", ns, pod)
+	if !r.ok() {
+		return 0
+	}
+	return strings.Count(r.stdout, "\n")
 }
 
 // waitLog waits until `kubectl logs` of a pod shows want.
