@@ -66,7 +66,8 @@ func TestKubeInstall(t *testing.T) {
 	t.Run("shim-install-by-hand", func(t *testing.T) {
 		k.apply(t, "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: berth\nhandler: berth\n")
 		t.Cleanup(func() { k.kubectl(t, cmdOpts{}, "delete", "runtimeclass", "berth", "--ignore-not-found") })
-		k.expectNoRuntime(t, "before-install")
+		// Kept: the kubelet retries it, and it must start once containerd knows berth.
+		k.expectNoRuntimeKeep(t, "before-install")
 
 		// A runc pod that runs across both restarts: containers outlive containerd.
 		k.runPod(t, "survivor", "", pauseImage, "", "Running")
@@ -96,6 +97,17 @@ func TestKubeInstall(t *testing.T) {
 		k.waitNodeReady(t)
 		k.runPod(t, "wasm-by-hand", "berth", imgSleep, "", "Running")
 		t.Logf("by hand: berth shim install → containerd restarted → Wasm pod Running: %v", time.Since(start).Round(time.Millisecond))
+		var phase result
+		if !poll(90*time.Second, kubePoll, func() bool {
+			phase = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "pod", "before-install", "-o", "jsonpath={.status.phase}")
+			return phase.ok() && phase.stdout == "Running"
+		}) {
+			t.Errorf("the pod refused before the install is not Running within 90s of it (phase %q):\n%s", phase.stdout,
+				k.kubectl(t, cmdOpts{}, "describe", "pod", "before-install"))
+		} else {
+			t.Logf("the pod refused before the install (retried by the kubelet): Running %v after the install", time.Since(start).Round(time.Millisecond))
+		}
+		k.deletePod(t, "before-install", 10*time.Second)
 		k.waitLog(t, "default", "wasm-by-hand", "tick 1")
 		// (checkNoBerthProcs below sees the shim that serves it.)
 		if len(k.berthProcs()) == 0 {
@@ -154,20 +166,20 @@ func TestKubeInstall(t *testing.T) {
 		}
 		c.importImage(t, "k8s.io", img)
 
-		install := docsManifest(t, "berth-node-installer.yaml")
-		uninstall := docsManifest(t, "berth-node-uninstaller.yaml")
-		rc := docsManifest(t, "berth-runtimeclass.yaml")
+		// The docs' manifests as files, and their shell lines run as they are, in the
+		// node's namespaces, with kubectl on PATH.
+		docs := k.docsRunner(t, "berth-node-installer.yaml", "berth-runtimeclass.yaml", "berth-node-uninstaller.yaml")
 		pidBefore := sup.pid()
 		kubeletPID := k.daemonPID("kubelet")
 
 		start := time.Now()
-		k.apply(t, install)
 		t.Cleanup(func() {
 			k.kubectl(t, cmdOpts{}, "delete", "namespace", "berth-system", "--ignore-not-found", "--wait=false")
+			k.kubectl(t, cmdOpts{}, "delete", "runtimeclass", "berth", "--ignore-not-found")
 		})
-		must(t, k.kubectl(t, cmdOpts{timeout: 3 * time.Minute}, "rollout", "status", "-n", "berth-system",
-			"daemonset/berth-node-installer", "--timeout=150s"))
+		r := docs.run(t, "install")
 		installed := time.Since(start)
+		t.Logf("the docs' install lines (%v):\n%s%s", installed.Round(time.Millisecond), r.stdout, r.stderr)
 		pod := k.installerPod(t, "berth-node-installer")
 		logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "-n", "berth-system", pod, "-c", "install"))
 		t.Logf("installer log:\n%s", logs.stdout)
@@ -191,15 +203,14 @@ func TestKubeInstall(t *testing.T) {
 		if got := k.daemonPID("kubelet"); got != kubeletPID {
 			t.Errorf("kubelet pid %d → %d across the containerd restart", kubeletPID, got)
 		}
-
-		// The docs: label the nodes the installer ran on, then the RuntimeClass.
-		for _, node := range k.installerNodes(t, "berth-node-installer") {
-			must(t, k.kubectl(t, cmdOpts{}, "label", "node", node, "berth-runtime=installed", "--overwrite"))
+		lbl := must(t, k.kubectl(t, cmdOpts{}, "get", "node", kubeNodeName, "-o", "jsonpath={.metadata.labels.berth-runtime}"))
+		if lbl.stdout != "installed" {
+			t.Errorf("node label berth-runtime = %q after the docs' install lines, want installed", lbl.stdout)
 		}
-		k.apply(t, rc)
+
 		k.waitNodeReady(t)
 		k.runPod(t, "wasm-ds", "berth", imgSleep, "", "Running")
-		t.Logf("DaemonSet: kubectl apply → installer pod Ready (containerd restarted) %v → first Wasm pod Running %v",
+		t.Logf("DaemonSet: the docs' install lines (apply, rollout status with containerd's restart, label, RuntimeClass) %v; → first Wasm pod Running %v",
 			installed.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 		k.waitLog(t, "default", "wasm-ds", "tick 1")
 		sel := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "wasm-ds", "-o", "jsonpath={.spec.nodeSelector}"))
@@ -229,21 +240,14 @@ func TestKubeInstall(t *testing.T) {
 			t.Errorf("the second installer run restarted containerd (pid %d → %d)", pidAfter, got)
 		}
 
-		// Uninstall as the docs say: berth pods first, the installer DaemonSet, the
-		// uninstaller DaemonSet until its pods are ready, then delete it, the label and
-		// the RuntimeClass.
+		// Uninstall as the docs say: the berth pods first, then their lines.
 		k.deletePod(t, "wasm-ds", 10*time.Second)
 		k.checkNoBerthProcs(t)
-		must(t, k.kubectl(t, cmdOpts{timeout: 2 * time.Minute}, "delete", "-n", "berth-system", "daemonset", "berth-node-installer", "--wait=true"))
-		pidBefore = sup.pid()
-		k.apply(t, uninstall)
-		must(t, k.kubectl(t, cmdOpts{timeout: 3 * time.Minute}, "rollout", "status", "-n", "berth-system",
-			"daemonset/berth-node-uninstaller", "--timeout=150s"))
-		upod := k.installerPod(t, "berth-node-uninstaller")
-		logs = must(t, k.kubectl(t, cmdOpts{}, "logs", "-n", "berth-system", upod, "-c", "uninstall"))
-		t.Logf("uninstaller log:\n%s", logs.stdout)
-		if want := fmt.Sprintf("containerd: restarted: pid %d → %d", pidBefore, sup.pid()); !strings.Contains(logs.stdout, want) {
-			t.Errorf("uninstaller log lacks %q", want)
+		n := len(sup.started())
+		r = docs.run(t, "uninstall")
+		t.Logf("the docs' uninstall lines:\n%s%s", r.stdout, r.stderr)
+		if got := sup.started(); len(got) != n+1 {
+			t.Errorf("containerd started %v during the uninstall lines, want exactly one restart", got[n-1:])
 		}
 		if got := readFile(t, config); !bytes.Equal(got, original) {
 			t.Errorf("config after the uninstaller differs from the original:\n--- original\n%s\n--- now\n%s", original, got)
@@ -253,10 +257,18 @@ func TestKubeInstall(t *testing.T) {
 				t.Errorf("%s still in the node's /usr/local/bin after the uninstaller", b)
 			}
 		}
+		lbl = must(t, k.kubectl(t, cmdOpts{}, "get", "node", kubeNodeName, "-o", "jsonpath={.metadata.labels}"))
+		if strings.Contains(lbl.stdout, "berth-runtime") {
+			t.Errorf("node labels after the uninstall lines: %s", lbl.stdout)
+		}
+		if r := k.kubectl(t, cmdOpts{}, "get", "runtimeclass", "berth"); r.ok() {
+			t.Errorf("RuntimeClass berth still exists after the uninstall lines")
+		}
+		// containerd no longer knows berth: a RuntimeClass without scheduling lets a pod
+		// reach the node, where containerd refuses it.
 		k.waitNodeReady(t)
+		k.apply(t, "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: berth\nhandler: berth\n")
 		k.expectNoRuntime(t, "after-ds-uninstall")
-		must(t, k.kubectl(t, cmdOpts{timeout: 2 * time.Minute}, "delete", "-n", "berth-system", "daemonset", "berth-node-uninstaller", "--wait=true"))
-		must(t, k.kubectl(t, cmdOpts{}, "label", "node", kubeNodeName, "berth-runtime-"))
 		must(t, k.kubectl(t, cmdOpts{}, "delete", "runtimeclass", "berth"))
 		t.Logf("containerd was started %d times: %v", len(sup.started()), sup.started())
 	})
@@ -284,6 +296,14 @@ func readFile(t testing.TB, p string) []byte {
 // the pod.
 func (k *kube) expectNoRuntime(t *testing.T, name string) {
 	t.Helper()
+	k.expectNoRuntimeKeep(t, name)
+	k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
+}
+
+// expectNoRuntimeKeep is expectNoRuntime without the deletion: the test's cleanup
+// deletes the pod.
+func (k *kube) expectNoRuntimeKeep(t *testing.T, name string) {
+	t.Helper()
 	k.apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
@@ -299,7 +319,9 @@ spec:
     image: %s
     imagePullPolicy: Never
 `, name, imgSleep))
-	defer k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
+	t.Cleanup(func() {
+		k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
+	})
 	const want = `no runtime for "berth" is configured`
 	var last result
 	if !poll(60*time.Second, kubePoll, func() bool {
@@ -405,35 +427,60 @@ func (k *kube) installerPod(t *testing.T, ds string) string {
 	return names[0]
 }
 
-// installerNodes lists the nodes of the DaemonSet's ready pods: the ones to label.
-func (k *kube) installerNodes(t *testing.T, ds string) []string {
+// docsBlock returns the fenced block of docs/kubernetes.md in language lang whose
+// first line starts with "# "+first.
+func docsBlock(t *testing.T, lang, first string) string {
 	t.Helper()
-	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pods", "-n", "berth-system", "-l", "app="+ds, "-o",
-		`jsonpath={range .items[?(@.status.phase=="Running")]}{.spec.nodeName}{"\n"}{end}`))
-	nodes := strings.Fields(r.stdout)
-	if len(nodes) != 1 || nodes[0] != kubeNodeName {
-		t.Fatalf("DaemonSet %s runs on %q, want [%s]", ds, nodes, kubeNodeName)
-	}
-	return nodes
-}
-
-// docsManifest returns the YAML block of docs/kubernetes.md whose first line is
-// "# name", with the installer image's placeholder replaced by the test's image: the
-// test applies what the docs show.
-func docsManifest(t *testing.T, name string) string {
-	t.Helper()
-	b := readFile(t, filepath.Join(repoRoot(t), "docs", "kubernetes.md"))
-	start := "```yaml\n# " + name + "\n"
-	i := strings.Index(string(b), start)
+	b := string(readFile(t, filepath.Join(repoRoot(t), "docs", "kubernetes.md")))
+	open := "```" + lang + "\n# " + first
+	i := strings.Index(b, open)
 	if i < 0 {
-		t.Fatalf("docs/kubernetes.md has no yaml block starting with %q", "# "+name)
+		t.Fatalf("docs/kubernetes.md has no %s block starting with %q", lang, "# "+first)
 	}
-	rest := string(b)[i+len("```yaml\n"):]
+	rest := b[i+len("```"+lang+"\n"):]
 	j := strings.Index(rest, "```")
 	if j < 0 {
-		t.Fatalf("docs/kubernetes.md: the block %s does not end", name)
+		t.Fatalf("docs/kubernetes.md: the %s block %q does not end", lang, first)
 	}
-	return strings.ReplaceAll(rest[:j], installerImageDocs, installerImage)
+	return rest[:j]
+}
+
+// docsRunner runs shell blocks of docs/kubernetes.md in a directory holding the docs'
+// manifests, in the cluster's namespaces with kubectl on PATH as cluster-admin.
+type docsRunner struct {
+	k   *kube
+	dir string
+	env []string
+}
+
+// docsRunner writes the YAML blocks named by files (their first line is "# FILE") into
+// a directory, the installer's image name replaced by the test's: the test applies
+// what the docs show.
+func (k *kube) docsRunner(t *testing.T, files ...string) *docsRunner {
+	t.Helper()
+	d := &docsRunner{k: k, dir: filepath.Join(k.dir, "docs")}
+	if err := os.MkdirAll(d.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		y := strings.ReplaceAll(docsBlock(t, "yaml", f), installerImageDocs, installerImage)
+		if !strings.Contains(y, "kind: ") {
+			t.Fatalf("docs/kubernetes.md: block %s is no manifest", f)
+		}
+		if err := os.WriteFile(filepath.Join(d.dir, f), []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// HOME: kubectl's cache goes there, not into the host's $HOME/.kube.
+	d.env = []string{"PATH=" + k.bin + ":" + os.Getenv("PATH"), "KUBECONFIG=" + k.kubeconfig, "HOME=" + d.dir}
+	return d
+}
+
+// run runs the sh block whose first line starts with "# "+name, with sh -e.
+func (d *docsRunner) run(t *testing.T, name string) result {
+	t.Helper()
+	script := docsBlock(t, "sh", name+":")
+	return must(t, d.k.e.run(t, cmdOpts{env: d.env, timeout: 5 * time.Minute}, "sh", "-ec", "cd "+d.dir+"\n"+script))
 }
 
 // writeInstallerImage writes the node-installer image as an OCI layout tar for
