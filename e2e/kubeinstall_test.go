@@ -31,19 +31,21 @@ const (
 // ways docs/kubernetes.md describes, and uninstalls it again, on a containerd that
 // starts without the berth runtime (containerdOpts.node: /etc/containerd and
 // /usr/local/bin are directories of the test, bind-mounted inside the test's mount
-// namespace):
+// namespace; the host's are never written):
 //
 //   - by hand: `berth shim install` with its default paths, then a restart of
-//     containerd as `systemctl restart containerd` does; a Wasm pod runs, a runc pod
-//     started before survives the restart; `berth shim uninstall` and a restart give
+//     containerd as `systemctl restart containerd` does; a Wasm pod runs, and one
+//     refused before the install (retried by the kubelet) starts too; a runc pod and a
+//     Wasm pod survive containerd restarts; `berth shim uninstall` and a restart give
 //     back the config byte for byte, and a berth pod fails with containerd's
 //     "no runtime for "berth" is configured";
-//   - the node-installer DaemonSet, its manifest read from docs/kubernetes.md and its
-//     image built by the test from the static binaries: the installer restarts
-//     containerd with --restart-containerd signal, the test's supervisor starting a new
-//     containerd as systemd's Restart=always would; the kubelet and the installer pod
-//     itself survive that; then the label, the RuntimeClass and a Wasm pod; the
-//     uninstaller DaemonSet of the docs reverses it.
+//   - the node-installer DaemonSet: the docs' manifests and their install and uninstall
+//     shell lines, run as they are, with an installer image the test writes from the
+//     static binaries. The installer restarts containerd with
+//     --restart-containerd=signal, the test's supervisor starting a new containerd
+//     5 s later as systemd's Restart=always would; the kubelet and the installer pod
+//     itself survive that; a second installer pod leaves containerd alone; a Wasm pod
+//     runs on the labelled node; the uninstaller reverses it all.
 func TestKubeInstall(t *testing.T) {
 	requireE2E(t)
 	kubeBins(t)
