@@ -150,7 +150,7 @@ func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) er
 		srcs = []string{src, g}
 	}
 	w := a.Stdout
-	if err := checkRestart(f, mode); err != nil {
+	if err := checkRestart(f, mode, res.Changed); err != nil {
 		return err
 	}
 	if f.dryRun {
@@ -244,7 +244,7 @@ func (a *App) shimUninstall(ctx context.Context, f *shimFlags) error {
 		}
 	}
 	w := a.Stdout
-	if err := checkRestart(f, mode); err != nil {
+	if err := checkRestart(f, mode, res.Changed); err != nil {
 		return err
 	}
 	if f.dryRun {
@@ -301,10 +301,11 @@ func (a *App) shimUninstall(ctx context.Context, f *shimFlags) error {
 }
 
 // checkRestart finds, before anything is written, the containerd that
-// --restart-containerd signal would restart, so that a wrong socket leaves the node as
-// it was instead of with a config containerd has not loaded.
-func checkRestart(f *shimFlags, mode shiminstall.RestartMode) error {
-	if mode != shiminstall.RestartSignal {
+// --restart-containerd signal would restart when the config is to change, so that a
+// wrong socket leaves the node as it was instead of with a config containerd has not
+// loaded.
+func checkRestart(f *shimFlags, mode shiminstall.RestartMode, changes bool) error {
+	if mode != shiminstall.RestartSignal || !changes {
 		return nil
 	}
 	_, err := shiminstall.ContainerdPID(f.socket, "/proc")

@@ -316,3 +316,13 @@ func TestShimInstallFindsShimOnPath(t *testing.T) {
 	}
 	mustContain(t, "stderr", errb.String(), "cannot find containerd-shim-berth-v1", "make shim")
 }
+
+// --restart-containerd signal acts only when the config changes: a second install (a
+// rescheduled installer pod) neither looks for containerd nor restarts it.
+func TestShimInstallSignalUnchanged(t *testing.T) {
+	s := newShimInstallation(t, shimConfigV2)
+	flags := []string{"--config", s.config, "--bin-dir", s.binDir}
+	s.ok(append([]string{"shim", "install"}, flags...)...)
+	out := s.ok(append([]string{"shim", "install", "--restart-containerd", "signal", "--containerd-socket", "/nonexistent/containerd.sock"}, flags...)...)
+	mustContain(t, "second install", out, "already registered", "containerd: config unchanged, not restarted", "nothing to restart")
+}
