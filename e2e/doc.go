@@ -74,6 +74,15 @@
 //     bound over each host-wide sysctl the kubelet would otherwise set on the host
 //     (vm.overcommit_memory, kernel.panic, …); the kubelet's cgroup root is
 //     /berth-e2e-k8s-PID (PID: the namespace holder's), removed by the teardown.
+//   - TestKubeInstall (kubeinstall_test.go): the same cluster with a containerd that
+//     starts without berth (containerdOpts.node: its config at /etc/containerd/config.toml
+//     and /usr/local/bin on its PATH, both directories of the test bind-mounted inside
+//     the namespace). berth is installed by hand (`berth shim install`, a restart, a Wasm
+//     pod; runc and Wasm pods survive containerd restarts; `berth shim uninstall` gives
+//     the config back byte for byte) and by the node-installer DaemonSet whose manifests
+//     the test reads from docs/kubernetes.md, with an installer image it writes from the
+//     static binaries; the installer's --restart-containerd=signal SIGTERMs containerd
+//     and the test starts it again 5 s later, as systemd's Restart=always would.
 //   - TestRegistryInterop (registry_test.go): images move both ways between berth and
 //     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
 //     users and `berth login`), in every Wasm layout, plus a multi-platform index, a

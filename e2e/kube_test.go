@@ -97,6 +97,13 @@ func kubeBins(t *testing.T) (k8s, etcd string) {
 // before). The test's cleanup tears it down (see teardown).
 func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	t.Helper()
+	return newKubeWith(t, containerdOpts{shimDir: shimDir}, imgs...)
+}
+
+// newKubeWith is newKube with containerd started with o (o.node: a node berth is to be
+// installed on, see containerdOpts).
+func newKubeWith(t *testing.T, o containerdOpts, imgs ...string) *kube {
+	t.Helper()
 	k8sDir, etcdDir := kubeBins(t)
 	testImages(t) // built before the clock starts: bring-up counts from built binaries
 	start := time.Now()
@@ -200,12 +207,14 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 		"--enable-admission-plugins", "NodeRestriction",
 		"--kubelet-client-certificate", apiKubelet.certPath, "--kubelet-client-key", apiKubelet.keyPath,
 		"--kubelet-preferred-address-types", "InternalIP",
+		// As kubeadm sets it: the node installer of docs/kubernetes.md is privileged.
+		"--allow-privileged=true",
 		"--profiling=false")
 
 	// containerd with CRI, the berth runtime and CNI (ptp + host-local); the images are
 	// imported while the kubelet and the control plane come up.
 	k.mark(t, start, "etcd and apiserver started")
-	k.cri = e.startCRI(t, v24, containerdOpts{shimDir: shimDir})
+	k.cri = e.startCRI(t, v24, o)
 	k.mark(t, start, "containerd up")
 	// Again, so that the teardown runs before containerd's own cleanup stops it (cleanups
 	// run last-registered first): the pods must be removed through CRI while it runs.
