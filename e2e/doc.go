@@ -21,7 +21,9 @@
 //     BERTH_E2E_ETCD_BIN (defaults: $HOME/.cache/berth-ci/bin/k8s-v1.37.2 and
 //     …/etcd-v3.6.16, which .ci/run builds from the wrapper modules in .ci/k8s and
 //     .ci/etcd: `go install` refuses k8s.io/kubernetes, whose go.mod has replace
-//     directives);
+//     directives); TestKubeWorkloads also needs kube-proxy v1.37.2 in
+//     BERTH_E2E_KUBE_PROXY_BIN (default …/kube-proxy-v1.37.2, from .ci/k8s too) and
+//     iptables;
 //   - for the registry interop tests: Debian's docker-registry and skopeo, crane v0.22.1
 //     and oras v1.3.6 in the directories named by BERTH_E2E_CRANE_BIN and
 //     BERTH_E2E_ORAS_BIN (same defaults).
