@@ -21,7 +21,9 @@
 //     BERTH_E2E_ETCD_BIN (defaults: $HOME/.cache/berth-ci/bin/k8s-v1.37.2 and
 //     …/etcd-v3.6.16, which .ci/run builds from the wrapper modules in .ci/k8s and
 //     .ci/etcd: `go install` refuses k8s.io/kubernetes, whose go.mod has replace
-//     directives);
+//     directives); TestKubeWorkloads also needs kube-proxy v1.37.2 in
+//     BERTH_E2E_KUBE_PROXY_BIN (default …/kube-proxy-v1.37.2, from .ci/k8s too) and
+//     iptables;
 //   - for the Docker networking test: docker-proxy (moby v2, dockerd's version) in
 //     BERTH_E2E_DOCKER_PROXY_BIN (default …/docker-proxy-v2.0.0-beta.24), iptables and
 //     curl;

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gofrs/flock"
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -261,7 +262,8 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 		l.bind.sys = s
 	}
 	l.ent.codeMu.Lock()
-	mod, err := l.rt.InstantiateModule(ctx, l.cm, mc)
+	// The linear memory is one mapping, never copied as it grows (memory.go).
+	mod, err := l.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, linearMemory), l.cm, mc)
 	l.ent.codeMu.Unlock()
 	if err != nil {
 		return -1, instantiateError(spec.Module, err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -46,9 +47,19 @@ const pidFile = "berth-guest.pid"
 // Wasm container has no meaning for: exec, pause/resume, checkpoint, update, a terminal.
 var ErrNotSupported = errors.New("not supported by Wasm containers")
 
-func notSupported(what string) error {
-	return errdefs.ToGRPC(fmt.Errorf("%s is %w: %w", what, ErrNotSupported, errdefs.ErrNotImplemented))
+// notSupported is the error of a task call a Wasm container cannot honour, naming
+// berth (the message reaches users through containerd, Docker and kubectl, which do not
+// say which runtime refused) and, when given, why.
+func notSupported(what string, why ...string) error {
+	reason := ""
+	if len(why) > 0 {
+		reason = " (" + strings.Join(why, "; ") + ")"
+	}
+	return errdefs.ToGRPC(fmt.Errorf("berth: %s is %w%s: %w", what, ErrNotSupported, reason, errdefs.ErrNotImplemented))
 }
+
+// execReason is why Exec is refused; `kubectl exec` and `docker exec` show it.
+const execReason = "Wasm containers have no exec: a container runs its one module, with no shell or other program beside it to start"
 
 // Service is containerd's task API v2 for the containers of one shim: usually one, or the
 // containers of one pod when CRI groups them by sandbox id.
@@ -791,7 +802,7 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 
 // Exec is not supported: a Wasm container has one process, its module.
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
-	return nil, notSupported("exec")
+	return nil, notSupported("exec", execReason)
 }
 
 // ResizePty is not supported: Wasm containers have no terminal.

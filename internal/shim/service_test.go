@@ -267,8 +267,12 @@ func TestErrors(t *testing.T) {
 		"checkpoint": func() error { _, err := f.svc.Checkpoint(f.ctx, &taskAPI.CheckpointTaskRequest{ID: "c"}); return err },
 		"update":     func() error { _, err := f.svc.Update(f.ctx, &taskAPI.UpdateTaskRequest{ID: "c"}); return err },
 	} {
-		if err := call(); err == nil || !strings.Contains(err.Error(), "not supported by Wasm containers") {
-			t.Errorf("%s = %v", name, err)
+		err := call()
+		if err == nil || !strings.Contains(err.Error(), "berth: ") || !strings.Contains(err.Error(), "not supported by Wasm containers") {
+			t.Errorf("%s = %v, want an error naming berth and saying Wasm containers do not support it", name, err)
+		}
+		if name == "exec" && !strings.Contains(fmt.Sprint(err), "Wasm containers have no exec") {
+			t.Errorf("exec = %v, want it to say Wasm containers have no exec", err)
 		}
 	}
 	// Deleted before it started: the waiting process goes away.
