@@ -209,8 +209,8 @@ func (b *bench) run() {
 				if w.Errors != "" {
 					note = "  (wrk: " + w.Errors + ")"
 				}
-				fmt.Printf("round %d, %2d conn: %-16s %9.0f req/s  p50 %-9v p99 %-9v CPU %3.0f %% of a core, %v/request%s\n",
-					r+1, conns, servers[j].name, w.RPS, w.P50, w.P99, l.core, l.perReq, note)
+				fmt.Printf("round %d, %2d conn: %-16s %9.0f req/s  p50 %-9v p99 %-9v CPU %3.0f %% of a core, %s/request%s\n",
+					r+1, conns, servers[j].name, w.RPS, w.P50, w.P99, l.core, lat(l.perReq), note)
 			}
 		}
 	}
