@@ -17,6 +17,11 @@
 //   - Load: wrk (Debian's package) with -c connections when it is on PATH, else a Go
 //     client with as many keep-alive connections. Rounds alternate the servers' order,
 //     so machine noise hits both alike; medians are printed.
+//   - -cpuprofile profiles the host side only: Go's profiler cannot name the guest's
+//     compiled code. To see the guest's own functions, build this command with
+//     `-tags perfmap` (wazero then writes /tmp/perf-PID.map, naming each compiled wasm
+//     function, when it compiles a module; so give -serve a fresh -cache), and record
+//     the -serve process with `perf record -g -p PID` while wrk runs.
 //   - Idle CPU is the time the server's threads ran (/proc/PID/task/*/schedstat) over
 //     -idle after the load, with no connection open. A thread that ended during the
 //     window is not counted; a Go process keeps its threads.

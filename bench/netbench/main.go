@@ -13,6 +13,10 @@
 //   - wrk on 127.0.0.1 for -d at 1 and 32 connections with --latency: requests/s, p50,
 //     p99, in -rounds rounds that alternate the servers' order; medians are printed;
 //
+//   - the CPU each server's processes use under every load, as % of one core and per
+//     request answered (CPU time over wrk's requests/s × -d): it shows where a server is
+//     bound, e.g. a wasip1 guest's one thread at 100 % of a core;
+//
 //   - the idle CPU of each, as % of one core, over -idle after the load with no
 //     connection open: for berth the container's every process (its
 //     containerd-shim-berth-v1 and berth-guest), for native the server process;
@@ -182,23 +186,31 @@ func (b *bench) run() {
 	fmt.Printf("\n%s, commit %s; `go run ./bench/netbench -d %v -rounds %d -idle %v`\n", time.Now().UTC().Format("2006-01-02"), commit(), secs(*dur), *rounds, *idle)
 	fmt.Printf("guest: examples/http-server, %d bytes of wasip1; %d cores; load average %s\n", fi.Size(), numCPU(), benchkit.LoadAvg())
 	fmt.Printf("berth: %s (container %.12s); native: %s\n", berthSrv.url, b.container, nativeSrv.url)
-	// res[c][s] are the results at connCounts[c] of servers[s], one per round.
+	// res[c][s] are the results at connCounts[c] of servers[s], one per round, and
+	// load[c][s] the CPU its processes used meanwhile.
 	res := make([][][]benchkit.WrkResult, len(connCounts))
+	load := make([][][]loadCPU, len(connCounts))
 	for c := range res {
 		res[c] = make([][]benchkit.WrkResult, len(servers))
+		load[c] = make([][]loadCPU, len(servers))
 	}
 	for r := range *rounds {
 		for c, conns := range connCounts {
 			for i := range servers {
 				j := (i + r) % len(servers) // alternate the order
+				cpu0, _ := serverCPU(servers[j])
+				t0 := time.Now()
 				w, err := benchkit.Wrk(servers[j].url, conns, *dur, true)
 				check(err)
+				l := newLoadCPU(serverCPUSince(servers[j], cpu0), time.Since(t0), w.RPS*secs(*dur).Seconds())
 				res[c][j] = append(res[c][j], w)
+				load[c][j] = append(load[c][j], l)
 				note := ""
 				if w.Errors != "" {
 					note = "  (wrk: " + w.Errors + ")"
 				}
-				fmt.Printf("round %d, %2d conn: %-16s %9.0f req/s  p50 %-9v p99 %v%s\n", r+1, conns, servers[j].name, w.RPS, w.P50, w.P99, note)
+				fmt.Printf("round %d, %2d conn: %-16s %9.0f req/s  p50 %-9v p99 %-9v CPU %3.0f %% of a core, %s/request%s\n",
+					r+1, conns, servers[j].name, w.RPS, w.P50, w.P99, l.core, lat(l.perReq), note)
 			}
 		}
 	}
@@ -207,8 +219,8 @@ func (b *bench) run() {
 	cpu := idleCPU(servers, *idle)
 
 	fmt.Printf("\n## examples/http-server: berth run -d -p against native, wrk on loopback (%v per load, median of %d rounds)\n\n", secs(*dur), *rounds)
-	fmt.Println("| server | connections | requests/s | p50 | p99 | requests/s berth / native |")
-	fmt.Println("|---|---|---|---|---|---|")
+	fmt.Println("| server | connections | requests/s | p50 | p99 | requests/s berth / native | CPU under load (% of one core) | CPU per request |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
 	med := func(c, s int) (rps float64, p50, p99 time.Duration) {
 		var r []float64
 		var l50, l99 []time.Duration
@@ -216,6 +228,14 @@ func (b *bench) run() {
 			r, l50, l99 = append(r, w.RPS), append(l50, w.P50), append(l99, w.P99)
 		}
 		return benchkit.Median(r), benchkit.Median(l50), benchkit.Median(l99)
+	}
+	medLoad := func(c, s int) (core float64, perReq time.Duration) {
+		var cores []float64
+		var per []time.Duration
+		for _, l := range load[c][s] {
+			cores, per = append(cores, l.core), append(per, l.perReq)
+		}
+		return benchkit.Median(cores), benchkit.Median(per)
 	}
 	var berthGoalRPS, ratioGoal float64
 	for c, conns := range connCounts {
@@ -229,7 +249,8 @@ func (b *bench) run() {
 					berthGoalRPS, ratioGoal = rps, rps/nr
 				}
 			}
-			fmt.Printf("| %s | %d | %.0f | %s | %s | %s |\n", srv.name, conns, rps, lat(p50), lat(p99), ratio)
+			core, perReq := medLoad(c, s)
+			fmt.Printf("| %s | %d | %.0f | %s | %s | %s | %.0f %% | %s |\n", srv.name, conns, rps, lat(p50), lat(p99), ratio, core, lat(perReq))
 		}
 	}
 	fmt.Printf("\n| server | processes | idle CPU (%% of one core) |\n|---|---|---|\n")
@@ -252,18 +273,41 @@ type cpuUse struct {
 	what string
 }
 
+// loadCPU is the CPU a server's processes used during one wrk load.
+type loadCPU struct {
+	core   float64       // % of one core
+	perReq time.Duration // CPU time per request answered
+}
+
+func newLoadCPU(used, elapsed time.Duration, requests float64) loadCPU {
+	l := loadCPU{core: 100 * used.Seconds() / elapsed.Seconds()}
+	if requests > 0 {
+		l.perReq = time.Duration(float64(used) / requests)
+	}
+	return l
+}
+
+// serverCPU is the CPU time s's processes have used so far, and their PIDs.
+func serverCPU(s *server) (time.Duration, []int) {
+	pids := s.pids()
+	var total time.Duration
+	for _, pid := range pids {
+		d, err := benchkit.TaskCPU(pid)
+		check(err)
+		total += d
+	}
+	return total, pids
+}
+
+// serverCPUSince is the CPU time s's processes have used since they had used before.
+func serverCPUSince(s *server, before time.Duration) time.Duration {
+	after, _ := serverCPU(s)
+	return after - before
+}
+
 // idleCPU is the CPU time each server's processes use over window.
 func idleCPU(servers []*server, window time.Duration) []cpuUse {
-	sample := func(s *server) (time.Duration, []int) {
-		pids := s.pids()
-		var total time.Duration
-		for _, pid := range pids {
-			d, err := benchkit.TaskCPU(pid)
-			check(err)
-			total += d
-		}
-		return total, pids
-	}
+	sample := serverCPU
 	out := make([]cpuUse, len(servers))
 	before := make([]time.Duration, len(servers))
 	pids := make([][]int, len(servers))

@@ -158,9 +158,18 @@ var hostErrnos = map[syscall.Errno]Errno{
 //   - os.Root reports a path that leaves the root with an error that wraps no errno
 //     ("path escapes from parent"). wasmtime (cap-std) answers such paths with
 //     ERRNO_PERM, and so do we; ErrnoNotcapable is kept for missing rights.
+//   - A bare syscall.Errno, what a read or write on a socket returns (EAGAIN on every
+//     non-blocking read that finds nothing), is translated without errors.As, whose
+//     targets escape: two allocations per call on a server's hot path.
 func ErrnoOf(err error) Errno {
 	if err == nil {
 		return ErrnoSuccess
+	}
+	if se, ok := err.(syscall.Errno); ok {
+		if w, ok := hostErrnos[se]; ok {
+			return w
+		}
+		return ErrnoIo
 	}
 	var e Errno
 	if errors.As(err, &e) {

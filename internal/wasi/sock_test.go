@@ -608,3 +608,46 @@ func TestSockRecvSendNoAllocs(t *testing.T) {
 		t.Errorf("received %d bytes %q", n, mem[sockData:sockData+10])
 	}
 }
+
+// TestSocketReadWriteNoAllocs checks that fd_write and fd_read on a socket allocate
+// nothing once the System's scratch has grown: Go's wasip1 net package uses them, not
+// sock_send and sock_recv, so they are a Go server's per-request path (bench/netbench).
+func TestSocketReadWriteNoAllocs(t *testing.T) {
+	s := newTestSystem(t, context.Background(), NewConfig())
+	p, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: connRights, flags: FdflagNonblock, hostfd: p[0], owned: true, sock: &sockState{}})
+	b, _ := s.fds.insert(&fdEntry{typ: FiletypeSocketStream, base: connRights, flags: FdflagNonblock, hostfd: p[1], owned: true, sock: &sockState{}})
+	mem := make([]byte, sockMem)
+	copy(mem[sockData:], "0123456789")
+	putIovs(mem, 4, 6)
+	st := make([]uint64, 4)
+	allocs := testing.AllocsPerRun(100, func() {
+		st[0], st[1], st[2], st[3] = uint64(a), sockIovs, 2, sockResult
+		if errno := fdWrite(context.Background(), s, mem, st); errno != ErrnoSuccess {
+			t.Fatal(errno)
+		}
+		st[0], st[1], st[2], st[3] = uint64(b), sockIovs, 2, sockResult
+		if errno := fdRead(context.Background(), s, mem, st); errno != ErrnoSuccess {
+			t.Fatal(errno)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per fd_write + fd_read on a socket, want 0", allocs)
+	}
+	if n := binary.LittleEndian.Uint32(mem[sockResult:]); n != 10 || string(mem[sockData:sockData+10]) != "0123456789" {
+		t.Errorf("read %d bytes %q", n, mem[sockData:sockData+10])
+	}
+	// Non-blocking and drained: the next read is EAGAIN, without allocating either.
+	allocs = testing.AllocsPerRun(100, func() {
+		st[0], st[1], st[2], st[3] = uint64(b), sockIovs, 2, sockResult
+		if errno := fdRead(context.Background(), s, mem, st); errno != ErrnoAgain {
+			t.Fatalf("read of a drained non-blocking socket = %v, want ErrnoAgain", errno)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per fd_read returning EAGAIN, want 0", allocs)
+	}
+}
