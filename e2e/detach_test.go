@@ -153,6 +153,17 @@ func (d *detachEnv) processes() []berthProc {
 		}
 		argv := strings.Split(strings.TrimRight(string(cmd), "\x00"), "\x00")
 		base := filepath.Base(argv[0])
+		if len(cmd) == 0 {
+			// Exiting: the kernel has dropped the process's memory (cmdline reads
+			// empty) but not yet its files, so its locks are still held.
+			comm, _ := os.ReadFile("/proc/" + e.Name() + "/comm")
+			switch string(bytes.TrimSpace(comm)) {
+			case guestName:
+				base = guestName
+			case shimName[:15]: // comm is cut to 15 bytes
+				base = shimName
+			}
+		}
 		if base != shimName && base != guestName {
 			continue
 		}

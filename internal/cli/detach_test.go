@@ -114,7 +114,16 @@ func (e *env) processes() []int {
 		}
 		mine := strings.HasPrefix(cwd, e.root) || strings.HasPrefix(cwd, e.state) ||
 			bytes.Contains(cmd, []byte(e.root)) || bytes.Contains(cmd, []byte(e.state))
-		if mine && (bytes.Contains(cmd, []byte("containerd-shim-berth-v1")) || bytes.Contains(cmd, []byte("berth-guest"))) {
+		ours := bytes.Contains(cmd, []byte("containerd-shim-berth-v1")) || bytes.Contains(cmd, []byte("berth-guest"))
+		if len(cmd) == 0 {
+			// Exiting: the kernel has dropped the process's memory (so cmdline reads
+			// empty) but not yet its files, so its locks are still held. Its name and
+			// working directory are still there.
+			comm, _ := os.ReadFile("/proc/" + d.Name() + "/comm")
+			name := string(bytes.TrimSpace(comm))
+			ours = name == "berth-guest" || name == "containerd-shim"
+		}
+		if mine && ours {
 			pids = append(pids, pid)
 		}
 	}
