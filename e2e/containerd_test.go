@@ -32,6 +32,9 @@ type containerdOpts struct {
 	// cri enables the CRI plugin, with runtime handler "berth", the locally imported
 	// pause image and CNI (ptp + host-local) configured in cniDir.
 	cri bool
+	// extraTOML is appended as it is to a version 3 (containerd 2.4) config: the
+	// settings a test adds, such as [plugins.'io.containerd.cri.v1.images'].
+	extraTOML string
 }
 
 // containerd is a private containerd inside an env.
@@ -262,6 +265,7 @@ temp = %q
     conf_dir = %q
 `, pauseImage, runtimeType, c.cniDir)
 	}
+	b.WriteString(o.extraTOML)
 	return b.String()
 }
 

@@ -97,6 +97,22 @@ func kubeBins(t *testing.T) (k8s, etcd string) {
 // before). The test's cleanup tears it down (see teardown).
 func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	t.Helper()
+	return newKubeWith(t, kubeOpts{shimDir: shimDir}, imgs...)
+}
+
+// kubeOpts tune newKubeWith.
+type kubeOpts struct {
+	shimDir string
+	// containerdTOML is appended to containerd's config (containerdOpts.extraTOML).
+	containerdTOML string
+	// maxPods, when not zero, is the kubelet's maxPods (its default is 110).
+	maxPods int
+}
+
+// newKubeWith is newKube with the options o.
+func newKubeWith(t *testing.T, o kubeOpts, imgs ...string) *kube {
+	t.Helper()
+	shimDir := o.shimDir
 	k8sDir, etcdDir := kubeBins(t)
 	testImages(t) // built before the clock starts: bring-up counts from built binaries
 	start := time.Now()
@@ -205,7 +221,7 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	// containerd with CRI, the berth runtime and CNI (ptp + host-local); the images are
 	// imported while the kubelet and the control plane come up.
 	k.mark(t, start, "etcd and apiserver started")
-	k.cri = e.startCRI(t, v24, containerdOpts{shimDir: shimDir})
+	k.cri = e.startCRI(t, v24, containerdOpts{shimDir: shimDir, extraTOML: o.containerdTOML})
 	k.mark(t, start, "containerd up")
 	// Again, so that the teardown runs before containerd's own cleanup stops it (cleanups
 	// run last-registered first): the pods must be removed through CRI while it runs.
@@ -218,7 +234,11 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	k.daemon(t, "kube-scheduler", filepath.Join(k8sDir, "kube-scheduler"),
 		"--kubeconfig", schedConfig, "--leader-elect=false", "--secure-port", "0", "--profiling=false")
 	kcfg := filepath.Join(k.dir, "kubelet.yaml")
-	if err := os.WriteFile(kcfg, []byte(kubeletYAML(pki.caPath, k.cri.c.sock, k.cgroupRoot)), 0o644); err != nil {
+	kyaml := kubeletYAML(pki.caPath, k.cri.c.sock, k.cgroupRoot)
+	if o.maxPods > 0 {
+		kyaml += fmt.Sprintf("maxPods: %d\n", o.maxPods)
+	}
+	if err := os.WriteFile(kcfg, []byte(kyaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	k.daemon(t, "kubelet", filepath.Join(k8sDir, "kubelet"),
