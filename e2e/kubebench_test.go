@@ -263,31 +263,41 @@ func meminfoDelta(before, after map[string]int64, pods int) string {
 	return strings.Join(parts, ", ")
 }
 
-// podCgroupMemory is a pod's cgroup memory usage and the PSS of the processes in it
-// (and below), by the pod's UID; zero when not found (cgroup v2 only).
+// podCgroupMemory is a pod's cgroup memory usage (cgroup v2 memory.current, v1
+// memory.usage_in_bytes) and the PSS of the processes in it and below, by the pod's UID;
+// zeros when the cgroup is not found.
 func (k *kube) podCgroupMemory(t *testing.T, uid string) (usage int64, procs memUse) {
 	t.Helper()
-	dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", k.cgroupRoot, "kubepods", "*", "pod"+uid))
-	dirs2, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", k.cgroupRoot, "kubepods", "pod"+uid))
-	dirs = append(dirs, dirs2...)
-	if len(dirs) == 0 {
-		return 0, memUse{}
-	}
-	b, _ := os.ReadFile(filepath.Join(dirs[0], "memory.current"))
-	usage, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
-	var pids []int
-	filepath.WalkDir(dirs[0], func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.Name() == "cgroup.procs" {
-			b, _ := os.ReadFile(p)
-			for _, f := range strings.Fields(string(b)) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					pids = append(pids, pid)
+	for _, h := range []struct{ root, file string }{
+		{"/sys/fs/cgroup", "memory.current"},
+		{"/sys/fs/cgroup/memory", "memory.usage_in_bytes"},
+	} {
+		dirs, _ := filepath.Glob(filepath.Join(h.root, k.cgroupRoot, "kubepods", "*", "pod"+uid))
+		more, _ := filepath.Glob(filepath.Join(h.root, k.cgroupRoot, "kubepods", "pod"+uid))
+		dirs = append(dirs, more...)
+		if len(dirs) == 0 {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dirs[0], h.file))
+		if err != nil {
+			continue
+		}
+		usage, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		var pids []int
+		filepath.WalkDir(dirs[0], func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.Name() == "cgroup.procs" {
+				b, _ := os.ReadFile(p)
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil {
+						pids = append(pids, pid)
+					}
 				}
 			}
-		}
-		return nil
-	})
-	return usage / 1024, memOf(t, pids)
+			return nil
+		})
+		return usage / 1024, memOf(t, pids)
+	}
+	return 0, memUse{}
 }
 
 // TestBenchKube measures, on the single-node cluster of newKube (kubelet 1.37.2,
