@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berth-dev/berth/internal/registrytest"
 	"github.com/berth-dev/berth/internal/shiminstall"
 )
 
@@ -48,7 +49,10 @@ func writeHostsTOML(t *testing.T, dir string) {
 // answers /v2/. The cleanup stops it by PID.
 func startNodeRegistry(t *testing.T, e *env) {
 	t.Helper()
-	bin := hostTool(t, "docker-registry", "docker-registry")
+	bin, err := registrytest.Binary()
+	if err != nil {
+		missing(t, "%v", err)
+	}
 	dir := filepath.Join(e.dir, "registry")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
