@@ -88,7 +88,8 @@ conformance:
 # End-to-end tests (package e2e): the shim under containerd 1.6 and 2.4, Docker Engine 29,
 # CRI with crictl and a single-node Kubernetes, each daemon in a private mount and network
 # namespace. Needs root and the components .ci/run installs (see e2e/doc.go);
-# BERTH_E2E_LOOPS sets the run-loop count. e2e-kube runs the Kubernetes tests alone (~40 s).
+# BERTH_E2E_LOOPS sets the run-loop count. e2e-kube runs the Kubernetes tests alone
+# (~40 s, plus ~1–1.5 min for TestKubeInstall's installs, uninstalls and containerd restarts).
 .PHONY: e2e e2e-kube
 e2e: berth shim
 	BERTH_E2E=1 $(GO) test -count=1 -timeout 40m ./e2e/

@@ -35,6 +35,13 @@ type containerdOpts struct {
 	// extraTOML is appended as it is to a version 3 (containerd 2.4) config: the
 	// settings a test adds, such as [plugins.'io.containerd.cri.v1.images'].
 	extraTOML string
+	// node starts containerd as on a node berth is not installed on yet, with the
+	// paths `berth shim install` writes: the config (without the berth runtime) is
+	// /etc/containerd/config.toml, which containerd reads by default, and /usr/local/bin
+	// is on its PATH; inside the env both are directories of the test (nodeEtc,
+	// nodeBin) bind-mounted there, so nothing of the host's /etc or /usr is written. The
+	// socket is /run/containerd/containerd.sock (the env's private /run).
+	node bool
 }
 
 // containerd is a private containerd inside an env.
@@ -53,6 +60,11 @@ type containerd struct {
 	log     string
 	cri     bool
 	p       *proc
+	// With containerdOpts.node: the test's directories bind-mounted at /etc/containerd
+	// and /usr/local/bin inside the env.
+	nodeEtc, nodeBin string
+	// startEnv and startArgv are how the daemon was started (to start it again).
+	startEnv, startArgv []string
 }
 
 // startContainerd starts containerd of the given line inside e, waits until it answers
@@ -97,6 +109,11 @@ func (e *env) startContainerd(t *testing.T, version string, o containerdOpts) *c
 		t.Fatalf("socket path %s is too long for a unix socket (run from a shorter TMPDIR)", c.sock)
 	}
 	cfg := filepath.Join(c.dir, "config.toml")
+	cfgArgs := []string{"--config", cfg}
+	if o.node {
+		c.nodeNamespace(t)
+		cfg, cfgArgs = filepath.Join(c.nodeEtc, "config.toml"), nil
+	}
 	var text string
 	if version == v16 {
 		text = configV2(c, o)
@@ -109,8 +126,9 @@ func (e *env) startContainerd(t *testing.T, version string, o containerdOpts) *c
 	if o.cri {
 		writeCNIConfig(t, c)
 	}
-	c.p = startDaemon(t, e, c.log, []string{"PATH=" + strings.Join(path, ":"), "BERTH_ROOT=" + c.berth},
-		c.bin, "--config", cfg, "--log-level", "debug")
+	c.startEnv = []string{"PATH=" + strings.Join(path, ":"), "BERTH_ROOT=" + c.berth}
+	c.startArgv = append(append([]string{c.bin}, cfgArgs...), "--log-level", "debug")
+	c.p = startDaemon(t, e, c.log, c.startEnv, c.startArgv...)
 	t.Cleanup(c.stop)
 	if !eventually(15*time.Second, func() bool {
 		return c.p.exited() || c.ctr(t, cmdOpts{timeout: 5 * time.Second}, "version").ok()
@@ -258,15 +276,44 @@ temp = %q
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
   restrict_oom_score_adj = true
-  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]
-    runtime_type = %q
-  [plugins.'io.containerd.cri.v1.runtime'.cni]
+%s  [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ['/usr/lib/cni']
     conf_dir = %q
-`, pauseImage, runtimeType, c.cniDir)
+`, pauseImage, berthV3(o), c.cniDir)
 	}
 	b.WriteString(o.extraTOML)
 	return b.String()
+}
+
+// berthV3 is the berth runtime's table in a version 3 config, empty on a node that
+// `berth shim install` is to set up.
+func berthV3(o containerdOpts) string {
+	if o.node {
+		return ""
+	}
+	return fmt.Sprintf("  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n    runtime_type = %q\n", runtimeType)
+}
+
+// nodeNamespace sets up the node paths of containerdOpts.node inside the env.
+func (c *containerd) nodeNamespace(t *testing.T) {
+	t.Helper()
+	if c.version != v24 {
+		t.Fatalf("containerdOpts.node: containerd %s is not supported (config version 3 only)", c.version)
+	}
+	// The mount points must exist: creating /etc/containerd would write the host's /etc.
+	if fi, err := os.Stat("/etc/containerd"); err != nil || !fi.IsDir() {
+		missing(t, "/etc/containerd does not exist on this machine (Debian's containerd package creates it); the test mounts a directory over it and creates nothing in /etc")
+	}
+	c.sock = "/run/containerd/containerd.sock"
+	c.nodeEtc = filepath.Join(c.dir, "node-etc-containerd")
+	c.nodeBin = filepath.Join(c.dir, "node-usr-local-bin")
+	for _, d := range []string{c.nodeEtc, c.nodeBin} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, c.e.run(t, cmdOpts{timeout: 10 * time.Second}, "sh", "-c",
+		"set -e\nmount --bind "+c.nodeEtc+" /etc/containerd\nmount --bind "+c.nodeBin+" /usr/local/bin"))
 }
 
 // ctrArgv is the ctr command line for this daemon and namespace.

@@ -22,6 +22,9 @@
 //     …/etcd-v3.6.16, which .ci/run builds from the wrapper modules in .ci/k8s and
 //     .ci/etcd: `go install` refuses k8s.io/kubernetes, whose go.mod has replace
 //     directives);
+//   - for the Docker networking test: docker-proxy (moby v2, dockerd's version) in
+//     BERTH_E2E_DOCKER_PROXY_BIN (default …/docker-proxy-v2.0.0-beta.24), iptables and
+//     curl;
 //   - for the registry interop tests: Debian's docker-registry and skopeo, crane v0.22.1
 //     and oras v1.3.6 in the directories named by BERTH_E2E_CRANE_BIN and
 //     BERTH_E2E_ORAS_BIN (same defaults).
@@ -48,6 +51,15 @@
 //   - TestContainerd, TestDocker, TestCRI, TestRunLoop: the shim. They skip while
 //     cmd/containerd-shim-berth-v1 does not exist; berth-guest (cmd/berth-guest) is
 //     built next to the shim when it exists.
+//   - TestDockerNetwork (dockernet_test.go): a second Docker Engine 29 with its real
+//     networking (the default bridge docker0, iptables rules and the userland proxy
+//     docker-proxy), all inside the environment's namespaces, after a preflight that
+//     makes a bridge, a veth pair and a nat rule there (and skips with the command's
+//     error when the kernel cannot). `docker run -d -p` of examples/http-server, as a
+//     Wasm image under berth and compiled natively under runc, answers curl on the
+//     namespace's 127.0.0.1 and at the container's bridge address; the container's
+//     process is in Docker's sandbox namespace; docker port, stop and rm; no shim left;
+//     and the host's own iptables and links show nothing of Docker's.
 //   - TestKube (kube*_test.go): a real single-node Kubernetes v1.37.2 started by the
 //     test (newKube: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 //     containerd 2.4 with CRI, runtime handler berth and CNI, the kubelet), in the
@@ -62,6 +74,15 @@
 //     bound over each host-wide sysctl the kubelet would otherwise set on the host
 //     (vm.overcommit_memory, kernel.panic, …); the kubelet's cgroup root is
 //     /berth-e2e-k8s-PID (PID: the namespace holder's), removed by the teardown.
+//   - TestKubeInstall (kubeinstall_test.go): the same cluster with a containerd that
+//     starts without berth (containerdOpts.node: its config at /etc/containerd/config.toml
+//     and /usr/local/bin on its PATH, both directories of the test bind-mounted inside
+//     the namespace). berth is installed by hand (`berth shim install`, a restart, a Wasm
+//     pod; runc and Wasm pods survive containerd restarts; `berth shim uninstall` gives
+//     the config back byte for byte) and by the node-installer DaemonSet whose manifests
+//     the test reads from docs/kubernetes.md, with an installer image it writes from the
+//     static binaries; the installer's --restart-containerd=signal SIGTERMs containerd
+//     and the test starts it again 5 s later, as systemd's Restart=always would.
 //   - TestKubePull, TestKubePullTransferService (kubepull_test.go): the kubelet pulls
 //     Wasm images (imagePullPolicy: Always) from Debian's docker-registry started inside
 //     the cluster's network namespace on 127.0.0.1:5000 (plain HTTP through a hosts.toml

@@ -20,10 +20,22 @@ type dockerd struct {
 	p    *proc
 }
 
+// dockerdOpts change the daemon.json of startDockerdOpts.
+type dockerdOpts struct {
+	// settings are daemon.json keys laid over the defaults; a nil value removes the key.
+	settings map[string]any
+}
+
 // startDockerd starts dockerd inside e on containerd c with the daemon.json of
 // recipes.md: no iptables, no bridge, no userland proxy, the containerd image store,
 // and time namespaces off (Debian's runc 1.1.5 does not know them).
 func (e *env) startDockerd(t *testing.T, c *containerd) *dockerd {
+	t.Helper()
+	return e.startDockerdOpts(t, c, dockerdOpts{})
+}
+
+// startDockerdOpts is startDockerd with o's changes to daemon.json.
+func (e *env) startDockerdOpts(t *testing.T, c *containerd, o dockerdOpts) *dockerd {
 	t.Helper()
 	d := &dockerd{e: e, c: c, dir: filepath.Join(e.dir, "docker")}
 	bin := tool(t, envDockerd, binDir(envDockerd, "dockerd", dockerdVersion), "dockerd")
@@ -36,7 +48,7 @@ func (e *env) startDockerd(t *testing.T, c *containerd) *dockerd {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := json.MarshalIndent(map[string]any{
+	settings := map[string]any{
 		"features":                     map[string]bool{"time-namespaces": false},
 		"data-root":                    filepath.Join(d.dir, "data"),
 		"exec-root":                    filepath.Join(d.dir, "exec"),
@@ -49,7 +61,15 @@ func (e *env) startDockerd(t *testing.T, c *containerd) *dockerd {
 		"ip6tables":                    false,
 		"bridge":                       "none",
 		"userland-proxy":               false,
-	}, "", "  ")
+	}
+	for k, v := range o.settings {
+		if v == nil {
+			delete(settings, k)
+		} else {
+			settings[k] = v
+		}
+	}
+	cfg, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -97,22 +97,27 @@ func kubeBins(t *testing.T) (k8s, etcd string) {
 // before). The test's cleanup tears it down (see teardown).
 func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 	t.Helper()
-	return newKubeWith(t, kubeOpts{shimDir: shimDir}, imgs...)
+	return newKubeWith(t, containerdOpts{shimDir: shimDir}, imgs...)
 }
 
-// kubeOpts tune newKubeWith.
+// newKubeWith is newKube with containerd started with o (o.node: a node berth is to be
+// installed on, see containerdOpts).
+func newKubeWith(t *testing.T, o containerdOpts, imgs ...string) *kube {
+	t.Helper()
+	return newKubeOpts(t, kubeOpts{containerd: o}, imgs...)
+}
+
+// kubeOpts tune newKubeOpts.
 type kubeOpts struct {
-	shimDir string
-	// containerdTOML is appended to containerd's config (containerdOpts.extraTOML).
-	containerdTOML string
+	containerd containerdOpts
 	// maxPods, when not zero, is the kubelet's maxPods (its default is 110).
 	maxPods int
 }
 
-// newKubeWith is newKube with the options o.
-func newKubeWith(t *testing.T, o kubeOpts, imgs ...string) *kube {
+// newKubeOpts is newKube with the options o.
+func newKubeOpts(t *testing.T, ko kubeOpts, imgs ...string) *kube {
 	t.Helper()
-	shimDir := o.shimDir
+	o := ko.containerd
 	k8sDir, etcdDir := kubeBins(t)
 	testImages(t) // built before the clock starts: bring-up counts from built binaries
 	start := time.Now()
@@ -216,12 +221,14 @@ func newKubeWith(t *testing.T, o kubeOpts, imgs ...string) *kube {
 		"--enable-admission-plugins", "NodeRestriction",
 		"--kubelet-client-certificate", apiKubelet.certPath, "--kubelet-client-key", apiKubelet.keyPath,
 		"--kubelet-preferred-address-types", "InternalIP",
+		// As kubeadm sets it: the node installer of docs/kubernetes.md is privileged.
+		"--allow-privileged=true",
 		"--profiling=false")
 
 	// containerd with CRI, the berth runtime and CNI (ptp + host-local); the images are
 	// imported while the kubelet and the control plane come up.
 	k.mark(t, start, "etcd and apiserver started")
-	k.cri = e.startCRI(t, v24, containerdOpts{shimDir: shimDir, extraTOML: o.containerdTOML})
+	k.cri = e.startCRI(t, v24, o)
 	k.mark(t, start, "containerd up")
 	// Again, so that the teardown runs before containerd's own cleanup stops it (cleanups
 	// run last-registered first): the pods must be removed through CRI while it runs.
@@ -235,8 +242,8 @@ func newKubeWith(t *testing.T, o kubeOpts, imgs ...string) *kube {
 		"--kubeconfig", schedConfig, "--leader-elect=false", "--secure-port", "0", "--profiling=false")
 	kcfg := filepath.Join(k.dir, "kubelet.yaml")
 	kyaml := kubeletYAML(pki.caPath, k.cri.c.sock, k.cgroupRoot)
-	if o.maxPods > 0 {
-		kyaml += fmt.Sprintf("maxPods: %d\n", o.maxPods)
+	if ko.maxPods > 0 {
+		kyaml += fmt.Sprintf("maxPods: %d\n", ko.maxPods)
 	}
 	if err := os.WriteFile(kcfg, []byte(kyaml), 0o644); err != nil {
 		t.Fatal(err)

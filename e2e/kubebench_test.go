@@ -323,7 +323,7 @@ func TestBenchKube(t *testing.T) {
 	n := benchInt(t, envBenchN, 30)
 	pods := benchInt(t, envBenchPods, 100)
 	wasmArchive, nativeArchive := buildIdleImages(t)
-	k := newKubeWith(t, kubeOpts{shimDir: filepath.Dir(shim), maxPods: pods + 20}, imgSleep)
+	k := newKubeOpts(t, kubeOpts{containerd: containerdOpts{shimDir: filepath.Dir(shim)}, maxPods: pods + 20}, imgSleep)
 	k.cri.c.importImage(t, "k8s.io", wasmArchive)
 	k.cri.c.importImage(t, "k8s.io", nativeArchive)
 	k.apply(t, "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: berth\nhandler: berth\n")

@@ -194,7 +194,7 @@ func TestKubePull(t *testing.T) {
 	shim := shimBin(t)
 	hostsDir := filepath.Join(t.TempDir(), "certs.d")
 	writeHostsTOML(t, hostsDir)
-	k := newKubeWith(t, kubeOpts{shimDir: filepath.Dir(shim), containerdTOML: kubePullTOML(hostsDir, true)})
+	k := newKubeWith(t, containerdOpts{shimDir: filepath.Dir(shim), extraTOML: kubePullTOML(hostsDir, true)})
 	k.apply(t, "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: berth\nhandler: berth\n")
 	startNodeRegistry(t, k.e)
 	root := t.TempDir()
@@ -294,7 +294,7 @@ func TestKubePullTransferService(t *testing.T) {
 	writeHostsTOML(t, hostsDir)
 	toml := kubePullTOML(hostsDir, false) +
 		"[plugins.'io.containerd.cri.v1.images'.runtime_platforms.berth]\n  platform = 'wasi/wasm'\n"
-	k := newKubeWith(t, kubeOpts{shimDir: filepath.Dir(shim), containerdTOML: toml})
+	k := newKubeWith(t, containerdOpts{shimDir: filepath.Dir(shim), extraTOML: toml})
 	k.apply(t, "apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata:\n  name: berth\nhandler: berth\n")
 	startNodeRegistry(t, k.e)
 	hello := pushToNode(t, k.e, t.TempDir(), imgHello, "e2e-hello:1")

@@ -18,6 +18,7 @@ import (
 const (
 	defaultContainerdConfig = "/etc/containerd/config.toml"
 	defaultShimBinDir       = "/usr/local/bin"
+	defaultContainerdSocket = "/run/containerd/containerd.sock"
 	k3sContainerdDir        = "/var/lib/rancher/k3s/agent/etc/containerd"
 )
 
@@ -27,6 +28,20 @@ type shimFlags struct {
 	binDir        string
 	dryRun, force bool
 	configVersion int
+	// restart is --restart-containerd (none or signal), socket the containerd socket
+	// it acts on, restartTimeout how long to wait for a new containerd.
+	restart        string
+	socket         string
+	restartTimeout time.Duration
+}
+
+// addRestartFlags adds the flags that restart containerd after a changed config.
+func addRestartFlags(c *cobra.Command, f *shimFlags) {
+	fl := c.Flags()
+	fl.StringVar(&f.restart, "restart-containerd", string(shiminstall.RestartNone),
+		"when the config changed: \"none\" (restart it yourself) or \"signal\" (SIGTERM the containerd serving --containerd-socket and wait until its supervisor, e.g. systemd with Restart=always, serves the socket again)")
+	fl.StringVar(&f.socket, "containerd-socket", defaultContainerdSocket, "containerd's socket, for --restart-containerd signal")
+	fl.DurationVar(&f.restartTimeout, "restart-timeout", time.Minute, "how long --restart-containerd signal waits for a new containerd")
 }
 
 // shimCmd is `berth shim`: registering containerd-shim-berth-v1 with containerd.
@@ -71,6 +86,7 @@ func (a *App) shimInstallCmd() *cobra.Command {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the planned changes and a diff of the config; write nothing")
 	fl.IntVar(&f.configVersion, "config-version", 0, "config version (2 or 3) to write when the config is empty (default: 3 if the containerd on PATH is 2.x, else 2)")
 	fl.BoolVar(&f.force, "force", false, "replace a runtime already named berth with another runtime_type (uninstall restores it)")
+	addRestartFlags(c, f)
 	return c
 }
 
@@ -81,17 +97,22 @@ func (a *App) shimUninstallCmd() *cobra.Command {
 		Short: "Remove what berth shim install added to containerd's config, and the shim binary",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.shimUninstall(f)
+			return a.shimUninstall(cmd.Context(), f)
 		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.config, "config", defaultContainerdConfig, "containerd config file to edit")
 	fl.StringVar(&f.binDir, "bin-dir", defaultShimBinDir, "directory to remove the shim binary from (\"\" keeps it)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print the planned changes and a diff of the config; write nothing")
+	addRestartFlags(c, f)
 	return c
 }
 
 func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) error {
+	mode, err := shiminstall.ParseRestartMode(f.restart)
+	if err != nil {
+		return fmt.Errorf("%w: --restart-containerd: %w", ErrBadSpec, err)
+	}
 	if versionSet && f.configVersion != 2 && f.configVersion != 3 {
 		return fmt.Errorf("%w: --config-version %d: berth writes version 2 (containerd 1.6/1.7) or 3 (containerd 2.x)", ErrBadSpec, f.configVersion)
 	}
@@ -130,6 +151,9 @@ func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) er
 		srcs = []string{src, g}
 	}
 	w := a.Stdout
+	if err := checkRestart(f, mode, res.Changed); err != nil {
+		return err
+	}
 	if f.dryRun {
 		fmt.Fprintln(w, "dry run: nothing is written")
 		for _, src := range srcs {
@@ -178,9 +202,15 @@ func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) er
 		fmt.Fprintf(w, "config: %s: %s\n", f.config, res.Message)
 	}
 	printWarnings(a.Stderr, warnings)
+	restarted, err := a.restartContainerd(ctx, f, mode, res.Changed)
+	if err != nil {
+		return err
+	}
 
 	fmt.Fprintln(w, "\nNext:")
-	if res.Changed {
+	if restarted {
+		fmt.Fprintln(w, "  containerd was restarted and has loaded the config")
+	} else if res.Changed {
 		if isK3s(f.config) {
 			fmt.Fprintf(w, "  k3s rewrites %s from a template each time it starts: put the berth table\n", f.config)
 			fmt.Fprintf(w, "  into %s/config.toml.tmpl (config-v3.toml.tmpl on k3s with containerd 2)\n", k3sContainerdDir)
@@ -199,7 +229,11 @@ func (a *App) shimInstall(ctx context.Context, f *shimFlags, versionSet bool) er
 	return nil
 }
 
-func (a *App) shimUninstall(f *shimFlags) error {
+func (a *App) shimUninstall(ctx context.Context, f *shimFlags) error {
+	mode, err := shiminstall.ParseRestartMode(f.restart)
+	if err != nil {
+		return fmt.Errorf("%w: --restart-containerd: %w", ErrBadSpec, err)
+	}
 	data, exists, err := shiminstall.ReadConfig(f.config)
 	if err != nil {
 		return err
@@ -211,6 +245,9 @@ func (a *App) shimUninstall(f *shimFlags) error {
 		}
 	}
 	w := a.Stdout
+	if err := checkRestart(f, mode, res.Changed); err != nil {
+		return err
+	}
 	if f.dryRun {
 		fmt.Fprintln(w, "dry run: nothing is written")
 		a.printConfigPlan(w, f.config, exists, data, res)
@@ -248,11 +285,52 @@ func (a *App) shimUninstall(f *shimFlags) error {
 			}
 		}
 	}
+	restarted, err := a.restartContainerd(ctx, f, mode, res.Changed)
+	if err != nil {
+		return err
+	}
 	if res.Changed {
-		fmt.Fprintln(w, "\nNext:\n  restart containerd to forget the runtime:  systemctl restart containerd")
+		fmt.Fprintln(w, "\nNext:")
+		if restarted {
+			fmt.Fprintln(w, "  containerd was restarted and has forgotten the runtime")
+		} else {
+			fmt.Fprintln(w, "  restart containerd to forget the runtime:  systemctl restart containerd")
+		}
 		fmt.Fprintln(w, "  pods with runtimeClassName: berth will no longer start on this node")
 	}
 	return nil
+}
+
+// checkRestart finds, before anything is written, the containerd that
+// --restart-containerd signal would restart when the config is to change, so that a
+// wrong socket leaves the node as it was instead of with a config containerd has not
+// loaded.
+func checkRestart(f *shimFlags, mode shiminstall.RestartMode, changes bool) error {
+	if mode != shiminstall.RestartSignal || !changes {
+		return nil
+	}
+	_, err := shiminstall.ContainerdPID(f.socket, "/proc")
+	return err
+}
+
+// restartContainerd restarts containerd as mode says when the config changed, and
+// tells whether it did.
+func (a *App) restartContainerd(ctx context.Context, f *shimFlags, mode shiminstall.RestartMode, changed bool) (bool, error) {
+	w := a.Stdout
+	if mode == shiminstall.RestartNone {
+		return false, nil
+	}
+	if !changed {
+		fmt.Fprintln(w, "containerd: config unchanged, not restarted")
+		return false, nil
+	}
+	fmt.Fprintf(w, "containerd: sending SIGTERM to the containerd serving %s and waiting up to %v for its supervisor to start a new one\n", f.socket, f.restartTimeout)
+	r, err := shiminstall.RestartBySignal(ctx, f.socket, "/proc", f.restartTimeout)
+	if err != nil {
+		return false, err
+	}
+	fmt.Fprintf(w, "containerd: restarted: pid %d → %d, socket unanswered for %v\n", r.OldPID, r.NewPID, r.Down.Round(time.Millisecond))
+	return true, nil
 }
 
 // printConfigPlan prints what would happen to the config, with a diff.

@@ -243,6 +243,18 @@ func TestShimInstallErrors(t *testing.T) {
 			want: []string{"invalid flag value: --config-version 4"},
 		},
 		{
+			name: "bad --restart-containerd",
+			args: []string{"--restart-containerd", "systemd"},
+			want: []string{"--restart-containerd", `unknown mode "systemd"`, `"none" or "signal"`},
+		},
+		{
+			// Checked before anything is written: a wrong socket leaves the node as it was.
+			name:   "--restart-containerd signal without containerd",
+			config: "version = 2\n",
+			args:   []string{"--restart-containerd", "signal", "--containerd-socket", "/nonexistent/containerd.sock"},
+			want:   []string{"finding the containerd that serves /nonexistent/containerd.sock"},
+		},
+		{
 			name:   "--config-version against the file's",
 			config: "version = 2\n",
 			args:   []string{"--config-version", "3"},
@@ -304,4 +316,14 @@ func TestShimInstallFindsShimOnPath(t *testing.T) {
 		t.Fatalf("exit %d without a shim anywhere\n%s%s", code, out.String(), errb.String())
 	}
 	mustContain(t, "stderr", errb.String(), "cannot find containerd-shim-berth-v1", "make shim")
+}
+
+// --restart-containerd signal acts only when the config changes: a second install (a
+// rescheduled installer pod) neither looks for containerd nor restarts it.
+func TestShimInstallSignalUnchanged(t *testing.T) {
+	s := newShimInstallation(t, shimConfigV2)
+	flags := []string{"--config", s.config, "--bin-dir", s.binDir}
+	s.ok(append([]string{"shim", "install"}, flags...)...)
+	out := s.ok(append([]string{"shim", "install", "--restart-containerd", "signal", "--containerd-socket", "/nonexistent/containerd.sock"}, flags...)...)
+	mustContain(t, "second install", out, "already registered", "containerd: config unchanged, not restarted", "nothing to restart")
 }

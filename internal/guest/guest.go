@@ -34,7 +34,7 @@ import (
 const Binary = "berth-guest"
 
 // Modes, the program's first argument; the second, when given, is the network
-// namespace to join.
+// namespace to join or guest.NewNetns (see Netns).
 const (
 	ModeGuest   = "guest"   // runs the container's module
 	ModeSandbox = "sandbox" // holds a pod sandbox: joins its namespaces, waits to be killed
@@ -59,38 +59,77 @@ func ReadSpec(dir string) (*specs.Spec, error) {
 	return &s, nil
 }
 
-// NetnsPath is the network namespace config.json names, "" for none (the shim's own).
-// The shim passes it to berth-guest as its second argument, so that the process need
-// not parse config.json for it before runtime.Load parses it for the module.
-func NetnsPath(s *specs.Spec) string {
+// NewNetns is berth-guest's second argument when the container gets a network
+// namespace of its own (see Netns).
+const NewNetns = "new"
+
+// Netns is what config.json asks of the container's network namespace, as berth-guest's
+// second argument (see JoinNetns): "" when it lists none (the guest stays in the shim's
+// namespace, as runc leaves such a process in its own), the path it names, or NewNetns
+// when it lists one without a path. The shim passes it so that the process need not
+// parse config.json for it before runtime.Load parses it for the module.
+func Netns(s *specs.Spec) string {
 	if s.Linux == nil {
 		return ""
 	}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.NetworkNamespace {
+			if ns.Path == "" {
+				return NewNetns
+			}
 			return ns.Path
 		}
 	}
 	return ""
 }
 
-// JoinNetns moves the calling thread into the network namespace at path p (see
-// NetnsPath); "" leaves it where it is. A network namespace without a path in the spec
-// asks for a new, empty one: the guest gets no network, which it has anyway (no sockets
-// but preopened ones) until the networking work; it stays in the shim's namespace.
-func JoinNetns(p string) error {
-	if p == "" {
+// JoinNetns moves the calling thread into the network namespace that arg names (see
+// Netns): "" leaves it where it is, an absolute path is joined, and NewNetns makes a
+// new namespace with its loopback up, as runc does for a namespace without a path.
+// Docker 29 asks for that: it lets the runtime create the namespace, then configures
+// /proc/<task pid>/ns/net (its veth and address) between Create and Start.
+func JoinNetns(arg string) error {
+	switch {
+	case arg == "":
 		return nil
+	case arg == NewNetns:
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("creating the container's network namespace: %w", err)
+		}
+		if err := loopbackUp(); err != nil {
+			return fmt.Errorf("bringing up lo in the container's new network namespace: %w", err)
+		}
+		return nil
+	case !filepath.IsAbs(arg):
+		return fmt.Errorf("network namespace %q: want an absolute path or %q", arg, NewNetns)
 	}
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(arg, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("opening the network namespace %s: %w", p, err)
+		return fmt.Errorf("opening the network namespace %s: %w", arg, err)
 	}
 	defer unix.Close(fd)
 	if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-		return fmt.Errorf("joining the network namespace %s: %w", p, err)
+		return fmt.Errorf("joining the network namespace %s: %w", arg, err)
 	}
 	return nil
+}
+
+// loopbackUp sets IFF_UP on lo in the calling thread's network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
 // ReadStatus reads the process's one status line: nil for "ok", else what went wrong.

@@ -9,8 +9,10 @@
 // # Notes
 //
 //   - One process per container: Create starts berth-guest (internal/guest) in the
-//     bundle; that process joins the spec's network namespace, is put in the spec's
-//     cgroup (linux.cgroupsPath, with linux.resources applied), loads the compiled module
+//     bundle; that process joins the spec's network namespace (or makes a new one with
+//     its loopback up when the spec lists one without a path, as runc does: Docker 29
+//     then configures /proc/<task pid>/ns/net between Create and Start), is put in the
+//     spec's cgroup (linux.cgroupsPath, with linux.resources applied), loads the compiled module
 //     from berth's cache and waits; Start lets it run. wazero's compiled code cannot be
 //     preempted, so a guest in the shim's own process would freeze the shim at the next
 //     GC; in its own process, State, Kill and Stats answer at once and the kernel stops
@@ -34,7 +36,8 @@
 //     annotation dev.berth.restart-policy (restart.Annotation), which berth writes for
 //     `run -d --restart` and containerd, Docker and CRI never set: their own restart logic
 //     stays in charge. Each run is a new berth-guest process in the same bundle, cgroup and
-//     log, after docker's back-off; for the task API it is one task, running (pid 0 during
+//     log, after docker's back-off (in the first run's network namespace, which the shim
+//     holds when the first run made it); for the task API it is one task, running (pid 0 during
 //     a back-off) until a run ends that is not restarted: only then do Wait, the exit
 //     event and Delete see an exit. Any Kill ends the policy. The count and the back-off
 //     go to restart.StateFile in the bundle, for berth's ps and inspect.

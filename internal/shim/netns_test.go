@@ -17,7 +17,9 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/berth-dev/berth/internal/logs"
 	"github.com/berth-dev/berth/internal/network"
+	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/testguest"
 )
 
@@ -142,5 +144,155 @@ func TestNetnsPublishedPorts(t *testing.T) {
 	}
 	if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "n1"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dialIn connects to addr from inside the network namespace at path, retrying for up
+// to 20 s while the guest comes up, and returns what the guest wrote.
+func dialIn(t *testing.T, path, addr string) string {
+	t.Helper()
+	var got []byte
+	var err error
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		err = inNetns(t, path, func() error {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return err
+			}
+			// Reset, not FIN, once the guest has closed: its end then leaves no
+			// TIME_WAIT behind, which would keep the next run (a restart binding the
+			// same port without SO_REUSEADDR) from binding.
+			defer c.Close()
+			defer c.(*net.TCPConn).SetLinger(0)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			got, err = io.ReadAll(c)
+			return err
+		})
+		if err == nil {
+			return string(got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("dialing %s inside %s: %v", addr, path, err)
+	return ""
+}
+
+// TestNewNetns: a spec that lists a network namespace without a path (Docker 29's
+// bridge networking, ctr's default) gets a namespace of its own, made by berth-guest
+// with its loopback up, which /proc/<task pid>/ns/net names (Docker configures its
+// veth there between Create and Start). The guest binds a port the host holds and is
+// reached inside that namespace only. Under a restart policy every run joins the
+// first run's namespace (the shim holds it); without one nothing is held.
+func TestNewNetns(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	self, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host holds the port the guest binds: the guest must not be in the host's
+	// namespace to bind it.
+	host, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	port := strconv.Itoa(host.Addr().(*net.TCPAddr).Port)
+	addr := "127.0.0.1:" + port
+
+	f := newFixture(t)
+	f.wasm = testguest.C(t, testguest.CWasmEdge, "-DV1")
+	linux := &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace}}}
+	for _, tc := range []struct {
+		name   string
+		policy string
+	}{
+		{"no-policy", ""},
+		{"restart-always", "always"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ann map[string]string
+			if tc.policy != "" {
+				ann = map[string]string{restart.Annotation: tc.policy}
+			}
+			id := "nn-" + tc.name
+			bundle := f.bundleSpec([]string{"/app.wasm", "mapped", port}, ann, linux)
+			logPath := filepath.Join(t.TempDir(), logs.FileName(id))
+			out := logs.URI(logPath, logs.Options{})
+			t.Cleanup(func() {
+				if t.Failed() {
+					for _, e := range f.logEntries(logPath) {
+						t.Logf("guest %s: %s", e.Stream, strings.TrimSpace(e.Log))
+					}
+				}
+			})
+			resp, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: id, Bundle: bundle, Stdout: out, Stderr: out})
+			if err != nil {
+				t.Fatalf("Create: %v", err)
+			}
+			first := fmt.Sprintf("/proc/%d/ns/net", resp.Pid)
+			ns1, err := os.Readlink(first)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ns1 == self {
+				t.Fatalf("the guest %d is in the shim's network namespace %s, want a new one", resp.Pid, ns1)
+			}
+			f.svc.mu.Lock()
+			held := f.svc.containers[id].netns != nil
+			f.svc.mu.Unlock()
+			if held != (tc.policy != "") {
+				t.Errorf("the shim holds the namespace: %v, want %v (only under a restart policy)", held, tc.policy != "")
+			}
+			if _, err := f.svc.Start(f.ctx, &taskAPI.StartRequest{ID: id}); err != nil {
+				t.Fatal(err)
+			}
+			if got := dialIn(t, first, addr); got != "mapped" {
+				t.Fatalf("inside the new namespace %s answered %q, want the guest's \"mapped\"", addr, got)
+			}
+			if tc.policy == "" {
+				if code := f.wait(id); code != 0 {
+					t.Fatalf("exit status %d", code)
+				}
+			} else {
+				// The guest exits after one connection; "always" starts the next run,
+				// which must be in the same namespace.
+				var pid uint32
+				deadline := time.Now().Add(20 * time.Second)
+				for pid == 0 || pid == resp.Pid {
+					if time.Now().After(deadline) {
+						t.Fatalf("no restarted run within 20s")
+					}
+					time.Sleep(20 * time.Millisecond)
+					st, err := f.svc.State(f.ctx, &taskAPI.StateRequest{ID: id})
+					if err != nil {
+						t.Fatal(err)
+					}
+					pid = st.Pid
+				}
+				next := fmt.Sprintf("/proc/%d/ns/net", pid)
+				if ns2, err := os.Readlink(next); err != nil || ns2 != ns1 {
+					t.Fatalf("the restarted run %d is in network namespace %q (%v), want the first run's %s", pid, ns2, err, ns1)
+				}
+				if got := dialIn(t, next, addr); got != "mapped" {
+					t.Fatalf("the restarted run answered %q, want \"mapped\"", got)
+				}
+				if _, err := f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: id, Signal: uint32(unix.SIGKILL)}); err != nil {
+					t.Fatal(err)
+				}
+				f.wait(id)
+			}
+			if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: id}); err != nil {
+				t.Fatal(err)
+			}
+			f.svc.mu.Lock()
+			_, still := f.svc.containers[id]
+			f.svc.mu.Unlock()
+			if still {
+				t.Errorf("container %s still known after Delete", id)
+			}
+		})
 	}
 }

@@ -75,6 +75,10 @@ type container struct {
 	bin        string   // berth-guest
 	args       []string // its arguments
 	start      *os.File // write end of the start pipe, nil once started
+	// netns holds the network namespace the first run made (guest.NewNetns) for a
+	// container with a restart policy: later runs join it, so what Docker or CNI set
+	// up in it stays the container's. Set once under mu after the first run is ready.
+	netns *os.File
 
 	exited chan struct{} // closed when the task has ended for good (after its last run)
 	// noRestart is closed by the first Kill: the task's runs end with the current one.
@@ -212,7 +216,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		mode = guest.ModeSandbox
 	}
 	c.bin, c.args = bin, []string{mode}
-	if ns := guest.NetnsPath(spec); ns != "" {
+	if ns := guest.Netns(spec); ns != "" {
 		c.args = append(c.args, ns)
 	}
 	if v, ok := spec.Annotations[restart.Annotation]; ok && !c.sandbox {
@@ -246,6 +250,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err := c.ready(c.pid, statusR); err != nil {
 		return nil, err
 	}
+	if err := c.holdNetns(); err != nil {
+		return nil, err
+	}
 	// Where create time goes, for `containerd --log-level debug` and bench/.
 	log.G(ctx).WithFields(log.Fields{
 		"id": r.ID, "mount": tMount.Sub(t0), "spawn": tSpawn.Sub(tMount),
@@ -273,7 +280,14 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 // set up in io. The process loads the module, says so on status (ready reads it) and
 // waits for a byte on start. On error nothing is left running or open.
 func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start, status *os.File, err error) {
-	cmd = exec.Command(c.bin, c.args...)
+	args := c.args
+	c.mu.Lock()
+	if c.netns != nil {
+		// The namespace the first run made, through the shim's descriptor.
+		args = []string{c.args[0], fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), c.netns.Fd())}
+	}
+	c.mu.Unlock()
+	cmd = exec.Command(c.bin, args...)
 	cmd.Dir = c.bundle
 	cmd.Env = os.Environ()
 	// The process dies with the shim: containerd then runs `shim delete`, which reports
@@ -309,6 +323,24 @@ func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start,
 		return nil, nil, nil, fmt.Errorf("starting the container process: %w", err)
 	}
 	return cmd, startW, statusR, nil
+}
+
+// holdNetns keeps the network namespace the first run made (guest.NewNetns), for a
+// container whose restart policy may start more runs: each would make a new, empty
+// one, without the interfaces that Docker (or CNI) configured in the first between
+// Create and Start.
+func (c *container) holdNetns() error {
+	if len(c.args) < 2 || c.args[1] != guest.NewNetns || c.policy.Mode == "" || c.policy.Mode == restart.No {
+		return nil
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", c.pid))
+	if err != nil {
+		return fmt.Errorf("container %s: holding its network namespace for restarts: %w", c.id, err)
+	}
+	c.mu.Lock()
+	c.netns = f
+	c.mu.Unlock()
+	return nil
 }
 
 // ready puts a run's process pid into the container's cgroup, if it has one, and waits
@@ -522,6 +554,10 @@ func (c *container) cleanup(ctx context.Context) {
 	}
 	c.mu.Lock()
 	c.io.close()
+	if c.netns != nil {
+		c.netns.Close()
+		c.netns = nil
+	}
 	c.mu.Unlock()
 	if c.rootfs != "" {
 		if err := mount.UnmountAll(c.rootfs, 0); err != nil {

@@ -19,8 +19,8 @@ import (
 
 // Main is the container's process, run in the bundle directory with the container's
 // stdio as fds 0–2 and the two pipes FdStart and FdStatus; args are os.Args, whose
-// args[1] is the mode and args[2], if any, the network namespace. It joins that
-// namespace, loads the module (from berth's compile cache, $BERTH_ROOT; on the WASI host
+// args[1] is the mode and args[2], if any, the network namespace (guest.Netns). It
+// joins (or makes) that namespace, loads the module (from berth's compile cache, $BERTH_ROOT; on the WASI host
 // $BERTH_WASI names), reports "ok" on
 // FdStatus, waits for the start byte and runs the module. Its exit status is the module's exit code (134 for a trap).
 //
