@@ -10,6 +10,8 @@
 #   BERTH_BENCH_N=30       samples per side for latencies
 #   BERTH_BENCH_TASKS=1000 tasks per side for the throughput benchmark
 #   BERTH_BENCH_GROUP=100  idle containers in one shim group for the memory benchmark
+#   BERTH_BENCH_PODS=100   idle pods per side for the Kubernetes density benchmark
+#                          (TestBenchKube: sudo bench/shim.sh Kube)
 #   BERTH_BENCH_OUT=FILE   where the report goes (default: a temporary file, printed)
 # The components the e2e tests need must be installed (.ci/run installs them; see
 # e2e/doc.go). Needs root.
@@ -21,6 +23,7 @@ export BERTH_E2E=1 BERTH_BENCH=1
 export BERTH_BENCH_N="${BERTH_BENCH_N:-30}"
 export BERTH_BENCH_TASKS="${BERTH_BENCH_TASKS:-1000}"
 export BERTH_BENCH_GROUP="${BERTH_BENCH_GROUP:-100}"
+export BERTH_BENCH_PODS="${BERTH_BENCH_PODS:-100}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 export BERTH_BENCH_OUT="${BERTH_BENCH_OUT:-$tmp/report.md}"
@@ -35,7 +38,7 @@ fi
 	echo "## containerd shim benchmarks"
 	echo
 	echo "$(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) CPUs, kernel $(uname -r);"
-	echo "\`bench/shim.sh$( [ "$sel" = '.*' ] || printf " '%s'" "$sel")\` with BERTH_BENCH_N=$BERTH_BENCH_N BERTH_BENCH_TASKS=$BERTH_BENCH_TASKS BERTH_BENCH_GROUP=$BERTH_BENCH_GROUP"
+	echo "\`bench/shim.sh$( [ "$sel" = '.*' ] || printf " '%s'" "$sel")\` with BERTH_BENCH_N=$BERTH_BENCH_N BERTH_BENCH_TASKS=$BERTH_BENCH_TASKS BERTH_BENCH_GROUP=$BERTH_BENCH_GROUP BERTH_BENCH_PODS=$BERTH_BENCH_PODS"
 } >>"$BERTH_BENCH_OUT"
 
 log="$tmp/go-test.log"

@@ -32,6 +32,9 @@ type containerdOpts struct {
 	// cri enables the CRI plugin, with runtime handler "berth", the locally imported
 	// pause image and CNI (ptp + host-local) configured in cniDir.
 	cri bool
+	// extraTOML is appended as it is to a version 3 (containerd 2.4) config: the
+	// settings a test adds, such as [plugins.'io.containerd.cri.v1.images'].
+	extraTOML string
 	// node starts containerd as on a node berth is not installed on yet, with the
 	// paths `berth shim install` writes: the config (without the berth runtime) is
 	// /etc/containerd/config.toml, which containerd reads by default, and /usr/local/bin
@@ -278,6 +281,7 @@ temp = %q
     conf_dir = %q
 `, pauseImage, berthV3(o), c.cniDir)
 	}
+	b.WriteString(o.extraTOML)
 	return b.String()
 }
 

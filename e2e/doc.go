@@ -85,6 +85,16 @@
 //     the test reads from docs/kubernetes.md, with an installer image it writes from the
 //     static binaries; the installer's --restart-containerd=signal SIGTERMs containerd
 //     and the test starts it again 5 s later, as systemd's Restart=always would.
+//   - TestKubePull, TestKubePullTransferService (kubepull_test.go): the kubelet pulls
+//     Wasm images (imagePullPolicy: Always) from Debian's docker-registry started inside
+//     the cluster's network namespace on 127.0.0.1:5000 (plain HTTP through a hosts.toml
+//     under containerd's config_path), pushed there with `berth push`: with
+//     use_local_image_pull = true (what `berth shim install` writes) the plain wasi/wasm
+//     image runs and the Go guest's first pod (which compiles it) is timed against the
+//     next ones, and from a `berth push --index-with` index a runc pod runs the Linux image
+//     while a berth pod gets it too and fails with a message that says so; without the
+//     setting (containerd's transfer service), the plain image fails with "parent
+//     snapshot … does not exist", as docs/kubernetes.md says.
 //   - TestRegistryInterop (registry_test.go): images move both ways between berth and
 //     crane, skopeo and oras through two loopback registries (one open, one with htpasswd
 //     users and `berth login`), in every Wasm layout, plus a multi-platform index, a
@@ -101,9 +111,11 @@
 //     keeps them all, one unbroken run ending at the last line when max-file=3 drops
 //     the oldest files.
 //   - TestBenchCtrRun, TestBenchDocker, TestBenchThroughput, TestBenchMemory,
-//     TestBenchResponsive (bench_test.go): the shim's performance against runc, side by
-//     side; they run only with BERTH_BENCH=1 as well, through bench/shim.sh, which
-//     prints their report (docs/benchmarks.md keeps the latest).
+//     TestBenchResponsive (bench_test.go), TestBenchKube (kubebench_test.go: pod start
+//     latency, density and memory of Wasm pods against runc pods on the cluster): the
+//     shim's performance against runc, side by side; they run only with BERTH_BENCH=1 as
+//     well, through bench/shim.sh, which prints their report (docs/benchmarks.md keeps the
+//     latest).
 //
 // # Knobs
 //
@@ -116,7 +128,8 @@
 //   - BERTH_E2E_REQUIRE=1: a missing component fails instead of skipping.
 //   - BERTH_BENCH=1 runs the benchmarks; BERTH_BENCH_N (samples per side, default 30),
 //     BERTH_BENCH_TASKS (throughput tasks per side, default 200; bench/shim.sh: 1000),
-//     BERTH_BENCH_GROUP (idle containers in one shim group, default 100) and
+//     BERTH_BENCH_GROUP (idle containers in one shim group, default 100),
+//     BERTH_BENCH_PODS (idle pods per side in TestBenchKube, default 100) and
 //     BERTH_BENCH_OUT (a file the markdown report is appended to) tune them.
 //
 // A failing test prints the tail of every daemon log of its environment.

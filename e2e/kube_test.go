@@ -104,6 +104,20 @@ func newKube(t *testing.T, shimDir string, imgs ...string) *kube {
 // installed on, see containerdOpts).
 func newKubeWith(t *testing.T, o containerdOpts, imgs ...string) *kube {
 	t.Helper()
+	return newKubeOpts(t, kubeOpts{containerd: o}, imgs...)
+}
+
+// kubeOpts tune newKubeOpts.
+type kubeOpts struct {
+	containerd containerdOpts
+	// maxPods, when not zero, is the kubelet's maxPods (its default is 110).
+	maxPods int
+}
+
+// newKubeOpts is newKube with the options o.
+func newKubeOpts(t *testing.T, ko kubeOpts, imgs ...string) *kube {
+	t.Helper()
+	o := ko.containerd
 	k8sDir, etcdDir := kubeBins(t)
 	testImages(t) // built before the clock starts: bring-up counts from built binaries
 	start := time.Now()
@@ -227,7 +241,11 @@ func newKubeWith(t *testing.T, o containerdOpts, imgs ...string) *kube {
 	k.daemon(t, "kube-scheduler", filepath.Join(k8sDir, "kube-scheduler"),
 		"--kubeconfig", schedConfig, "--leader-elect=false", "--secure-port", "0", "--profiling=false")
 	kcfg := filepath.Join(k.dir, "kubelet.yaml")
-	if err := os.WriteFile(kcfg, []byte(kubeletYAML(pki.caPath, k.cri.c.sock, k.cgroupRoot)), 0o644); err != nil {
+	kyaml := kubeletYAML(pki.caPath, k.cri.c.sock, k.cgroupRoot)
+	if ko.maxPods > 0 {
+		kyaml += fmt.Sprintf("maxPods: %d\n", ko.maxPods)
+	}
+	if err := os.WriteFile(kcfg, []byte(kyaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	k.daemon(t, "kubelet", filepath.Join(k8sDir, "kubelet"),

@@ -16,9 +16,8 @@ import (
 )
 
 // Images of TestKubeWorkloads besides the shared ones (images_test.go), built by
-// workloadImages at test time.
+// workloadImages at test time (imgIdle, from idleSrc, is kubebench_test.go's).
 const (
-	imgIdle         = "docker.io/library/e2e-idle:1"               // C: prints "idle", then sleeps forever
 	imgHTTP         = "docker.io/library/e2e-http-server:1"        // examples/http-server (Go, stealthrocket/net), :8080
 	imgMemHog       = "docker.io/library/e2e-memhog:1"             // C: allocates argv[1] MiB, 1 MiB at a time
 	imgClient       = "docker.io/library/e2e-http-client:1"        // Go wasip1: GET argv[1] (stealthrocket/net)
@@ -28,17 +27,6 @@ const (
 // envKubeProxy names the directory with kube-proxy (.ci/run builds it from .ci/k8s into
 // the cache as kube-proxy-VERSION).
 const envKubeProxy = "BERTH_E2E_KUBE_PROXY_BIN"
-
-const idleSrc = `#include <stdio.h>
-#include <unistd.h>
-
-int main(void) {
-	printf("idle\n");
-	fflush(stdout);
-	for (;;)
-		sleep(3600);
-}
-`
 
 const memHogSrc = `#include <stdio.h>
 #include <stdlib.h>

@@ -61,8 +61,9 @@ func (a *App) shimCmd() *cobra.Command {
 Docker and ctr (--runtime ` + shiminstall.RuntimeType + `).
 
 install copies ` + shiminstall.ShimBinary + ` onto containerd's PATH and adds the runtime to containerd's
-config.toml; uninstall removes exactly what install added. Both keep every other line of the config.
-See docs/kubernetes.md.`,
+config.toml, with ` + shiminstall.LocalPullKey + ` = true for CRI images (without it containerd 2.1+
+fetches the Wasm images the kubelet pulls but does not unpack them); uninstall removes exactly what
+install added. Both keep every other line of the config. See docs/kubernetes.md.`,
 		Args: cobra.NoArgs,
 	}
 	c.AddCommand(a.shimInstallCmd(), a.shimUninstallCmd())

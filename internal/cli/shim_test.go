@@ -124,9 +124,10 @@ func TestShimInstallUninstall(t *testing.T) {
 		"dry run: nothing is written",
 		"shim: would copy "+s.shim+" to "+installed,
 		"config: would save the current config as "+s.config+".berth-bak",
-		"--- "+s.config+"\n+++ "+s.config+"\n@@ -7,3 +7,8 @@\n",
+		"--- "+s.config+"\n+++ "+s.config+"\n@@ -7,3 +7,10 @@\n",
 		"+# added by berth shim install (and the empty line above)\n",
-		"+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n+  runtime_type = \"io.containerd.berth.v1\"\n+# end berth\n",
+		"+[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n+  runtime_type = \"io.containerd.berth.v1\"\n"+
+			"+[plugins.\"io.containerd.cri.v1.images\"]\n+  use_local_image_pull = true\n+# end berth\n",
 	)
 	if got := s.read(s.config); got != shimConfigV2 {
 		t.Fatalf("--dry-run changed the config:\n%s", got)

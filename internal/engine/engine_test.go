@@ -87,6 +87,8 @@ func TestRunErrors(t *testing.T) {
 	}{
 		{"malformed bytes", []byte("this is not wasm at all"), ErrInvalidModule, "not a valid WebAssembly module: invalid magic number"},
 		{"empty", nil, ErrInvalidModule, "not a valid WebAssembly module: "},
+		{"native executable", []byte("\x7fELF\x02\x01\x01\x00rest of an ELF header"), ErrInvalidModule,
+			"not a valid WebAssembly module: invalid magic number: this is a native ELF executable, not WebAssembly (an image for linux instead of wasi/wasm?)"},
 		{"truncated", hello[:len(hello)/2], ErrInvalidModule, "not a valid WebAssembly module: "},
 		{"imports env.foo", envFoo, ErrUnknownImport,
 			"the module imports env.foo, which berth does not provide (it provides wasi_snapshot_preview1)"},

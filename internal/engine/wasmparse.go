@@ -247,6 +247,11 @@ var sectionNames = [...]string{"custom", "type", "import", "function", "table", 
 // memory's initial size and, when withImports is set, the imports.
 func scanModule(b []byte, withImports bool) (moduleInfo, error) {
 	var info moduleInfo
+	if len(b) >= 4 && string(b[:4]) == "\x7fELF" {
+		// What a Linux image's entrypoint is: say so, since the usual cause is an image
+		// (or the entry of a multi-platform index) for linux rather than wasi/wasm.
+		return info, errors.New("invalid magic number: this is a native ELF executable, not WebAssembly (an image for linux instead of wasi/wasm?)")
+	}
 	if len(b) < 4 || string(b[:4]) != "\x00asm" {
 		return info, errors.New("invalid magic number")
 	}

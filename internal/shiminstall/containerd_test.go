@@ -109,6 +109,10 @@ func TestRealContainerd(t *testing.T) {
 						t.Errorf("containerd sees runtime %q with runtime_type %q, want %q", rt, got, want)
 					}
 				}
+				// containerd 2.x: CRI pulls with its client, which unpacks wasi/wasm.
+				if on := localPullOn(tree); native >= 3 && !on {
+					t.Errorf("containerd does not see %s = true after Install", LocalPullKey)
+				}
 				un, err := Uninstall(res.Output)
 				if err != nil {
 					t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -14,6 +15,13 @@ import (
 // criPlugin is the CRI plugin whose config holds the runtimes, per config version.
 // Version 4 (containerd 2.2+) moved server settings only; its runtimes sit where 3 has them.
 var criPlugin = map[int]string{2: "io.containerd.grpc.v1.cri", 3: "io.containerd.cri.v1.runtime", 4: "io.containerd.cri.v1.runtime"}
+
+// imagesPlugin is containerd 2.x's CRI image plugin (config versions 3 and 4).
+const imagesPlugin = "io.containerd.cri.v1.images"
+
+// localPullPath is the path of use_local_image_pull (the same in every config version:
+// containerd 2.x keeps the table when it migrates a version 2 config).
+var localPullPath = []string{"plugins", imagesPlugin, LocalPullKey}
 
 // runtimesPath is the path of the CRI runtimes table in a config of version v.
 func runtimesPath(v int) []string {
@@ -58,6 +66,9 @@ func Install(text []byte, o Options) (*Result, error) {
 		rt, _ := lookupString(cur, "runtime_type")
 		if rt == RuntimeType {
 			res.Output, res.Message = text, fmt.Sprintf("already registered: runtime %q (runtime_type %s) at line %d", RuntimeName, RuntimeType, d.defLine(bpath))
+			if ver >= 3 && !localPullOn(tree) {
+				res.Warnings = append(res.Warnings, localPullWarning)
+			}
 			return res, nil
 		}
 		if !o.Force {
@@ -89,7 +100,32 @@ func Install(text []byte, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := assemble(text, d, replace, body)
+	edits := make([]edit, 0, len(replace)+1)
+	for _, r := range replace {
+		edits = append(edits, edit{first: r[0], last: r[1]})
+	}
+	out := assemble(text, d, edits, body)
+	// Every version: containerd 2.x reads (and migrates) version 2 configs too, and
+	// containerd 1.x ignores the table of a plugin it does not have.
+	pull := !localPullOn(tree)
+	if pull {
+		// The same edit with use_local_image_pull = true; kept only if it parses and
+		// proves, else the runtime alone is added and the user told what to set.
+		pe, pbody, ok := d.planLocalPull(body, ver)
+		var pout []byte
+		if ok {
+			pout = assemble(text, d, append(edits, pe...), pbody)
+			if after, err := parse(pout); err != nil || !localPullOn(after) {
+				ok = false
+			}
+		}
+		if ok {
+			out = pout
+		} else {
+			res.Warnings = append(res.Warnings, localPullWarning)
+			pull = false
+		}
+	}
 
 	// Prove the edit: the output parses, registers berth, and says nothing else new.
 	after, err := parse(out)
@@ -111,6 +147,10 @@ func Install(text []byte, o Options) (*Result, error) {
 	if empty {
 		delete(after, "version")
 	}
+	if pull {
+		drop(after, localPullPath)
+		drop(tree, localPullPath)
+	}
 	if !sameValue(tree, after) {
 		return nil, fmt.Errorf("%w: appending the berth table would change other settings", ErrManualEdit)
 	}
@@ -119,7 +159,70 @@ func Install(text []byte, o Options) (*Result, error) {
 	if len(replace) > 0 {
 		res.Message += fmt.Sprintf(", replacing the entry at line %d", replace[0][0]+1)
 	}
+	if pull {
+		res.Message += fmt.Sprintf(", and set %s = true (CRI then unpacks wasi/wasm images it pulls)", LocalPullKey)
+	}
 	return res, nil
+}
+
+// localPullWarning is given when a version 3+ config registers berth but CRI pulls
+// through the transfer service.
+var localPullWarning = fmt.Sprintf("[plugins.'%s'] %s is not true and berth could not set it: "+
+	"containerd 2.1+ then pulls through its transfer service, which does not unpack wasi/wasm images, and Wasm pods "+
+	"fail with \"parent snapshot … does not exist\"; set it by hand (docs/kubernetes.md)", imagesPlugin, LocalPullKey)
+
+// localPullOn reports whether tree sets use_local_image_pull = true.
+func localPullOn(tree map[string]any) bool {
+	m, ok := lookup(tree, localPullPath[:2])
+	if !ok {
+		return false
+	}
+	v, _ := m[LocalPullKey].(bool)
+	return v
+}
+
+// edit is one marked block written in place of lines first..last (their text kept as
+// saved lines for Uninstall); with last < first nothing is replaced and the block goes
+// before line first. add is the block's new content, each line ending with "\n".
+type edit struct {
+	first, last int
+	add         string
+}
+
+// planLocalPull returns where use_local_image_pull = true goes: in place of the line
+// that sets it to something else, right after a [plugins.'io.containerd.cri.v1.images']
+// header, or (with neither) as that table at the end of body. ok is false when the key
+// is set in a form berth does not edit (a dotted key from another table, an inline
+// table, a value over several lines).
+func (d *doc) planLocalPull(body string, ver int) (edits []edit, newBody string, ok bool) {
+	table := localPullPath[:2]
+	header, current := -1, []string(nil)
+	for i, e := range d.exprs {
+		switch e.kind {
+		case unstable.Table, unstable.ArrayTable:
+			current = e.path
+			if equal(e.path, table) {
+				header = e.line
+			}
+		case unstable.KeyValue:
+			if !equal(e.path, localPullPath) {
+				continue
+			}
+			if !equal(current, table) || d.lastLine(i) != e.line {
+				return nil, "", false
+			}
+			indent := d.lines[e.line][:len(d.lines[e.line])-len(strings.TrimLeft(d.lines[e.line], " \t"))]
+			return []edit{{first: e.line, last: e.line, add: indent + LocalPullKey + " = true\n"}}, body, true
+		}
+	}
+	if header >= 0 {
+		return []edit{{first: header + 1, last: header, add: "  " + LocalPullKey + " = true\n"}}, body, true
+	}
+	q := byte('\'')
+	if ver == 2 {
+		q = '"'
+	}
+	return nil, body + fmt.Sprintf("[%s]\n  %s = true\n", tomlKey(table, q), LocalPullKey), true
 }
 
 // Uninstall returns text without the blocks that Install added, restoring the lines
@@ -416,9 +519,9 @@ func plainValue(v any) bool {
 	return false
 }
 
-// assemble writes text with the ranges commented out into marked blocks and the new
-// block (body) appended at the end.
-func assemble(text []byte, d *doc, replace [][2]int, body string) []byte {
+// assemble writes text with the edits made as marked blocks (replaced lines kept as
+// comments) and the new block (body) appended at the end.
+func assemble(text []byte, d *doc, edits []edit, body string) []byte {
 	nl := lineBreak(text)
 	lines := d.lines
 	flag := ""
@@ -426,18 +529,25 @@ func assemble(text []byte, d *doc, replace [][2]int, body string) []byte {
 		lines = append(append([]string(nil), lines[:n-1]...), lines[n-1]+nl)
 		flag = flagLineBreak
 	}
+	edits = slices.Clone(edits)
+	sort.SliceStable(edits, func(i, j int) bool { return edits[i].first < edits[j].first })
 	var b strings.Builder
 	next := 0
-	for _, r := range replace {
-		for _, l := range lines[next:r[0]] {
+	for _, e := range edits {
+		for _, l := range lines[next:e.first] {
 			b.WriteString(l)
 		}
-		b.WriteString(BeginMarker + replacedNote + nl)
-		for _, l := range lines[r[0] : r[1]+1] {
+		if e.last >= e.first {
+			b.WriteString(BeginMarker + replacedNote + nl)
+		} else {
+			b.WriteString(BeginMarker + nl)
+		}
+		for _, l := range lines[e.first : e.last+1] {
 			b.WriteString(savedPrefix + l)
 		}
+		b.WriteString(strings.ReplaceAll(e.add, "\n", nl))
 		b.WriteString(EndMarker + nl)
-		next = r[1] + 1
+		next = max(next, e.last+1, e.first)
 	}
 	for _, l := range lines[next:] {
 		b.WriteString(l)

@@ -48,7 +48,8 @@ func roundTrip(t *testing.T, in string, o Options) *Result {
 	if got := runtimeType(t, string(res.Output), res.Version, RuntimeName); got != RuntimeType {
 		t.Fatalf("berth runtime_type = %q in\n%s", got, res.Output)
 	}
-	if !strings.HasPrefix(string(res.Output), in) && len(o.RuntimeOptions) == 0 && !o.Force {
+	inPlace := strings.Contains(in, "[plugins.'io.containerd.cri.v1.images']") || strings.Contains(in, LocalPullKey)
+	if !strings.HasPrefix(string(res.Output), in) && len(o.RuntimeOptions) == 0 && !o.Force && !inPlace {
 		t.Errorf("Install did not keep the input as the output's head:\n%s", res.Output)
 	}
 	again, err := Install(res.Output, o)
@@ -68,6 +69,14 @@ func roundTrip(t *testing.T, in string, o Options) *Result {
 	return res
 }
 
+// localPullTable is what Install appends for containerd 2.x when the config has no
+// [plugins.'io.containerd.cri.v1.images'] table.
+const localPullTable = "[plugins.'io.containerd.cri.v1.images']\n  use_local_image_pull = true\n"
+
+// localPullTableV2 is the same in a version 2 config (containerd 2.x migrates those
+// and keeps the table; containerd 1.x ignores it).
+const localPullTableV2 = "[plugins.\"io.containerd.cri.v1.images\"]\n  use_local_image_pull = true\n"
+
 func TestInstallGolden(t *testing.T) {
 	tests := []struct {
 		name, in string
@@ -79,20 +88,23 @@ func TestInstallGolden(t *testing.T) {
 			in:   "# mine\nversion = 2 # two\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\" # keep\n",
 			want: "# mine\nversion = 2 # two\n\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\" # keep\n" +
 				"\n# added by berth shim install (and the empty line above)\n" +
-				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n# end berth\n",
+				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n" +
+				localPullTableV2 + "# end berth\n",
 		},
 		{
 			name: "v3, ends with an empty line",
 			in:   "version = 3\n[plugins.'io.containerd.cri.v1.runtime']\n  enable_cdi = true\n\n",
 			want: "version = 3\n[plugins.'io.containerd.cri.v1.runtime']\n  enable_cdi = true\n\n" +
 				"# added by berth shim install\n" +
-				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n# end berth\n",
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n" +
+				localPullTable + "# end berth\n",
 		},
 		{
 			name: "v4 (containerd 2.2+)",
 			in:   "version = 4\n",
 			want: "version = 4\n\n# added by berth shim install (and the empty line above)\n" +
-				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n# end berth\n",
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n" +
+				localPullTable + "# end berth\n",
 		},
 		{
 			name: "v2 without runtimes keeps runc",
@@ -100,21 +112,24 @@ func TestInstallGolden(t *testing.T) {
 			want: "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"pause:3.10\"\n" +
 				"# added by berth shim install (and the line break above)\n" +
 				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n" +
-				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n# end berth\n",
+				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n" +
+				localPullTableV2 + "# end berth\n",
 		},
 		{
 			name: "empty, default version",
 			in:   "",
 			want: "# added by berth shim install\nversion = 2\n" +
 				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n" +
-				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n# end berth\n",
+				"[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n" +
+				localPullTableV2 + "# end berth\n",
 		},
 		{
 			name: "only comments, version 3",
 			in:   "# nothing here yet\n",
 			o:    Options{Version: 3},
 			want: "# nothing here yet\n\n# added by berth shim install (and the empty line above)\nversion = 3\n" +
-				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n# end berth\n",
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n" +
+				localPullTable + "# end berth\n",
 		},
 		{
 			name: "runtime options hook",
@@ -122,7 +137,32 @@ func TestInstallGolden(t *testing.T) {
 			o:    Options{RuntimeOptions: map[string]any{"Debug": true, "Level": "info"}},
 			want: "version = 3\n\n# added by berth shim install (and the empty line above)\n" +
 				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n" +
-				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth.options]\n  Debug = true\n  Level = 'info'\n# end berth\n",
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth.options]\n  Debug = true\n  Level = 'info'\n" +
+				localPullTable + "# end berth\n",
+		},
+		{
+			name: "v3 with the images table: the key goes under its header",
+			in:   "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  snapshotter = 'overlayfs'\n",
+			want: "version = 3\n[plugins.'io.containerd.cri.v1.images']\n# added by berth shim install\n  use_local_image_pull = true\n# end berth\n  snapshotter = 'overlayfs'\n" +
+				"\n# added by berth shim install (and the empty line above)\n" +
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n# end berth\n",
+		},
+		{
+			name: "v3 with use_local_image_pull = false (as containerd config default writes it): replaced in place",
+			in:   "version = 3\n[plugins]\n  [plugins.'io.containerd.cri.v1.images']\n    use_local_image_pull = false # the default\n    stats_collect_period = 10\n",
+			want: "version = 3\n[plugins]\n  [plugins.'io.containerd.cri.v1.images']\n" +
+				"# added by berth shim install: replaced lines, restored by berth shim uninstall\n" +
+				"#|     use_local_image_pull = false # the default\n    use_local_image_pull = true\n# end berth\n" +
+				"    stats_collect_period = 10\n" +
+				"\n# added by berth shim install (and the empty line above)\n" +
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n# end berth\n",
+		},
+		{
+			name: "v3 with use_local_image_pull = true already",
+			in:   "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  use_local_image_pull = true\n",
+			want: "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  use_local_image_pull = true\n" +
+				"\n# added by berth shim install (and the empty line above)\n" +
+				"[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n# end berth\n",
 		},
 	}
 	for _, tt := range tests {
@@ -361,5 +401,53 @@ func TestConfigVersionFor(t *testing.T) {
 	}
 	if _, err := ConfigVersionFor("containerd github.com/containerd/containerd\n"); !errors.Is(err, ErrUnknownContainerd) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A use_local_image_pull that berth does not edit (set from another table, or in an
+// inline table) is left alone: berth is registered and the user told to set it.
+func TestInstallLocalPullByHand(t *testing.T) {
+	tests := []struct{ name, in string }{
+		{"dotted from [plugins]", "version = 3\n[plugins]\n  'io.containerd.cri.v1.images'.use_local_image_pull = false\n"},
+		{"inline table", "version = 3\n[plugins]\n  'io.containerd.cri.v1.images' = { use_local_image_pull = false }\n"},
+		{"over two lines", "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  use_local_image_pull = [\n false]\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Install([]byte(tt.in), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := runtimeType(t, string(res.Output), 3, RuntimeName); got != RuntimeType {
+				t.Fatalf("berth not registered:\n%s", res.Output)
+			}
+			if !strings.HasPrefix(string(res.Output), tt.in) || strings.Contains(res.Message, LocalPullKey) {
+				t.Errorf("the config's %s was edited (message %q):\n%s", LocalPullKey, res.Message, res.Output)
+			}
+			if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], LocalPullKey) || !strings.Contains(res.Warnings[0], "by hand") {
+				t.Errorf("warnings %q: want one that says to set %s by hand", res.Warnings, LocalPullKey)
+			}
+			un, err := Uninstall(res.Output)
+			if err != nil || string(un.Output) != tt.in {
+				t.Errorf("Uninstall: %v\n%q", err, un.Output)
+			}
+		})
+	}
+}
+
+// A config that registers berth (an older install, or by hand) without
+// use_local_image_pull is left as it is, with a warning; version 2 needs no setting.
+func TestInstallRegisteredWithoutLocalPull(t *testing.T) {
+	in := "version = 3\n[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.berth]\n  runtime_type = 'io.containerd.berth.v1'\n"
+	res, err := Install([]byte(in), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], LocalPullKey) {
+		t.Errorf("changed=%v warnings=%q: want unchanged with a %s warning", res.Changed, res.Warnings, LocalPullKey)
+	}
+	v2 := "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.berth]\n  runtime_type = \"io.containerd.berth.v1\"\n"
+	if res, err := Install([]byte(v2), Options{}); err != nil || len(res.Warnings) != 0 {
+		t.Errorf("version 2: err %v, warnings %q: want none (containerd 1.x pulls with its client)", err, res.Warnings)
 	}
 }

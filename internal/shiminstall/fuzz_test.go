@@ -26,6 +26,9 @@ func FuzzInstall(f *testing.F) {
 		"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\nruntimes = { berth = { runtime_type = 'y' } }\n",
 		"version = 3\ns = '''\n# added by berth shim install\n'''\n# end berth\n",
 		"version = 2\nx = [\n  1, # c\n]\n\n# trailing\n",
+		"version = 3\n[plugins.'io.containerd.cri.v1.images']\n  use_local_image_pull = false # x\n  snapshotter = 'overlayfs'",
+		"version = 3\n[plugins.'io.containerd.cri.v1.images']\r\n",
+		"version = 4\n[plugins]\n'io.containerd.cri.v1.images'.use_local_image_pull = false\n",
 	} {
 		f.Add(s, true, uint8(3))
 	}

@@ -27,6 +27,17 @@
 //     handler and every ordinary pod with it (seen with containerd 1.6.20's
 //     `config dump`). So in that case the block also names runc, as containerd's
 //     default does. containerd 2.x merges, so version 3 blocks never need it.
+//   - Install also sets use_local_image_pull = true in [plugins.'io.containerd.cri.v1.images']
+//     (containerd 2.1+). Since 2.1, CRI pulls through the transfer service, which
+//     unpacks only layers whose image config names the node's OS: a wasi/wasm image is
+//     fetched but never unpacked, and the kubelet's pod then fails with "parent snapshot
+//     … does not exist". The client pull that setting selects (2.0's way) unpacks every
+//     platform. containerd's per-runtime runtime_platforms.<handler>.platform does not
+//     help: 2.4 parses it and uses only its snapshotter. It goes into version 2 configs
+//     too: containerd 2.x migrates them and keeps the table, 1.x ignores a plugin it does
+//     not have. The setting is written beside an existing [… images] header, or in
+//     place of a line that sets it otherwise (kept as a comment for Uninstall, as Force
+//     keeps a replaced runtime); set in any other form, it is left alone with a warning.
 package shiminstall
 
 import (
@@ -52,6 +63,9 @@ const (
 	BeginMarker = "# added by berth shim install"
 	// EndMarker ends a block.
 	EndMarker = "# end berth"
+	// LocalPullKey is the setting of containerd 2.1+'s CRI image plugin that Install
+	// turns on in version 3 and 4 configs (see the package notes).
+	LocalPullKey = "use_local_image_pull"
 
 	// savedPrefix starts the lines of a block that keep a line Install commented out
 	// (with Force), so that Uninstall can put it back.
