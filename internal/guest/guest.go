@@ -11,9 +11,13 @@
 //     containerd's ttrpc, protobuf and gRPC code that a guest never uses. Measured on the
 //     idle C guest: 12.4 MB RSS re-executing the shim, 7.1 MB as its own program; this
 //     package, which the shim imports, links no engine for the same reason.
-//   - The protocol with the shim is two pipes after stdio: fd 3 (the shim writes one byte
-//     to start; EOF means "never start") and fd 4 (the process writes one line, "ok" or
-//     "error: <message>", when it is created).
+//   - The protocol with the shim is two pipes after stdio: fd 3, on which the shim
+//     writes one byte (Placed) once the process is in the container's cgroup, and one
+//     more to start it (EOF means "never start"); and fd 4, on which the process writes
+//     one line, "ok" or "error: <message>", when it is created. The process loads
+//     nothing before the first byte: memory it touched before the shim moved it would
+//     stay charged outside the container's cgroup, beyond its memory limit (a pod's
+//     limits.memory). What is charged outside is the Go runtime's start, ~1 MB.
 package guest
 
 import (
@@ -42,9 +46,13 @@ const (
 
 // File descriptors the shim passes to the process, after stdio.
 const (
-	FdStart  = 3 // read end: one byte means "start", EOF means "never start"
+	FdStart  = 3 // read end: Placed, then one byte to start; EOF means "never start"
 	FdStatus = 4 // write end: one line, "ok" or "error: <message>", once created
 )
+
+// Placed is the first byte on FdStart: the process is in the container's cgroup (or
+// the container has none) and may load the module.
+const Placed = 'p'
 
 // ReadSpec reads a bundle's config.json.
 func ReadSpec(dir string) (*specs.Spec, error) {

@@ -258,7 +258,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		c.cg = cg
 	}
 	tCgroup := time.Now()
-	if err := c.ready(c.pid, statusR); err != nil {
+	if err := c.ready(c.pid, startW, statusR); err != nil {
 		return nil, err
 	}
 	if err := c.holdNetns(); err != nil {
@@ -354,20 +354,30 @@ func (c *container) holdNetns() error {
 	return nil
 }
 
-// ready puts a run's process pid into the container's cgroup, if it has one, and waits
-// for it to say it has loaded the module (or why it could not). It closes status.
-func (c *container) ready(pid int, status *os.File) error {
+// ready puts a run's process pid into the container's cgroup, if it has one, tells it
+// so with the first byte on its start pipe (guest.FdStart: it loads nothing before
+// that byte, so that the module's memory is charged to the container's cgroup and
+// limited by it), and waits for it to say it has loaded the module (or why it could
+// not). It closes status.
+func (c *container) ready(pid int, start, status *os.File) error {
 	defer status.Close()
+	why := func(err error) error {
+		// The process ended at once (ESRCH, EPIPE); its status line says why.
+		if serr := guest.ReadStatus(status); serr != nil {
+			return fmt.Errorf("creating container %s: %w", c.id, serr)
+		}
+		return err
+	}
 	if c.cg != nil {
 		if err := c.cg.Add(pid); err != nil {
 			if errors.Is(err, syscall.ESRCH) {
-				// The process ended at once; its status line says why.
-				if serr := guest.ReadStatus(status); serr != nil {
-					return fmt.Errorf("creating container %s: %w", c.id, serr)
-				}
+				return why(err)
 			}
 			return err
 		}
+	}
+	if _, err := start.Write([]byte{guest.Placed}); err != nil {
+		return why(fmt.Errorf("container %s: telling its process it is placed: %w", c.id, err))
 	}
 	if err := guest.ReadStatus(status); err != nil {
 		return fmt.Errorf("creating container %s: %w", c.id, err)
@@ -492,7 +502,7 @@ func (c *container) rerun(s *Service) error {
 		cmd.Wait()
 		io.close()
 	}
-	if err := c.ready(cmd.Process.Pid, statusR); err != nil {
+	if err := c.ready(cmd.Process.Pid, startW, statusR); err != nil {
 		abandon()
 		return err
 	}

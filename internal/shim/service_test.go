@@ -440,3 +440,49 @@ func TestJSONFileLogWriteError(t *testing.T) {
 	}
 	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "full"})
 }
+
+// A guest loads its module only once the shim has put it in the container's cgroup
+// (guest.Placed): what loading takes is charged to the cgroup and counted against the
+// container's memory limit. Only the Go runtime's start (~1 MB) is charged outside.
+func TestLoadChargedToCgroup(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root for a cgroup")
+	}
+	f := newFixture(t)
+	limit := int64(512 << 20)
+	cg := fmt.Sprintf("/berth-test-charge-%d", os.Getpid())
+	b := f.bundleSpec([]string{"/app.wasm"}, nil, &specs.Linux{CgroupsPath: cg,
+		Resources: &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}})
+	r, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "charge", Bundle: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "charge"})
+	usage := func() (int64, error) {
+		for _, p := range []string{filepath.Join("/sys/fs/cgroup/memory", cg, "memory.usage_in_bytes"), filepath.Join("/sys/fs/cgroup", cg, "memory.current")} {
+			if b, err := os.ReadFile(p); err == nil {
+				return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+			}
+		}
+		return 0, fmt.Errorf("no memory controller file for cgroup %s", cg)
+	}
+	charged, err := usage()
+	if err != nil {
+		t.Skip(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var anonKB int64
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "RssAnon:"); ok {
+			anonKB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	t.Logf("guest %d: RssAnon %d KiB, charged to its cgroup %d KiB", r.Pid, anonKB, charged>>10)
+	if anon := anonKB << 10; charged < anon-(1<<20) {
+		t.Errorf("cgroup %s is charged %d KiB, the guest holds %d KiB of anonymous memory: more than 1 MiB of it was touched before the guest was placed", cg, charged>>10, anonKB)
+	}
+	f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: "charge", Signal: 9})
+}

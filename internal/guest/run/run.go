@@ -20,9 +20,10 @@ import (
 // Main is the container's process, run in the bundle directory with the container's
 // stdio as fds 0–2 and the two pipes FdStart and FdStatus; args are os.Args, whose
 // args[1] is the mode and args[2], if any, the network namespace (guest.Netns). It
-// joins (or makes) that namespace, loads the module (from berth's compile cache, $BERTH_ROOT; on the WASI host
-// $BERTH_WASI names), reports "ok" on
-// FdStatus, waits for the start byte and runs the module. Its exit status is the module's exit code (134 for a trap).
+// joins (or makes) that namespace, waits for guest.Placed on FdStart, loads the module
+// (from berth's compile cache, $BERTH_ROOT; on the WASI host $BERTH_WASI names),
+// reports "ok" on FdStatus, waits for the start byte and runs the module. Its exit
+// status is the module's exit code (134 for a trap).
 //
 // # Notes
 //
@@ -73,6 +74,13 @@ func Main(ctx context.Context, args []string) int {
 		return 128 + int((<-sig).(syscall.Signal))
 	}
 
+	// Nothing is loaded before the shim has put this process in the container's cgroup
+	// (guest.Placed), so that the module's memory is charged there.
+	var b [1]byte
+	if n, _ := start.Read(b[:]); n == 0 {
+		return 0 // deleted before it was placed
+	}
+
 	// Held until the process ends, so that berth sees a running guest without asking
 	// the shim (guest.LockFile).
 	lock, err := guest.Hold(dir)
@@ -97,7 +105,6 @@ func Main(ctx context.Context, args []string) int {
 	fmt.Fprintln(status, "ok")
 	status.Close()
 
-	var b [1]byte
 	if n, _ := start.Read(b[:]); n == 0 {
 		c.Close(ctx)
 		return 0 // deleted before it started
