@@ -112,6 +112,8 @@ type kubeOpts struct {
 	containerd containerdOpts
 	// maxPods, when not zero, is the kubelet's maxPods (its default is 110).
 	maxPods int
+	// containerdVersion is the node's containerd (v16 or v24); "" is v24.
+	containerdVersion string
 }
 
 // newKubeOpts is newKube with the options o.
@@ -228,7 +230,11 @@ func newKubeOpts(t *testing.T, ko kubeOpts, imgs ...string) *kube {
 	// containerd with CRI, the berth runtime and CNI (ptp + host-local); the images are
 	// imported while the kubelet and the control plane come up.
 	k.mark(t, start, "etcd and apiserver started")
-	k.cri = e.startCRI(t, v24, o)
+	cv := ko.containerdVersion
+	if cv == "" {
+		cv = v24
+	}
+	k.cri = e.startCRI(t, cv, o)
 	k.mark(t, start, "containerd up")
 	// Again, so that the teardown runs before containerd's own cleanup stops it (cleanups
 	// run last-registered first): the pods must be removed through CRI while it runs.

@@ -204,3 +204,38 @@ func (k *kube) checkGuestPlacement(t *testing.T, name string) {
 			s.Info.Pid, name, got, want, path, node)
 	}
 }
+
+// TestKubeContainerd16 runs Wasm pods on the same kubelet v1.37.2 over Debian's
+// containerd 1.6.20 (config version 2, the berth runtime in
+// plugins."io.containerd.grpc.v1.cri"): Kubernetes has deprecated containerd 1.x, and
+// this says whether the pair still works for berth's pods.
+func TestKubeContainerd16(t *testing.T) {
+	requireE2E(t)
+	kubeBins(t)
+	shim := shimBin(t)
+	k := newKubeOpts(t, kubeOpts{containerd: containerdOpts{shimDir: filepath.Dir(shim)}, containerdVersion: v16},
+		imgHello, imgSleep)
+	k.apply(t, `apiVersion: node.k8s.io/v1
+kind: RuntimeClass
+metadata:
+  name: berth
+handler: berth
+`)
+	k.runPod(t, "hello", "berth", imgHello, "3", "Failed")
+	r := must(t, k.kubectl(t, cmdOpts{}, "get", "pod", "hello", "-o",
+		"jsonpath={.status.containerStatuses[0].state.terminated.exitCode}"))
+	if got := strings.TrimSpace(r.stdout); got != "3" {
+		t.Errorf("exit code of the pod's container: %q, want 3", got)
+	}
+	if logs := must(t, k.kubectl(t, cmdOpts{}, "logs", "hello")); !strings.Contains(logs.stdout, "hello stdout") {
+		t.Errorf("kubectl logs hello lacks \"hello stdout\":\n%s", logs)
+	}
+	k.deletePod(t, "hello", 10*time.Second)
+
+	k.runPod(t, "sleeper", "berth", imgSleep, "", "Running")
+	k.checkGuestPlacement(t, "sleeper")
+	k.deletePod(t, "sleeper", 10*time.Second)
+	if !eventually(15*time.Second, func() bool { return len(shimProcs(shim)) == 0 }) {
+		t.Errorf("shim processes left 15s after every pod was deleted: %v", shimProcs(shim))
+	}
+}
