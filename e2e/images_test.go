@@ -401,6 +401,12 @@ func writeNativeImage(path, name, binPath string, bin []byte) error {
 	if err := lw.Close(); err != nil {
 		return err
 	}
+	return writeLinuxImage(path, name, layer.Bytes(), []string{binPath}, []string{"PATH=/"})
+}
+
+// writeLinuxImage writes an OCI image layout tar for linux/<GOARCH> named name, with
+// one uncompressed tar layer and the given entrypoint and environment.
+func writeLinuxImage(path, name string, layer []byte, entrypoint, env []string) error {
 	blobs := map[string][]byte{}
 	put := func(b []byte) (string, int64) {
 		d := sha256.Sum256(b)
@@ -408,11 +414,11 @@ func writeNativeImage(path, name, binPath string, bin []byte) error {
 		blobs["blobs/sha256/"+h] = b
 		return "sha256:" + h, int64(len(b))
 	}
-	layerDigest, layerSize := put(layer.Bytes())
+	layerDigest, layerSize := put(layer)
 	config, err := json.Marshal(map[string]any{
 		"architecture": runtime.GOARCH,
 		"os":           "linux",
-		"config":       map[string]any{"Entrypoint": []string{binPath}, "Env": []string{"PATH=/"}},
+		"config":       map[string]any{"Entrypoint": entrypoint, "Env": env},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
 	})
 	if err != nil {

@@ -3,13 +3,9 @@ package e2e
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -513,49 +509,7 @@ func writeInstallerImage(path, name string, bins map[string]string) error {
 	if err := lw.Close(); err != nil {
 		return err
 	}
-	blobs := map[string][]byte{}
-	put := func(b []byte) (string, int64) {
-		d := sha256.Sum256(b)
-		h := hex.EncodeToString(d[:])
-		blobs["blobs/sha256/"+h] = b
-		return "sha256:" + h, int64(len(b))
-	}
-	layerDigest, layerSize := put(layer.Bytes())
-	config, err := json.Marshal(map[string]any{
-		"architecture": runtime.GOARCH,
-		"os":           "linux",
-		"config":       map[string]any{"Entrypoint": []string{"/usr/local/bin/berth"}, "Env": []string{"PATH=/usr/local/bin"}},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
-	})
-	if err != nil {
-		return err
-	}
-	configDigest, configSize := put(config)
-	manifest, err := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     mediaManifest,
-		"config":        ociDescriptor{MediaType: mediaConfig, Digest: configDigest, Size: configSize},
-		"layers":        []ociDescriptor{{MediaType: mediaLayer, Digest: layerDigest, Size: layerSize}},
-	})
-	if err != nil {
-		return err
-	}
-	manifestDigest, manifestSize := put(manifest)
-	idx, err := json.Marshal(ociIndex{SchemaVersion: 2, MediaType: mediaIndex, Manifests: []ociDescriptor{{
-		MediaType: mediaManifest, Digest: manifestDigest, Size: manifestSize,
-		Annotations: map[string]string{annImageName: name, annRefName: name[strings.LastIndex(name, ":")+1:]},
-		Platform:    &ociPlatform{OS: "linux", Architecture: runtime.GOARCH},
-	}}})
-	if err != nil {
-		return err
-	}
-	files := map[string][]byte{"oci-layout": []byte(`{"imageLayoutVersion":"1.0.0"}`), "index.json": idx}
-	names := []string{"oci-layout", "index.json"}
-	for n, b := range blobs {
-		names = append(names, n)
-		files[n] = b
-	}
-	return writeTar(path, names, files)
+	return writeLinuxImage(path, name, layer.Bytes(), []string{"/usr/local/bin/berth"}, []string{"PATH=/usr/local/bin"})
 }
 
 // containerdSupervisor starts containerd again whenever it exits, after a delay, as

@@ -112,18 +112,35 @@ handler: berth
 
 // runPod creates a pod running image with runtimeClass ("" for the node's default,
 // runc), its EXIT variable set to exit when not empty and restartPolicy Never, and waits
-// until its phase is phase.
+// until its phase is phase. The image must be on the node (imagePullPolicy Never).
 // It logs how long apply → phase took.
 func (k *kube) runPod(t *testing.T, name, runtimeClass, image, exit, phase string) {
 	t.Helper()
-	env, rc := "", ""
+	start := time.Now()
+	k.applyPod(t, name, runtimeClass, image, exit, "Never")
+	var last result
+	if !poll(60*time.Second, kubePoll, func() bool {
+		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "pod", name, "-o", "jsonpath={.status.phase}")
+		return last.ok() && strings.TrimSpace(last.stdout) == phase
+	}) {
+		desc := k.kubectl(t, cmdOpts{}, "describe", "pod", name)
+		t.Fatalf("pod %s not %s within 60s (last phase %q):\n%s", name, phase, strings.TrimSpace(last.stdout), desc)
+	}
+	t.Logf("pod %s: apply → %s in %v", name, phase, time.Since(start).Round(time.Millisecond))
+}
+
+// applyPod creates pod name running image with runtimeClass ("" for runc), its EXIT
+// variable set to exit when not empty, restartPolicy Never and imagePullPolicy pull;
+// the test's cleanup deletes it.
+func (k *kube) applyPod(t *testing.T, name, runtimeClass, image, exit, pull string) {
+	t.Helper()
+	rc, env := "", ""
 	if runtimeClass != "" {
 		rc = "\n  runtimeClassName: " + runtimeClass
 	}
 	if exit != "" {
 		env = fmt.Sprintf("\n    env: [{name: EXIT, value: %q}]", exit)
 	}
-	start := time.Now()
 	k.apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
@@ -136,20 +153,11 @@ spec:%s
   containers:
   - name: main
     image: %s
-    imagePullPolicy: Never%s
-`, name, rc, image, env))
+    imagePullPolicy: %s%s
+`, name, rc, image, pull, env))
 	t.Cleanup(func() {
 		k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
 	})
-	var last result
-	if !poll(60*time.Second, kubePoll, func() bool {
-		last = k.kubectl(t, cmdOpts{timeout: 10 * time.Second}, "get", "pod", name, "-o", "jsonpath={.status.phase}")
-		return last.ok() && strings.TrimSpace(last.stdout) == phase
-	}) {
-		desc := k.kubectl(t, cmdOpts{}, "describe", "pod", name)
-		t.Fatalf("pod %s not %s within 60s (last phase %q):\n%s", name, phase, strings.TrimSpace(last.stdout), desc)
-	}
-	t.Logf("pod %s: apply → %s in %v", name, phase, time.Since(start).Round(time.Millisecond))
 }
 
 // deletePod runs `kubectl delete pod NAME` (waiting for the pod to be gone) and fails

@@ -135,36 +135,6 @@ func (k *kube) getPod(t *testing.T, name string) (podView, result) {
 	return v, r
 }
 
-// applyPullPod creates pod name running image with imagePullPolicy Always and
-// runtimeClass ("" for runc), EXIT=exit when exit is not empty; the cleanup deletes it.
-func (k *kube) applyPullPod(t *testing.T, name, runtimeClass, image, exit string) {
-	t.Helper()
-	rc, env := "", ""
-	if runtimeClass != "" {
-		rc = "\n  runtimeClassName: " + runtimeClass
-	}
-	if exit != "" {
-		env = fmt.Sprintf("\n    env: [{name: EXIT, value: %q}]", exit)
-	}
-	k.apply(t, fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-spec:%s
-  restartPolicy: Never
-  automountServiceAccountToken: false
-  enableServiceLinks: false
-  dnsPolicy: Default
-  containers:
-  - name: main
-    image: %s
-    imagePullPolicy: Always%s
-`, name, rc, image, env))
-	t.Cleanup(func() {
-		k.kubectl(t, cmdOpts{timeout: time.Minute}, "delete", "pod", name, "--ignore-not-found", "--grace-period=0", "--force")
-	})
-}
-
 // waitPod polls pod name until done says so, failing the test after timeout; it
 // returns the last view.
 func (k *kube) waitPod(t *testing.T, name string, timeout time.Duration, what string, done func(podView) bool) podView {
@@ -203,7 +173,7 @@ func TestKubePull(t *testing.T) {
 
 	t.Run("plain-wasm", func(t *testing.T) {
 		start := time.Now()
-		k.applyPullPod(t, "pulled-hello", "berth", hello, "3")
+		k.applyPod(t, "pulled-hello", "berth", hello, "3", "Always")
 		v := k.waitPod(t, "pulled-hello", 2*time.Minute, "Failed", func(v podView) bool {
 			if r, m := v.waiting(); r == "CreateContainerError" || r == "ErrImagePull" {
 				t.Fatalf("pod pulled-hello: %s: %s", r, m)
@@ -229,7 +199,7 @@ func TestKubePull(t *testing.T) {
 		for i := range 3 {
 			name := fmt.Sprintf("pulled-sleep-%d", i)
 			start := time.Now()
-			k.applyPullPod(t, name, "berth", sleep, "")
+			k.applyPod(t, name, "berth", sleep, "", "Always")
 			k.waitPod(t, name, 2*time.Minute, "Running", func(v podView) bool {
 				if r, m := v.waiting(); r == "CreateContainerError" || r == "ErrImagePull" {
 					t.Fatalf("pod %s: %s: %s", name, r, m)
@@ -252,7 +222,7 @@ func TestKubePull(t *testing.T) {
 			"oci-archive:"+testImages(t).archives[imgNative], "docker://"+native))
 		multi := pushToNode(t, k.e, root, imgHello, "e2e-hello-multi:1", "--index-with", native)
 
-		k.applyPullPod(t, "multi-runc", "", multi, "3")
+		k.applyPod(t, "multi-runc", "", multi, "3", "Always")
 		v := k.waitPod(t, "multi-runc", 2*time.Minute, "Failed", func(v podView) bool { return v.Status.Phase == "Failed" })
 		if cs := v.Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 3 {
 			t.Errorf("multi-runc: want exit code 3, got %+v", cs)
@@ -262,7 +232,7 @@ func TestKubePull(t *testing.T) {
 		// containerd 2.4 resolves an index to the node's platform for every runtime
 		// handler (runtime_platforms' platform is not used), so the berth pod gets the
 		// linux/amd64 image and the shim refuses its native entrypoint, saying so.
-		k.applyPullPod(t, "multi-berth", "berth", multi, "3")
+		k.applyPod(t, "multi-berth", "berth", multi, "3", "Always")
 		v = k.waitPod(t, "multi-berth", 2*time.Minute, "ended or stuck", func(v podView) bool {
 			r, _ := v.waiting()
 			return v.Status.Phase == "Failed" || v.Status.Phase == "Succeeded" || r == "CreateContainerError" || r == "RunContainerError"
@@ -299,7 +269,7 @@ func TestKubePullTransferService(t *testing.T) {
 	startNodeRegistry(t, k.e)
 	hello := pushToNode(t, k.e, t.TempDir(), imgHello, "e2e-hello:1")
 
-	k.applyPullPod(t, "transfer-hello", "berth", hello, "")
+	k.applyPod(t, "transfer-hello", "berth", hello, "", "Always")
 	v := k.waitPod(t, "transfer-hello", 2*time.Minute, "CreateContainerError or ended", func(v podView) bool {
 		r, _ := v.waiting()
 		return r == "CreateContainerError" || v.Status.Phase == "Failed" || v.Status.Phase == "Succeeded"
