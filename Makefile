@@ -50,7 +50,7 @@ vet:
 
 # The test command of the README and of .ci/run.
 test: vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
 # Execution counts, not durations: Go 1.26's fuzz coordinator can fail a target with a
