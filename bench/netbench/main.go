@@ -43,7 +43,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -417,14 +416,7 @@ func (b *bench) cleanup() {
 
 // exec runs berth with args and returns its stdout.
 func (b *bench) exec(args ...string) (string, error) {
-	c := exec.Command(b.berth, args...)
-	c.Env = b.env
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
-	if err := c.Run(); err != nil {
-		return out.String(), fmt.Errorf("berth %s: %w\n%s", strings.Join(args, " "), err, errb.String())
-	}
-	return out.String(), nil
+	return benchkit.RunBerth(b.berth, b.env, args...)
 }
 
 // must is exec, ending the benchmark (after the clean-up) on failure.

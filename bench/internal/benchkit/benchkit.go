@@ -208,3 +208,16 @@ func LoadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// RunBerth runs the berth binary bin with env and args and returns its stdout; on
+// failure the error names the command and holds its stderr.
+func RunBerth(bin string, env []string, args ...string) (string, error) {
+	c := exec.Command(bin, args...)
+	c.Env = env
+	var out, errb bytes.Buffer
+	c.Stdout, c.Stderr = &out, &errb
+	if err := c.Run(); err != nil {
+		return out.String(), fmt.Errorf("berth %s: %w\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
+}
