@@ -70,6 +70,9 @@ type Service struct {
 	self      string // this binary
 	guest     string // the container process's binary (berth-guest)
 
+	// spawner forks every container process (see spawner for why one thread).
+	spawner spawner
+
 	mu         sync.Mutex
 	containers map[string]*container
 }
@@ -83,6 +86,7 @@ type container struct {
 	sandbox    bool
 	rootfs     string // where containerd's rootfs mounts were mounted; "" when none
 	cg         *cgroup.Cgroup
+	spawner    *spawner // the Service's
 	bin        string   // berth-guest
 	args       []string // its arguments
 	start      *os.File // write end of the start pipe, nil once started
@@ -183,7 +187,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		s.mu.Unlock()
 		return nil, errdefs.ToGRPCf(errdefs.ErrAlreadyExists, "container %s", r.ID)
 	}
-	c := &container{id: r.ID, bundle: r.Bundle, req: r, exited: make(chan struct{}), noRestart: make(chan struct{}), status: task.Status_CREATED}
+	c := &container{id: r.ID, bundle: r.Bundle, req: r, spawner: &s.spawner, exited: make(chan struct{}), noRestart: make(chan struct{}), status: task.Status_CREATED}
 	s.containers[r.ID] = c
 	s.mu.Unlock()
 	defer func() {
@@ -323,7 +327,7 @@ func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start,
 		return nil, nil, nil, err
 	}
 	cmd.ExtraFiles = []*os.File{startR, statusW}
-	err = cmd.Start()
+	err = c.spawner.start(cmd)
 	startR.Close()
 	statusW.Close()
 	io.started()
@@ -806,6 +810,7 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 		return &emptypb.Empty{}, nil
 	}
 	s.publisher.Close()
+	s.spawner.close()
 	s.shutdown()
 	return &emptypb.Empty{}, nil
 }

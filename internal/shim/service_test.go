@@ -93,6 +93,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.(*Service).spawner.close)
 	return &fixture{t: t, ctx: ctx, svc: s.(*Service), ev: ev, wasm: testguest.C(t, cGuest)}
 }
 
