@@ -86,7 +86,7 @@ type frame struct {
 type conn struct {
 	nc net.Conn
 
-	wmu sync.Mutex // serialises frames on nc
+	wmu sync.Mutex // serialises frames on nc, and the issue of stream ids (call)
 
 	mu      sync.Mutex
 	next    uint32                // the next stream id: odd
@@ -171,10 +171,20 @@ func (c *conn) call(ctx context.Context, service, method string, payload []byte,
 		return nil, err
 	}
 
+	b := make([]byte, frameHeaderLen, frameHeaderLen+len(msg))
+	binary.BigEndian.PutUint32(b[0:4], uint32(len(msg)))
+	b[8] = frameRequest
+	b = append(b, msg...)
+
+	// The stream id is taken under the write lock: ttrpc's server refuses an id lower
+	// than one it has seen ("StreamID cannot be re-used and must increment"), so ids
+	// must reach the wire in the order they are issued.
 	ch := make(chan frame, 1)
+	c.wmu.Lock()
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
+		c.wmu.Unlock()
 		return nil, c.err
 	}
 	id := c.next
@@ -184,13 +194,7 @@ func (c *conn) call(ctx context.Context, service, method string, payload []byte,
 	}
 	c.pending[id] = ch
 	c.mu.Unlock()
-
-	b := make([]byte, frameHeaderLen, frameHeaderLen+len(msg))
-	binary.BigEndian.PutUint32(b[0:4], uint32(len(msg)))
 	binary.BigEndian.PutUint32(b[4:8], id)
-	b[8] = frameRequest
-	b = append(b, msg...)
-	c.wmu.Lock()
 	if dl, ok := ctx.Deadline(); ok {
 		c.nc.SetWriteDeadline(dl)
 	}
