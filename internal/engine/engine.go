@@ -149,19 +149,35 @@ func isDigestHex(h string) bool {
 // module only loads it from the cache. A module that fails validation leaves no cache
 // entry.
 func (e *Engine) Precompile(ctx context.Context, wasm []byte) (digest string, err error) {
-	defer recoverPanic(&err)
 	digest = Digest(wasm)
-	if err := ctx.Err(); err != nil {
-		return digest, err
+	return digest, e.PrecompileAs(ctx, wasm, digest)
+}
+
+// PrecompileAs is Precompile for a caller that has computed the module's digest,
+// Digest(wasm), itself.
+//
+// # Notes
+//
+//   - It lets a caller record the digest (a pull stores it in the image's snapshot)
+//     while the compile runs, without hashing the module twice. The digest only
+//     chooses the cache directory (see Spec.Digest): a wrong one misfiles the entry
+//     but never runs other code.
+func (e *Engine) PrecompileAs(ctx context.Context, wasm []byte, digest string) (err error) {
+	defer recoverPanic(&err)
+	h, err := digestHex(digest)
+	if err != nil {
+		return err
 	}
-	h := digest[len("sha256:"):]
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	l, err := e.load(ctx, h, wasm, 0, false)
 	if err != nil {
 		e.discardIfBad(ctx, h, err)
-		return digest, err
+		return err
 	}
 	l.close(ctx)
-	return digest, nil
+	return nil
 }
 
 // Spec describes one run of a module.

@@ -164,12 +164,15 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 	downloaded := make(chan struct{})
 	var downloadErr error
 	var streamed chan error
+	compiled := noWait
 	if st != nil {
 		// Unpack the layer as it downloads and compile its module; store the snapshot
 		// once every blob is in the store (see the notes of Pull).
 		streamed = make(chan error, 1)
 		go func() {
-			streamed <- s.prepareStreamed(ctx, rem, st, start, func() error { <-downloaded; return downloadErr })
+			var err error
+			compiled, err = s.prepareStreamed(ctx, rem, st, start, func() error { <-downloaded; return downloadErr })
+			streamed <- err
 		}()
 	}
 	for _, b := range blobs {
@@ -204,15 +207,63 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 		s.log.Debug("pull: snapshot stored", "image", rem.Digest, "took", time.Since(start))
 	} else {
 		start = time.Now()
-		if _, err := s.prepare(ctx, local); err != nil {
+		_, compiled, err = s.prepareAsync(ctx, local, nil)
+		if err != nil {
 			return v1.Descriptor{}, err
 		}
-		s.log.Debug("pull: unpacked and precompiled", "image", rem.Digest, "took", time.Since(start))
+		s.log.Debug("pull: unpacked", "image", rem.Digest, "took", time.Since(start))
 	}
+	// The image is indexed while its module compiles; a module that does not compile
+	// undoes the indexing (and its snapshot is gone with the compile's error).
 	start = time.Now()
+	undo := s.indexUndo(ctx, local, names)
 	d, err := s.addImage(ctx, local, names)
 	s.log.Debug("pull: indexed", "image", rem.Digest, "took", time.Since(start))
-	return d, err
+	if err != nil {
+		if compiled() == nil {
+			if _, rerr := s.store.Resolve(ctx, rem.Digest.String()); errors.Is(rerr, store.ErrNotFound) {
+				_ = s.removeSnapshot(context.WithoutCancel(ctx), rem.Digest) // and the code compiled meanwhile
+			}
+		}
+		return v1.Descriptor{}, err
+	}
+	if err := compiled(); err != nil {
+		undo()
+		return v1.Descriptor{}, err
+	}
+	return d, nil
+}
+
+// indexUndo returns a func that undoes an addImage of img under names: each name
+// points again at the image it named before (or goes), and the image leaves the index
+// unless it was there before. A pull calls it when the module it compiled beside the
+// indexing fails to compile.
+func (s *Service) indexUndo(ctx context.Context, img v1.Image, names []string) func() {
+	digest, err := img.Digest()
+	if err != nil {
+		return func() {}
+	}
+	_, err = s.store.Lookup(ctx, digest.String())
+	wasIndexed := err == nil
+	prev := make(map[string]v1.Hash, len(names))
+	for _, n := range names {
+		if r, err := s.store.Lookup(ctx, n); err == nil {
+			prev[n] = r.Digest
+		}
+	}
+	return func() {
+		ctx := context.WithoutCancel(ctx)
+		for _, n := range names {
+			if d, ok := prev[n]; !ok {
+				_ = s.store.Untag(ctx, n)
+			} else if d != digest {
+				_ = s.store.Tag(ctx, n, d)
+			}
+		}
+		if !wasIndexed {
+			_ = s.store.Remove(ctx, digest)
+		}
+	}
 }
 
 // layerStreamFor returns a stream for unpacking rem's layer while it downloads, or nil
@@ -240,15 +291,16 @@ func (s *Service) layerStreamFor(rem *registry.Remote, m *v1.Manifest) *layerStr
 
 // prepareStreamed unpacks st's layer as it arrives into a directory of its own (the
 // config, which prepare needs first, may still be downloading), then prepares the
-// snapshot from it; ready says when every blob is in the store.
-func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st *layerStream, start time.Time, ready func() error) error {
+// snapshot from it; ready says when every blob is in the store. It returns while the
+// module compiles (see prepareAsync).
+func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st *layerStream, start time.Time, ready func() error) (compiled func() error, err error) {
 	defer st.pr.CloseWithError(errStreamStopped) // a download never waits on a reader that left
 	if err := s.ensureDir("tmp"); err != nil {
-		return err
+		return noWait, err
 	}
 	dir, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "stream-")
 	if err != nil {
-		return err
+		return noWait, err
 	}
 	defer os.RemoveAll(dir)
 	unpacked := make(chan error, 1)
@@ -261,7 +313,7 @@ func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st 
 		st.pr.CloseWithError(errStreamStopped)
 		<-unpacked // before dir is removed
 	}()
-	_, err = s.prepareFrom(ctx, rem.Image, &snapshotSource{
+	_, compiled, err = s.prepareAsync(ctx, rem.Image, &snapshotSource{
 		unpack: func(ctx context.Context, rootfs string) error {
 			err := <-unpacked
 			unpacked <- err // for the deferred wait
@@ -272,7 +324,10 @@ func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st 
 		},
 		ready: ready,
 	})
-	return err
+	if err != nil {
+		return noWait, err
+	}
+	return compiled, nil
 }
 
 // fetchBlob puts one blob into the store, from the registry unless present. A

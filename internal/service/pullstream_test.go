@@ -143,3 +143,64 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 		})
 	}
 }
+
+// A module that does not compile fails the pull with ErrBadImage and leaves the store as
+// it was, though the image is indexed while the module compiles: a tag that named
+// another image names it again (which still runs), a new tag goes, and no snapshot of
+// the bad image stays. Both ways of unpacking: streamed (one layer) and from the store
+// (two layers).
+func TestPullModuleThatDoesNotCompile(t *testing.T) {
+	reg := registrytest.Start(t, registrytest.Options{})
+	bad := []byte("\x00asm\x01\x00\x00\x00\x01\x05\xff\xff") // a type section cut short
+	for _, tc := range []struct {
+		name  string
+		extra []int // extra layers: none streams the one layer
+		had   bool  // the tag named a good image before
+	}{
+		{"streamed, new tag", nil, false},
+		{"streamed, tag moved back", nil, true},
+		{"from the store, tag moved back", []int{1000}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := fmt.Sprintf("%s/nocompile/%d:1", reg.Addr, len(tc.name))
+			root := t.TempDir()
+			s, err := service.Open(t.Context(), root, "", slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(t.Context())
+			good := dockerWasm(t, hello(t), tc.extra...)
+			if tc.had {
+				write(t, ref, good)
+				if _, err := s.Pull(t.Context(), ref, pullOpts()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			write(t, ref, dockerWasm(t, bad, tc.extra...))
+			_, err = s.Pull(t.Context(), ref, pullOpts())
+			if !errors.Is(err, service.ErrBadImage) {
+				t.Fatalf("pull of a module that does not compile: %v, want ErrBadImage", err)
+			}
+			imgs, err := s.Images(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			snaps, _ := os.ReadDir(filepath.Join(root, "snapshots"))
+			if !tc.had {
+				if len(imgs) != 0 || len(snaps) != 0 {
+					t.Fatalf("left indexed %v, snapshots %v", imgs, snaps)
+				}
+				return
+			}
+			if len(imgs) != 1 || imgs[0].Digest != digestOf(t, good) {
+				t.Fatalf("images %+v, want only the good one, %s", imgs, digestOf(t, good))
+			}
+			if len(snaps) != 1 || snaps[0].Name() != digestOf(t, good).Hex {
+				t.Fatalf("snapshots %v, want only the good image's", snaps)
+			}
+			if out := runImage(t, s, ref); out != "hello from c\n" {
+				t.Fatalf("the tag's image printed %q", out)
+			}
+		})
+	}
+}

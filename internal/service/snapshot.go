@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/berth-dev/berth/internal/bundle"
+	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/fsutil"
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/jsonlite"
@@ -124,25 +126,40 @@ type snapshotSource struct {
 
 // prepareFrom is prepare with the layers of a Docker-style image from src (nil: from img).
 func (s *Service) prepareFrom(ctx context.Context, img v1.Image, src *snapshotSource) (*snapshotMeta, error) {
-	digest, err := img.Digest()
+	m, compiled, err := s.prepareAsync(ctx, img, src)
 	if err != nil {
 		return nil, err
 	}
+	if err := compiled(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// prepareAsync is prepareFrom returning before its module's compile ends: the func
+// waits for it and returns its error, having removed the stored snapshot (ErrBadImage:
+// the module does not compile). The compile runs beside the storing of the snapshot,
+// which needs only the module's digest; a pull also indexes the image meanwhile.
+func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotSource) (*snapshotMeta, func() error, error) {
+	digest, err := img.Digest()
+	if err != nil {
+		return nil, nil, err
+	}
 	if m, err := s.readSnapshot(digest); err == nil {
-		return m, nil
+		return m, noWait, nil
 	}
 	w, err := image.Inspect(img)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, d := range []string{"tmp", "snapshots"} {
 		if err := s.ensureDir(d); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	tmp, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "snapshot-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	rootfs := filepath.Join(tmp, "rootfs")
@@ -151,81 +168,109 @@ func (s *Service) prepareFrom(ctx context.Context, img v1.Image, src *snapshotSo
 		meta.Created = w.Created.UTC().Format("2006-01-02T15:04:05Z07:00")
 	}
 	var module []byte
+	unmapModule := func() {}
+	defer func() { unmapModule() }() // on an early return; the compile takes it over
 	switch w.Layout {
 	case image.DockerStyle:
 		if err := s.unpackLayers(ctx, img, rootfs, src); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		p, err := w.Config.Process(image.Overrides{}, existsIn(rootfs))
 		if errors.Is(err, image.ErrNoCommand) {
 			break // The module is named at run time.
 		} else if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadImage, err)
+			return nil, nil, fmt.Errorf("%w: %w", ErrBadImage, err)
 		}
 		meta.Module = p.Args[0]
 		var unmap func()
 		module, unmap, err = bundle.MapRootFile(rootfs, meta.Module) // read once, by Precompile
-		if err == nil {
-			defer unmap()
-		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: its command names the module %s, which is not in the image: %w", ErrBadImage, meta.Module, err)
+			return nil, nil, fmt.Errorf("%w: its command names the module %s, which is not in the image: %w", ErrBadImage, meta.Module, err)
 		}
+		unmapModule = unmap // by the compile, once it has ended
 	default:
 		l, err := img.LayerByDigest(w.ModuleLayer)
 		if err != nil {
-			return nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
+			return nil, nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
 		}
 		rc, err := l.Uncompressed()
 		if err != nil {
-			return nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
+			return nil, nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
 		}
 		module, err = io.ReadAll(io.LimitReader(rc, 4<<30))
 		rc.Close()
 		if err != nil {
-			return nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
+			return nil, nil, fmt.Errorf("reading module layer %s: %w", w.ModuleLayer, err)
 		}
 		if err := os.Mkdir(rootfs, 0o755); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		meta.Module = "/" + w.ModuleName
 		if err := os.WriteFile(filepath.Join(rootfs, w.ModuleName), module, 0o755); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		meta.Config.Entrypoint = []string{meta.Module}
 	}
+	compiled := noWait
 	if module != nil {
-		t := time.Now()
-		d, err := s.eng.Precompile(ctx, module)
-		s.phase("precompile", time.Since(t)) // for `berth --debug pull` and bench/regbench
-		if err != nil {
-			return nil, fmt.Errorf("%w: module %s: %w", ErrBadImage, meta.Module, err)
+		// The compile runs while the snapshot is stored: it needs only the digest.
+		meta.ModuleDigest = engine.Digest(module)
+		done := make(chan error, 1)
+		unmap := unmapModule
+		unmapModule = func() {}
+		go func() {
+			defer unmap()
+			t := time.Now()
+			err := s.eng.PrecompileAs(ctx, module, meta.ModuleDigest)
+			s.phase("precompile", time.Since(t)) // for `berth --debug pull` and bench/regbench
+			if err != nil {
+				err = fmt.Errorf("%w: module %s: %w", ErrBadImage, meta.Module, err)
+			}
+			done <- err
+		}()
+		compiled = sync.OnceValue(func() error { return <-done })
+	}
+	// fail ends the prepare for err once the compile has ended: its code is dropped
+	// unless a stored snapshot uses it.
+	fail := func(err error) (*snapshotMeta, func() error, error) {
+		if cerr := compiled(); cerr == nil && meta.ModuleDigest != "" && !s.moduleInUse(meta.ModuleDigest) {
+			_ = s.eng.Remove(context.WithoutCancel(ctx), meta.ModuleDigest)
 		}
-		meta.ModuleDigest = d
+		return nil, nil, err
 	}
 	if src != nil {
 		if err := src.ready(); err != nil {
-			if meta.ModuleDigest != "" && !s.moduleInUse(meta.ModuleDigest) {
-				_ = s.eng.Remove(context.WithoutCancel(ctx), meta.ModuleDigest)
-			}
-			return nil, err
+			return fail(err)
 		}
 	}
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(tmp, "meta.json"), b, 0o644, true); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if err := os.Rename(tmp, s.snapshotDir(digest)); err != nil {
 		if m, err2 := s.readSnapshot(digest); err2 == nil {
-			return m, nil // another process prepared it meanwhile
+			compiled() // another process prepared it meanwhile; ours compiled the same module
+			return m, noWait, nil
 		}
-		return nil, fmt.Errorf("storing snapshot: %w", err)
+		return fail(fmt.Errorf("storing snapshot: %w", err))
 	}
-	return meta, fsutil.SyncDir(filepath.Dir(s.snapshotDir(digest)))
+	if err := fsutil.SyncDir(filepath.Dir(s.snapshotDir(digest))); err != nil {
+		return fail(err)
+	}
+	return meta, func() error {
+		err := compiled()
+		if err != nil {
+			_ = s.removeSnapshot(context.WithoutCancel(ctx), digest)
+		}
+		return err
+	}, nil
 }
+
+// noWait is the compiled func of a prepare with nothing to compile.
+func noWait() error { return nil }
 
 func (s *Service) unpackLayers(ctx context.Context, img v1.Image, rootfs string, src *snapshotSource) error {
 	if src != nil {
