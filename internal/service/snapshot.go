@@ -214,15 +214,17 @@ func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotS
 	compiled := noWait
 	if module != nil {
 		// The compile runs while the snapshot is stored: it needs only the digest.
+		t := time.Now()
 		meta.ModuleDigest = engine.Digest(module)
 		done := make(chan error, 1)
 		unmap := unmapModule
 		unmapModule = func() {}
 		go func() {
 			defer unmap()
-			t := time.Now()
 			err := s.eng.PrecompileAs(ctx, module, meta.ModuleDigest)
-			s.phase("precompile", time.Since(t)) // for `berth --debug pull` and bench/regbench
+			// The digest and the compile, as Precompile times them: for `berth --debug
+			// pull` and bench/regbench.
+			s.phase("precompile", time.Since(t))
 			if err != nil {
 				err = fmt.Errorf("%w: module %s: %w", ErrBadImage, meta.Module, err)
 			}
