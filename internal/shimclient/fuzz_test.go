@@ -135,37 +135,44 @@ func FuzzDecode(f *testing.F) {
 // is returned as it is where it does not parse at this depth.
 func withoutStatusDetails(b []byte) []byte {
 	var out []byte
-	for rest := b; len(rest) > 0; {
-		num, typ, n := protowire.ConsumeTag(rest)
-		if n < 0 {
-			return b
+	ok := eachField(b, func(num protowire.Number, typ protowire.Type, field []byte, value int) bool {
+		if num != 1 || typ != protowire.BytesType {
+			out = append(out, field...)
+			return true
 		}
-		m := protowire.ConsumeFieldValue(num, typ, rest[n:])
-		if m < 0 {
-			return b
-		}
-		field := rest[:n+m]
-		if num == 1 && typ == protowire.BytesType {
-			status, _ := protowire.ConsumeBytes(rest[n:])
-			var kept []byte
-			for in := status; len(in) > 0; {
-				inum, ityp, k := protowire.ConsumeTag(in)
-				if k < 0 {
-					return b
-				}
-				l := protowire.ConsumeFieldValue(inum, ityp, in[k:])
-				if l < 0 {
-					return b
-				}
-				if inum != 3 {
-					kept = append(kept, in[:k+l]...)
-				}
-				in = in[k+l:]
+		status, _ := protowire.ConsumeBytes(field[value:])
+		var kept []byte
+		if !eachField(status, func(num protowire.Number, _ protowire.Type, field []byte, _ int) bool {
+			if num != 3 {
+				kept = append(kept, field...)
 			}
-			field = protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), kept)
+			return true
+		}) {
+			return false
 		}
-		out = append(out, field...)
-		rest = rest[n+m:]
+		out = protowire.AppendBytes(protowire.AppendTag(out, 1, protowire.BytesType), kept)
+		return true
+	})
+	if !ok {
+		return b
 	}
 	return out
+}
+
+// eachField calls f with each field of the protobuf message b: its number, type, whole
+// encoding and the offset of its value in it. It reports false where b does not parse
+// or f returned false.
+func eachField(b []byte, f func(num protowire.Number, typ protowire.Type, field []byte, value int) bool) bool {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 || !f(num, typ, b[:n+m], n) {
+			return false
+		}
+		b = b[n+m:]
+	}
+	return true
 }
