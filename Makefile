@@ -63,7 +63,7 @@ fuzz:
 	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex internal/jsonlite:FuzzParse internal/service:FuzzDecodeMeta \
 	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory internal/cli:FuzzParseTimestamp internal/cli:FuzzParseSignal internal/cli:FuzzParsePsFilter \
 	  internal/image:FuzzParseName internal/credentials:FuzzParseServer internal/registry:FuzzParseRetryAfter internal/registry:FuzzInsecure internal/shiminstall:FuzzInstall internal/cgroup:FuzzParseCgroupsPath internal/cgroup:FuzzParseProcCgroup internal/engine:FuzzScanModule internal/engine:FuzzParseTrap \
-	  internal/logs:FuzzParseOptions internal/logs:FuzzRead internal/logs:FuzzParseURI internal/shimclient:FuzzParseStartResponse internal/shimclient:FuzzFrames internal/shimclient:FuzzDecode internal/restart:FuzzParse \
+	  internal/logs:FuzzParseOptions internal/logs:FuzzRead internal/logs:FuzzParseURI internal/shimclient:FuzzParseStartResponse internal/shim:FuzzParseBootstrapParams internal/shimclient:FuzzFrames internal/shimclient:FuzzDecode internal/restart:FuzzParse \
 	  internal/procstat:FuzzParseStat internal/procstat:FuzzParseStatus internal/procstat:FuzzParseIO internal/procstat:FuzzParseSystemStat internal/procstat:FuzzParseMeminfo \
 	  internal/wasi:FuzzPathResolution internal/wasi:FuzzIovecs internal/wasi:FuzzFsFuncs internal/wasi:FuzzPollSock internal/wasi:FuzzWasmEdge; do \
 	  pkg=$${spec%%:*}; fn=$${spec##*:}; \

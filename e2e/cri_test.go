@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -123,6 +125,9 @@ func criSuite(t *testing.T, version string) {
 		if shims != 1 {
 			t.Errorf("%d shim processes serve the pod's sandbox and two containers, want 1: %v", shims, shimProcs(shim))
 		}
+		if version == v24 {
+			checkTaskV3(t, r.c, p.id, id, id2)
+		}
 		stopAndRemove(t, id2)
 		stopAndRemove(t, id)
 		removePod(t, p)
@@ -131,4 +136,33 @@ func criSuite(t *testing.T, version string) {
 	t.Run("no-leftovers", func(t *testing.T) {
 		checkNoLeftovers(t, r.c, shim, before)
 	})
+}
+
+// checkTaskV3: containerd 2.4 speaks task API v3 to the shim (its `start` answered the
+// bootstrap protocol with version 3, see internal/shim/bootstrap.go), and so hands the
+// pod's containers the sandbox's connection instead of running `start` for each: it
+// then writes the sandbox's id and the connection's bootstrap.json into their bundles.
+func checkTaskV3(t *testing.T, c *containerd, sandbox string, containers ...string) {
+	t.Helper()
+	for _, id := range append([]string{sandbox}, containers...) {
+		bundle := filepath.Join(c.state, "io.containerd.runtime.v2.task", "k8s.io", id)
+		b, err := os.ReadFile(filepath.Join(bundle, "bootstrap.json"))
+		if err != nil {
+			t.Errorf("task %s: %v", id, err)
+			continue
+		}
+		var params struct {
+			Version  int    `json:"version"`
+			Protocol string `json:"protocol"`
+		}
+		if err := json.Unmarshal(b, &params); err != nil || params.Version != 3 || params.Protocol != "ttrpc" {
+			t.Errorf("task %s: bootstrap.json %s (%v), want version 3 over ttrpc", id, b, err)
+		}
+		if id == sandbox {
+			continue
+		}
+		if got, err := os.ReadFile(filepath.Join(bundle, "sandbox")); err != nil || string(got) != sandbox {
+			t.Errorf("container %s: its bundle names sandbox %q (%v), want %s: containerd started the shim for it", id, got, err, sandbox)
+		}
+	}
 }

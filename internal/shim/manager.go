@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/containerd/containerd/events"
 	"github.com/containerd/containerd/mount"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/containerd/containerd/plugin"
 	"github.com/containerd/containerd/protobuf"
 	"github.com/containerd/containerd/protobuf/proto"
 	"github.com/containerd/containerd/runtime/v2/shim"
@@ -37,7 +39,25 @@ var Version = "dev"
 // Run runs the shim binary's containerd side: `start`, `delete`, or serving the task API
 // (the shim library's flags: -namespace, -id, -address, -publish-binary, -debug).
 func Run() {
-	shim.Run(RuntimeName, newService, func(c *shim.Config) {
+	// The task service is also served as task API v3 (taskV3). The library registers
+	// the v2 service itself, on the service newService made before it loads plugins.
+	var svc taskAPI.TaskService
+	plugin.Register(&plugin.Registration{
+		Type: plugin.TTRPCPlugin,
+		ID:   "task-v3",
+		InitFn: func(*plugin.InitContext) (interface{}, error) {
+			if svc == nil {
+				return nil, errors.New("berth: the task service was not made before the shim's plugins were loaded")
+			}
+			return taskV3{svc}, nil
+		},
+	})
+	initService := func(ctx context.Context, id string, publisher shim.Publisher, shutdown func()) (shim.Shim, error) {
+		s, err := newService(ctx, id, publisher, shutdown)
+		svc = s
+		return s, err
+	}
+	shim.Run(RuntimeName, initService, func(c *shim.Config) {
 		// The shim waits for its container processes itself (exec.Cmd.Wait): they are its
 		// children and start none of their own, so the library's global reaper, which
 		// would race exec.Cmd for their exit status, is not used.
@@ -110,7 +130,23 @@ const maxSocketPath = 106
 var groupAnnotations = []string{"dev.berth.shim.group", annotationSandboxID}
 
 // StartShim is the `start` action: it starts the long-lived shim process for a
-// container, or finds the one of its group, and returns its socket address.
+// container, or finds the one of its group, and returns its socket address: plain for
+// containerd 1.6 to 2.2 and berth, as a BootstrapResult offering task API v3 to
+// containerd 2.3+, which sends its version on stdin (see bootstrap.go).
+func (s *Service) StartShim(ctx context.Context, opts shim.StartOpts) (string, error) {
+	containerd, err := readBootstrap(os.Stdin)
+	if err != nil {
+		return "", err
+	}
+	address, err := s.startShim(ctx, opts)
+	if err != nil || !speaksTaskV3(containerd) {
+		return address, err
+	}
+	return string(bootstrapResult(address)), nil
+}
+
+// startShim starts the shim process for a container, or finds the one of its group,
+// and returns its socket address.
 //
 // # Notes
 //
@@ -118,7 +154,7 @@ var groupAnnotations = []string{"dev.berth.shim.group", annotationSandboxID}
 //     its end, so a child holding that pipe would hang containerd.
 //   - The listening socket is passed as fd 3 and must not be unlinked when this process
 //     closes its copy (SetUnlinkOnClose(false)).
-func (s *Service) StartShim(ctx context.Context, opts shim.StartOpts) (_ string, retErr error) {
+func (s *Service) startShim(ctx context.Context, opts shim.StartOpts) (_ string, retErr error) {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
 		return "", err
