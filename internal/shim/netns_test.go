@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -294,5 +295,57 @@ func TestNewNetns(t *testing.T) {
 				t.Errorf("container %s still known after Delete", id)
 			}
 		})
+	}
+}
+
+// TestPodJoinsSandboxNamespace: CRI creates a pod's containers with
+// /proc/<sandbox pid>/ns/net right after RunPodSandbox returned, which it now does
+// before the sandbox's process has joined the pod's namespace (holdLater). The
+// container's process must still end up in the pod's namespace, never in the shim's:
+// Create waits for the sandbox (awaitSandbox). Each round creates both at once.
+func TestPodJoinsSandboxNamespace(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) (iproute2)")
+	}
+	name := fmt.Sprintf("berth-shim-pod-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	nsPath := "/run/netns/" + name
+	fi, err := os.Stat(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("net:[%d]", fi.Sys().(*syscall.Stat_t).Ino)
+
+	f := newFixture(t)
+	podNet := &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: nsPath}}}
+	for i := range 10 {
+		sb, ctr := fmt.Sprintf("pod-%d", i), fmt.Sprintf("ctr-%d", i)
+		resp, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: sb,
+			Bundle: f.bundleSpec(nil, map[string]string{annotationContainerType: containerTypeSandbox}, podNet)})
+		if err != nil {
+			t.Fatalf("round %d: sandbox: %v", i, err)
+		}
+		ctrNet := &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: fmt.Sprintf("/proc/%d/ns/net", resp.Pid)}}}
+		c, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: ctr,
+			Bundle: f.bundleSpec([]string{"/app.wasm"}, map[string]string{annotationSandboxID: sb}, ctrNet)})
+		if err != nil {
+			t.Fatalf("round %d: container: %v", i, err)
+		}
+		for what, pid := range map[string]uint32{"sandbox": resp.Pid, "container": c.Pid} {
+			if got, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); err != nil || got != want {
+				t.Errorf("round %d: the %s's process is in %s (%v), want the pod's %s", i, what, got, err, want)
+			}
+		}
+		for _, id := range []string{ctr, sb} {
+			f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: id, Signal: 9})
+			f.wait(id)
+			f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: id})
+		}
 	}
 }

@@ -94,6 +94,10 @@ type container struct {
 	// container with a restart policy: later runs join it, so what Docker or CNI set
 	// up in it stays the container's. Set once under mu after the first run is ready.
 	netns *os.File
+	// held is closed once a pod sandbox's process holds the pod's namespaces (or could
+	// not: heldErr, set before); nil for other containers. Set under mu in Create.
+	held    chan struct{}
+	heldErr error
 
 	exited chan struct{} // closed when the task has ended for good (after its last run)
 	// noRestart is closed by the first Kill: the task's runs end with the current one.
@@ -205,8 +209,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock() // awaitSandbox reads it from other Creates
 	c.sandbox = spec.Annotations[annotationContainerType] == containerTypeSandbox
-	if len(r.Rootfs) > 0 {
+	c.mu.Unlock()
+	// A sandbox's process runs no module: its image (pause) is not mounted.
+	if len(r.Rootfs) > 0 && !c.sandbox {
 		c.rootfs = filepath.Join(r.Bundle, "rootfs")
 		if err := os.MkdirAll(c.rootfs, 0o711); err != nil {
 			return nil, err
@@ -232,6 +239,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	}
 	c.bin, c.args = bin, []string{mode}
 	if ns := guest.Netns(spec); ns != "" {
+		if !c.sandbox {
+			if err := s.awaitSandbox(ctx, ns); err != nil {
+				return nil, err
+			}
+		}
 		c.args = append(c.args, ns)
 	}
 	if v, ok := spec.Annotations[restart.Annotation]; ok && !c.sandbox {
@@ -249,7 +261,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
 	c.cmd, c.start, c.pid = cmd, startW, cmd.Process.Pid
+	c.mu.Unlock()
 	go c.wait(s)
 	tSpawn := time.Now()
 
@@ -262,7 +276,12 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		c.cg = cg
 	}
 	tCgroup := time.Now()
-	if err := c.ready(c.pid, startW, statusR); err != nil {
+	if c.sandbox {
+		err = c.holdLater(ctx, c.pid, startW, statusR)
+	} else {
+		err = c.ready(c.pid, startW, statusR)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := c.holdNetns(); err != nil {
@@ -365,6 +384,18 @@ func (c *container) holdNetns() error {
 // not). It closes status.
 func (c *container) ready(pid int, start, status *os.File) error {
 	defer status.Close()
+	if err := c.place(pid, start, status); err != nil {
+		return err
+	}
+	if err := guest.ReadStatus(status); err != nil {
+		return fmt.Errorf("creating container %s: %w", c.id, err)
+	}
+	return nil
+}
+
+// place is ready but for the wait: it puts pid into the container's cgroup and writes
+// guest.Placed. status, which it only reads to say why the process ended, stays open.
+func (c *container) place(pid int, start, status *os.File) error {
 	why := func(err error) error {
 		// The process ended at once (ESRCH, EPIPE); its status line says why.
 		if serr := guest.ReadStatus(status); serr != nil {
@@ -383,10 +414,73 @@ func (c *container) ready(pid int, start, status *os.File) error {
 	if _, err := start.Write([]byte{guest.Placed}); err != nil {
 		return why(fmt.Errorf("container %s: telling its process it is placed: %w", c.id, err))
 	}
-	if err := guest.ReadStatus(status); err != nil {
-		return fmt.Errorf("creating container %s: %w", c.id, err)
-	}
 	return nil
+}
+
+// holdLater is ready for a pod sandbox's process: it is placed now, and its word that it
+// holds the pod's namespaces is awaited by a goroutine, which closes c.held after
+// setting c.heldErr. It closes status.
+//
+// # Notes
+//
+//   - Nothing needs that word before the pod's first container: CRI has set up the pod's
+//     network (CNI) in its own namespace before it creates the sandbox, and then creates
+//     the containers with /proc/<sandbox pid>/ns/net, which awaitSandbox checks. So
+//     RunPodSandbox does not wait for a process start (~7–12 ms on the Kubernetes
+//     benchmark's node); by the pod's first container the sandbox is long ready.
+//   - A sandbox whose process fails ends like any task (TaskExit, and CRI marks the
+//     sandbox not ready); its reason is logged and given to the containers that wait.
+func (c *container) holdLater(ctx context.Context, pid int, start, status *os.File) error {
+	if err := c.place(pid, start, status); err != nil {
+		status.Close()
+		return err
+	}
+	held := make(chan struct{})
+	c.mu.Lock()
+	c.held = held
+	c.mu.Unlock()
+	go func() {
+		defer status.Close()
+		if err := guest.ReadStatus(status); err != nil {
+			c.heldErr = fmt.Errorf("pod sandbox %s: %w", c.id, err)
+			log.G(ctx).WithError(err).WithField("id", c.id).Warn("the pod sandbox's process did not start")
+		}
+		close(held)
+	}()
+	return nil
+}
+
+// awaitSandbox waits, when netns is /proc/PID/ns/net and PID the process of a pod
+// sandbox of this shim (see holdLater), until that process holds the pod's namespace,
+// and fails with its reason if it could not: a container must never join the
+// namespace of a process that has not yet left the shim's.
+func (s *Service) awaitSandbox(ctx context.Context, netns string) error {
+	rest, ok := strings.CutPrefix(netns, "/proc/")
+	digits, ok2 := strings.CutSuffix(rest, "/ns/net")
+	pid, err := strconv.Atoi(digits)
+	if !ok || !ok2 || err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	var held chan struct{}
+	var sandbox *container
+	for _, c := range s.containers {
+		c.mu.Lock()
+		if c.sandbox && c.pid == pid {
+			held, sandbox = c.held, c
+		}
+		c.mu.Unlock()
+	}
+	s.mu.Unlock()
+	if held == nil {
+		return nil
+	}
+	select {
+	case <-held:
+		return sandbox.heldErr
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for pod sandbox %s to hold the pod's network namespace: %w", sandbox.id, ctx.Err())
+	}
 }
 
 // exitCode is how a reaped process ended: its exit status, or 128+signal.

@@ -487,3 +487,31 @@ func TestLoadChargedToCgroup(t *testing.T) {
 	}
 	f.svc.Kill(f.ctx, &taskAPI.KillRequest{ID: "charge", Signal: 9})
 }
+
+// TestSandboxThatCannotHold: a sandbox whose process cannot join the pod's namespace is
+// created (its process is not waited for, see holdLater) and ends; a container of the
+// pod is then refused with the sandbox's reason rather than started in the shim's own
+// network namespace.
+func TestSandboxThatCannotHold(t *testing.T) {
+	f := newFixture(t)
+	missing := filepath.Join(t.TempDir(), "no-such-netns")
+	podNet := &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: missing}}}
+	resp, err := f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "pod",
+		Bundle: f.bundleSpec(nil, map[string]string{annotationContainerType: containerTypeSandbox}, podNet)})
+	if err != nil {
+		t.Fatalf("sandbox Create: %v (its process is not waited for)", err)
+	}
+	ctrNet := &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace, Path: fmt.Sprintf("/proc/%d/ns/net", resp.Pid)}}}
+	_, err = f.svc.Create(f.ctx, &taskAPI.CreateTaskRequest{ID: "ctr",
+		Bundle: f.bundleSpec([]string{"/app.wasm"}, map[string]string{annotationSandboxID: "pod"}, ctrNet)})
+	if err == nil || !strings.Contains(err.Error(), "pod sandbox pod") || !strings.Contains(err.Error(), "no-such-netns") {
+		t.Fatalf("container Create: %v; want the sandbox's failure to join %s", err, missing)
+	}
+	if code := f.wait("pod"); code == 0 {
+		t.Errorf("the sandbox's process exited 0")
+	}
+	if _, err := f.svc.State(f.ctx, &taskAPI.StateRequest{ID: "ctr"}); err == nil {
+		t.Error("the refused container is still known to the shim")
+	}
+	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "pod"})
+}
