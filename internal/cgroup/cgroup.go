@@ -75,8 +75,9 @@ var (
 // Path returns "", and Metrics returns ErrNoCgroup.
 type Cgroup struct {
 	v2    bool
-	path  string  // as /proc/PID/cgroup shows it: memory hierarchy on v1, unified on v2
-	dirs  []place // v1: one per hierarchy (and the unified one on hybrid); v2: one
+	path  string   // as /proc/PID/cgroup shows it: memory hierarchy on v1, unified on v2
+	dirs  []place  // v1: one per hierarchy (and the unified one on hybrid); v2: one
+	homes []string // per dirs: the creating process's own cgroup directory ("" if unknown)
 	owned []string
 }
 
@@ -169,6 +170,11 @@ func (h *host) create(ctx context.Context, sp spec, res *specs.LinuxResources) (
 			return nil, err
 		}
 		c.dirs = append(c.dirs, place{hierarchy: hi, dir: dir})
+		home := ""
+		if rel, err := filepath.Rel(hi.root, h.own[i]); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			home = filepath.Join(hi.mount, rel)
+		}
+		c.homes = append(c.homes, home)
 		if c.path == "" || slices.Contains(hi.controllers, "memory") || (h.v2 && hi.v2) {
 			c.path = shown
 		}

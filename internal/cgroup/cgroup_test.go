@@ -168,7 +168,13 @@ func removeTopAtCleanup(t *testing.T, top string) {
 // procCgroup returns /proc/PID/cgroup as controller list → path ("" for the unified line).
 func procCgroup(t *testing.T, pid int) map[string]string {
 	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/cgroup", pid))
+	return cgroupFile(t, fmt.Sprintf("/proc/%d/cgroup", pid))
+}
+
+// cgroupFile parses a /proc/…/cgroup file into controllers (joined by ",") → path.
+func cgroupFile(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -257,7 +257,16 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		}
 		c.policy = p
 	}
-	cmd, startW, statusR, err := c.spawn(ctx, &c.io)
+	// The cgroup first: the process is born in it (see cgroup.Birth).
+	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
+		cg, err := cgroup.New(ctx, spec.Linux.CgroupsPath, spec.Linux.Resources)
+		if err != nil {
+			return nil, err
+		}
+		c.cg = cg
+	}
+	tCgroup := time.Now()
+	cmd, born, startW, statusR, err := c.spawn(ctx, &c.io)
 	if err != nil {
 		return nil, err
 	}
@@ -266,20 +275,10 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	c.mu.Unlock()
 	go c.wait(s)
 	tSpawn := time.Now()
-
-	if spec.Linux != nil && spec.Linux.CgroupsPath != "" {
-		cg, err := cgroup.New(ctx, spec.Linux.CgroupsPath, spec.Linux.Resources)
-		if err != nil {
-			statusR.Close()
-			return nil, err
-		}
-		c.cg = cg
-	}
-	tCgroup := time.Now()
 	if c.sandbox {
-		err = c.holdLater(ctx, c.pid, startW, statusR)
+		err = c.holdLater(ctx, c.pid, born, startW, statusR)
 	} else {
-		err = c.ready(c.pid, startW, statusR)
+		err = c.ready(c.pid, born, startW, statusR)
 	}
 	if err != nil {
 		return nil, err
@@ -289,8 +288,8 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	}
 	// Where create time goes, for `containerd --log-level debug` and bench/.
 	log.G(ctx).WithFields(log.Fields{
-		"id": r.ID, "mount": tMount.Sub(t0), "spawn": tSpawn.Sub(tMount),
-		"cgroup": tCgroup.Sub(tSpawn), "load": time.Since(tCgroup),
+		"id": r.ID, "mount": tMount.Sub(t0), "cgroup": tCgroup.Sub(tMount),
+		"spawn": tSpawn.Sub(tCgroup), "born": born, "load": time.Since(tSpawn),
 	}).Debug("created")
 	if err := os.WriteFile(filepath.Join(r.Bundle, pidFile), []byte(strconv.Itoa(c.pid)), 0o644); err != nil {
 		return nil, err
@@ -311,9 +310,10 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 }
 
 // spawn starts a berth-guest process for one run of the container, with its streams
-// set up in io. The process loads the module, says so on status (ready reads it) and
-// waits for a byte on start. On error nothing is left running or open.
-func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start, status *os.File, err error) {
+// set up in io, born in the container's cgroup where it could be (born). The process
+// loads the module, says so on status (ready reads it) and waits for a byte on start.
+// On error nothing is left running or open.
+func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, born bool, start, status *os.File, err error) {
 	args := c.args
 	c.mu.Lock()
 	if c.netns != nil {
@@ -330,23 +330,23 @@ func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start,
 	if !c.sandbox {
 		if err := io.setup(ctx, c.id, cmd, c.req.Stdin, c.req.Stdout, c.req.Stderr); err != nil {
 			io.close()
-			return nil, nil, nil, err
+			return nil, false, nil, nil, err
 		}
 	}
 	startR, startW, err := os.Pipe()
 	if err != nil {
 		io.close()
-		return nil, nil, nil, err
+		return nil, false, nil, nil, err
 	}
 	statusR, statusW, err := os.Pipe()
 	if err != nil {
 		startR.Close()
 		startW.Close()
 		io.close()
-		return nil, nil, nil, err
+		return nil, false, nil, nil, err
 	}
 	cmd.ExtraFiles = []*os.File{startR, statusW}
-	err = c.spawner.start(cmd)
+	born, err = c.spawner.start(cmd, c.cg)
 	startR.Close()
 	statusW.Close()
 	io.started()
@@ -354,9 +354,9 @@ func (c *container) spawn(ctx context.Context, io *stdio) (cmd *exec.Cmd, start,
 		startW.Close()
 		statusR.Close()
 		io.close()
-		return nil, nil, nil, fmt.Errorf("starting the container process: %w", err)
+		return nil, false, nil, nil, fmt.Errorf("starting the container process: %w", err)
 	}
-	return cmd, startW, statusR, nil
+	return cmd, born, startW, statusR, nil
 }
 
 // holdNetns keeps the network namespace the first run made (guest.NewNetns), for a
@@ -377,14 +377,15 @@ func (c *container) holdNetns() error {
 	return nil
 }
 
-// ready puts a run's process pid into the container's cgroup, if it has one, tells it
-// so with the first byte on its start pipe (guest.FdStart: it loads nothing before
+// ready puts a run's process pid into the container's cgroup, if it has one and the
+// process was not born there (born, see cgroup.Birth), tells it so with the first byte
+// on its start pipe (guest.FdStart: it loads nothing before
 // that byte, so that the module's memory is charged to the container's cgroup and
 // limited by it), and waits for it to say it has loaded the module (or why it could
 // not). It closes status.
-func (c *container) ready(pid int, start, status *os.File) error {
+func (c *container) ready(pid int, born bool, start, status *os.File) error {
 	defer status.Close()
-	if err := c.place(pid, start, status); err != nil {
+	if err := c.place(pid, born, start, status); err != nil {
 		return err
 	}
 	if err := guest.ReadStatus(status); err != nil {
@@ -393,9 +394,9 @@ func (c *container) ready(pid int, start, status *os.File) error {
 	return nil
 }
 
-// place is ready but for the wait: it puts pid into the container's cgroup and writes
-// guest.Placed. status, which it only reads to say why the process ended, stays open.
-func (c *container) place(pid int, start, status *os.File) error {
+// place is ready but for the wait: it puts pid into the container's cgroup unless it
+// was born there, and writes guest.Placed. status, which it only reads to say why the process ended, stays open.
+func (c *container) place(pid int, born bool, start, status *os.File) error {
 	why := func(err error) error {
 		// The process ended at once (ESRCH, EPIPE); its status line says why.
 		if serr := guest.ReadStatus(status); serr != nil {
@@ -403,7 +404,7 @@ func (c *container) place(pid int, start, status *os.File) error {
 		}
 		return err
 	}
-	if c.cg != nil {
+	if c.cg != nil && !born {
 		if err := c.cg.Add(pid); err != nil {
 			if errors.Is(err, syscall.ESRCH) {
 				return why(err)
@@ -430,8 +431,8 @@ func (c *container) place(pid int, start, status *os.File) error {
 //     benchmark's node); by the pod's first container the sandbox is long ready.
 //   - A sandbox whose process fails ends like any task (TaskExit, and CRI marks the
 //     sandbox not ready); its reason is logged and given to the containers that wait.
-func (c *container) holdLater(ctx context.Context, pid int, start, status *os.File) error {
-	if err := c.place(pid, start, status); err != nil {
+func (c *container) holdLater(ctx context.Context, pid int, born bool, start, status *os.File) error {
+	if err := c.place(pid, born, start, status); err != nil {
 		status.Close()
 		return err
 	}
@@ -590,7 +591,7 @@ func (c *container) sleep(d time.Duration) bool {
 // in wait's goroutine, the only one that changes c.cmd after Create.
 func (c *container) rerun(s *Service) error {
 	var io stdio
-	cmd, startW, statusR, err := c.spawn(s.ctx, &io)
+	cmd, born, startW, statusR, err := c.spawn(s.ctx, &io)
 	if err != nil {
 		return err
 	}
@@ -600,7 +601,7 @@ func (c *container) rerun(s *Service) error {
 		cmd.Wait()
 		io.close()
 	}
-	if err := c.ready(cmd.Process.Pid, startW, statusR); err != nil {
+	if err := c.ready(cmd.Process.Pid, born, startW, statusR); err != nil {
 		abandon()
 		return err
 	}

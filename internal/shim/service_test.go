@@ -459,6 +459,17 @@ func TestLoadChargedToCgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "charge"})
+	// The guest was born in its cgroup (cgroup.Birth); the shim's forking thread went
+	// back: no thread of this process is left in the container's cgroup.
+	if own, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", r.Pid)); !strings.Contains(string(own), cg) {
+		t.Errorf("the guest's /proc/%d/cgroup names no %s:\n%s", r.Pid, cg, own)
+	}
+	threads, _ := filepath.Glob("/proc/self/task/*/cgroup")
+	for _, th := range threads {
+		if b, _ := os.ReadFile(th); strings.Contains(string(b), cg) {
+			t.Errorf("%s: a shim thread is still in the container's cgroup:\n%s", th, b)
+		}
+	}
 	usage := func() (int64, error) {
 		for _, p := range []string{filepath.Join("/sys/fs/cgroup/memory", cg, "memory.usage_in_bytes"), filepath.Join("/sys/fs/cgroup", cg, "memory.current")} {
 			if b, err := os.ReadFile(p); err == nil {

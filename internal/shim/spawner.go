@@ -5,6 +5,9 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"syscall"
+
+	"github.com/berth-dev/berth/internal/cgroup"
 )
 
 // errSpawnerClosed is returned by spawner.start after close.
@@ -29,42 +32,92 @@ var errSpawnerClosed = errors.New("the shim is shutting down: no new container p
 //     it has no container left) are not signalled by the close itself.
 type spawner struct {
 	once sync.Once
-	reqs chan *exec.Cmd
-	errs chan error
+	reqs chan spawnReq
+	errs chan spawnResult
 
 	mu     sync.Mutex // serialises start and close
 	closed bool
 	done   chan struct{}
 }
 
+type spawnReq struct {
+	cmd *exec.Cmd
+	cg  *cgroup.Cgroup
+}
+
+type spawnResult struct {
+	born bool // the process started in the cgroup
+	err  error
+}
+
 func (p *spawner) init() {
 	p.once.Do(func() {
-		p.reqs, p.errs, p.done = make(chan *exec.Cmd), make(chan error), make(chan struct{})
-		go func() {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			for {
-				select {
-				case cmd := <-p.reqs:
-					p.errs <- cmd.Start()
-				case <-p.done:
-					return
-				}
-			}
-		}()
+		p.reqs, p.errs, p.done = make(chan spawnReq), make(chan spawnResult), make(chan struct{})
+		go p.loop()
 	})
 }
 
-// start runs cmd.Start on the spawner's thread.
-func (p *spawner) start(cmd *exec.Cmd) error {
+// loop serves start on one locked thread. A thread that could not leave a container's
+// cgroup (cgroup.ErrStuck, never seen) forks nothing more: a new loop takes over, and
+// the old one keeps its thread, parked, for the shim's life, since ending it would
+// signal the processes it forked (see spawner) and unlocking it would give Go a thread
+// in a container's cgroup.
+func (p *spawner) loop() {
+	runtime.LockOSThread()
+	for {
+		select {
+		case r := <-p.reqs:
+			res, stuck := forkInto(r.cmd, r.cg)
+			if stuck {
+				go p.loop()
+				p.errs <- res
+				select {}
+			}
+			p.errs <- res
+		case <-p.done:
+			runtime.UnlockOSThread()
+			return
+		}
+	}
+}
+
+// forkInto starts cmd on the calling (locked) thread so that it is born in cg (see
+// cgroup.Birth); when the thread cannot enter cg, cmd starts where the shim is, and the
+// caller places it afterwards (cgroup.Add).
+func forkInto(cmd *exec.Cmd, cg *cgroup.Cgroup) (res spawnResult, stuck bool) {
+	if cg == nil {
+		return spawnResult{err: cmd.Start()}, false
+	}
+	b, err := cg.Start()
+	if err != nil {
+		if errors.Is(err, cgroup.ErrStuck) {
+			return spawnResult{err: err}, true
+		}
+		return spawnResult{err: cmd.Start()}, false
+	}
+	if fd, ok := b.CgroupFD(); ok {
+		if cmd.SysProcAttr == nil {
+			cmd.SysProcAttr = &syscall.SysProcAttr{}
+		}
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+	}
+	err = cmd.Start()
+	stuck = b.End() != nil
+	return spawnResult{born: err == nil, err: err}, stuck
+}
+
+// start runs cmd.Start on the spawner's thread, the process born in cg when it is not
+// nil (born reports whether it was).
+func (p *spawner) start(cmd *exec.Cmd, cg *cgroup.Cgroup) (born bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return errSpawnerClosed
+		return false, errSpawnerClosed
 	}
 	p.init()
-	p.reqs <- cmd
-	return <-p.errs
+	p.reqs <- spawnReq{cmd, cg}
+	res := <-p.errs
+	return res.born, res.err
 }
 
 // close ends the spawner's goroutine; later starts fail with errSpawnerClosed.

@@ -17,7 +17,7 @@ func TestSpawnerSurvivesEndedThreads(t *testing.T) {
 	var p spawner
 	cmd := exec.Command("sleep", "60")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.start(cmd); err != nil {
+	if _, err := p.start(cmd, nil); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
@@ -42,7 +42,7 @@ func TestSpawnerSurvivesEndedThreads(t *testing.T) {
 		t.Fatalf("the process ended while its shim ran on: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	if err := p.start(exec.Command("true")); !errors.Is(err, errSpawnerClosed) {
+	if _, err := p.start(exec.Command("true"), nil); !errors.Is(err, errSpawnerClosed) {
 		t.Errorf("start after close: %v, want errSpawnerClosed", err)
 	}
 }
