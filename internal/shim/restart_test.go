@@ -71,7 +71,7 @@ func TestRestartOnFailure(t *testing.T) {
 	if d := outs[2].Sub(outs[1]); d < 200*time.Millisecond || d > 20*time.Second {
 		t.Errorf("second restart after %v, want ≥ 200ms", d)
 	}
-	if got := f.ev.got(); got != "/tasks/create /tasks/start /tasks/exit" {
+	if got := f.ev.settled(); got != "/tasks/create /tasks/start /tasks/exit" {
 		t.Errorf("events %q: want one exit for the task", got)
 	}
 	if _, err := f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "rf"}); err != nil {

@@ -66,6 +66,7 @@ const execReason = "Wasm containers have no exec: a container runs its one modul
 type Service struct {
 	ctx       context.Context // carries containerd's namespace, for events
 	publisher shim.Publisher
+	events    *eventQueue // publishes through publisher
 	shutdown  func()
 	self      string // this binary
 	guest     string // the container process's binary (berth-guest)
@@ -127,7 +128,7 @@ func New(ctx context.Context, id string, publisher shim.Publisher, shutdown func
 	if err != nil {
 		return nil, err
 	}
-	return &Service{ctx: ctx, publisher: publisher, shutdown: shutdown, self: self, containers: map[string]*container{}}, nil
+	return &Service{ctx: ctx, publisher: publisher, events: newEventQueue(ctx, publisher), shutdown: shutdown, self: self, containers: map[string]*container{}}, nil
 }
 
 // guestBinary finds berth-guest: $BERTH_GUEST_BINARY, else next to the shim, else on PATH.
@@ -172,9 +173,7 @@ func (s *Service) getInit(id, execID string) (*container, error) {
 }
 
 func (s *Service) publish(topic string, ev interface{}) {
-	if err := s.publisher.Publish(s.ctx, topic, ev); err != nil {
-		log.G(s.ctx).WithError(err).WithField("topic", topic).Warn("publishing event")
-	}
+	s.events.publish(topic, ev)
 }
 
 // Create mounts the rootfs, starts the container's process, which loads the module
@@ -904,6 +903,7 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 	if n > 0 {
 		return &emptypb.Empty{}, nil
 	}
+	s.events.close()
 	s.publisher.Close()
 	s.spawner.close()
 	s.shutdown()

@@ -76,6 +76,20 @@ func (r *recorder) got() string {
 	return strings.Join(r.topics, " ")
 }
 
+// settled returns the topics once no event has come for 100 ms (events are forwarded
+// by a goroutine of their own, see eventQueue), within 5 s.
+func (r *recorder) settled() string {
+	last, since := r.got(), time.Now()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if g := r.got(); g != last {
+			last, since = g, time.Now()
+		} else if time.Since(since) >= 100*time.Millisecond {
+			break
+		}
+	}
+	return last
+}
+
 type fixture struct {
 	t    *testing.T
 	ctx  context.Context
@@ -170,7 +184,7 @@ func TestRunToCompletion(t *testing.T) {
 		}
 	}
 	want := strings.Repeat("/tasks/create /tasks/start /tasks/exit /tasks/delete ", 2)
-	if got := f.ev.got() + " "; got != want {
+	if got := f.ev.settled() + " "; got != want {
 		t.Errorf("events = %q, want %q", got, want)
 	}
 }
@@ -373,8 +387,8 @@ func TestOOMKilled(t *testing.T) {
 	code := f.wait("oom")
 	f.svc.Delete(f.ctx, &taskAPI.DeleteRequest{ID: "oom"})
 	log, _ := os.ReadFile(out)
-	if code != 137 || !strings.Contains(f.ev.got(), "/tasks/oom /tasks/exit") {
-		t.Errorf("exit status %d, events %q; want 137 with /tasks/oom before /tasks/exit (guest said %q)", code, f.ev.got(), log)
+	if events := f.ev.settled(); code != 137 || !strings.Contains(events, "/tasks/oom /tasks/exit") {
+		t.Errorf("exit status %d, events %q; want 137 with /tasks/oom before /tasks/exit (guest said %q)", code, events, log)
 	}
 	if _, err := os.Stat(filepath.Join("/sys/fs/cgroup/memory", cg)); err == nil {
 		t.Errorf("cgroup %s left behind", cg)
