@@ -34,6 +34,9 @@
 //     absolute paths (no relative or systemd forms, no hybrid v2 join); and cgroup2's
 //     ToResources writes the OCI memory+swap total into memory.swap.max unconverted, where
 //     runc writes total minus memory. The cgroupfs writes here follow runc's.
+//   - A process can be forked into its cgroup (Cgroup.Start, Birth) rather than moved
+//     there (Add): moving a process waits for an RCU grace period after an idle moment
+//     (4–20 ms here), forking into it does not. See Birth.
 //   - Delete removes the container's own directory (child cgroups below it first), not the
 //     parents New created: a pod's or a slice's directory is shared and belongs to kubelet
 //     or whoever made it.
