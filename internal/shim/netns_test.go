@@ -46,6 +46,24 @@ func inNetns(t *testing.T, path string, fn func() error) error {
 	return <-done
 }
 
+// testNetns makes a network namespace for the test (ip netns add NAME-PID), removed at
+// its end, and returns its path; it skips the test without root or ip(8).
+func testNetns(t *testing.T, name string) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs ip(8) (iproute2)")
+	}
+	name = fmt.Sprintf("%s-%d", name, os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	return "/run/netns/" + name
+}
+
 // TestNetnsPublishedPorts: a container whose spec names a network namespace and
 // publishes a port (berth's annotations) has its published socket and its guest's own
 // sockets opened inside that namespace by berth-guest: the port is taken there (a
@@ -54,21 +72,10 @@ func inNetns(t *testing.T, path string, fn func() error) error {
 // which binds 0.0.0.0:8080 itself, is reached at the published address from inside
 // the namespace. The namespace is the test's own, with only its loopback up.
 func TestNetnsPublishedPorts(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8) (iproute2)")
-	}
-	name := fmt.Sprintf("berth-shim-test-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	if out, err := exec.Command("ip", "-n", name, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+	nsPath := testNetns(t, "berth-shim-test")
+	if out, err := exec.Command("ip", "-n", filepath.Base(nsPath), "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("ip link set lo up: %v: %s", err, out)
 	}
-	nsPath := "/run/netns/" + name
 
 	// The host holds the address the container publishes inside its namespace.
 	host, err := net.Listen("tcp", "127.0.0.1:0")
@@ -304,18 +311,7 @@ func TestNewNetns(t *testing.T) {
 // container's process must still end up in the pod's namespace, never in the shim's:
 // Create waits for the sandbox (awaitSandbox). Each round creates both at once.
 func TestPodJoinsSandboxNamespace(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip(8) (iproute2)")
-	}
-	name := fmt.Sprintf("berth-shim-pod-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Skipf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	nsPath := "/run/netns/" + name
+	nsPath := testNetns(t, "berth-shim-pod")
 	fi, err := os.Stat(nsPath)
 	if err != nil {
 		t.Fatal(err)
