@@ -95,10 +95,12 @@ type container struct {
 	// container with a restart policy: later runs join it, so what Docker or CNI set
 	// up in it stays the container's. Set once under mu after the first run is ready.
 	netns *os.File
-	// held is closed once a pod sandbox's process holds the pod's namespaces (or could
-	// not: heldErr, set before); nil for other containers. Set under mu in Create.
-	held    chan struct{}
-	heldErr error
+	// held is closed (by setHeld) once a pod sandbox's process holds the pod's
+	// namespaces, or could not (heldErr, set before); nil for other containers. Set
+	// under mu in Create, before the process has a pid.
+	held     chan struct{}
+	heldErr  error
+	heldOnce sync.Once
 
 	exited chan struct{} // closed when the task has ended for good (after its last run)
 	// noRestart is closed by the first Kill: the task's runs end with the current one.
@@ -195,6 +197,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	s.mu.Unlock()
 	defer func() {
 		if retErr != nil {
+			c.setHeld(retErr) // a container waiting for this sandbox fails too
 			c.cleanup(ctx)
 			s.mu.Lock()
 			delete(s.containers, r.ID)
@@ -208,8 +211,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock() // awaitSandbox reads it from other Creates
+	c.mu.Lock() // awaitSandbox reads them from other Creates
 	c.sandbox = spec.Annotations[annotationContainerType] == containerTypeSandbox
+	if c.sandbox {
+		c.held = make(chan struct{})
+	}
 	c.mu.Unlock()
 	// A sandbox's process runs no module: its image (pause) is not mounted.
 	if len(r.Rootfs) > 0 && !c.sandbox {
@@ -378,10 +384,9 @@ func (c *container) holdNetns() error {
 
 // ready puts a run's process pid into the container's cgroup, if it has one and the
 // process was not born there (born, see cgroup.Birth), tells it so with the first byte
-// on its start pipe (guest.FdStart: it loads nothing before
-// that byte, so that the module's memory is charged to the container's cgroup and
-// limited by it), and waits for it to say it has loaded the module (or why it could
-// not). It closes status.
+// on its start pipe (guest.FdStart: it loads nothing before that byte, so that the
+// module's memory is charged to the container's cgroup and limited by it), and waits
+// for it to say it has loaded the module (or why it could not). It closes status.
 func (c *container) ready(pid int, born bool, start, status *os.File) error {
 	defer status.Close()
 	if err := c.place(pid, born, start, status); err != nil {
@@ -394,7 +399,8 @@ func (c *container) ready(pid int, born bool, start, status *os.File) error {
 }
 
 // place is ready but for the wait: it puts pid into the container's cgroup unless it
-// was born there, and writes guest.Placed. status, which it only reads to say why the process ended, stays open.
+// was born there, and writes guest.Placed. status, which it reads only to say why the
+// process ended, stays open.
 func (c *container) place(pid int, born bool, start, status *os.File) error {
 	why := func(err error) error {
 		// The process ended at once (ESRCH, EPIPE); its status line says why.
@@ -435,19 +441,28 @@ func (c *container) holdLater(ctx context.Context, pid int, born bool, start, st
 		status.Close()
 		return err
 	}
-	held := make(chan struct{})
-	c.mu.Lock()
-	c.held = held
-	c.mu.Unlock()
 	go func() {
 		defer status.Close()
-		if err := guest.ReadStatus(status); err != nil {
-			c.heldErr = fmt.Errorf("pod sandbox %s: %w", c.id, err)
+		err := guest.ReadStatus(status)
+		if err != nil {
 			log.G(ctx).WithError(err).WithField("id", c.id).Warn("the pod sandbox's process did not start")
 		}
-		close(held)
+		c.setHeld(err)
 	}()
 	return nil
+}
+
+// setHeld says, once, whether a pod sandbox's process holds the pod's namespaces.
+func (c *container) setHeld(err error) {
+	if c.held == nil {
+		return
+	}
+	c.heldOnce.Do(func() {
+		if err != nil {
+			c.heldErr = fmt.Errorf("pod sandbox %s: %w", c.id, err)
+		}
+		close(c.held)
+	})
 }
 
 // awaitSandbox waits, when netns is /proc/PID/ns/net and PID the process of a pod
