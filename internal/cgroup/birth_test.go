@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -120,4 +121,44 @@ func BenchmarkPlace(b *testing.B) {
 func threadCgroup(t *testing.T, tid int) map[string]string {
 	t.Helper()
 	return cgroupFile(t, fmt.Sprintf("/proc/self/task/%d/cgroup", tid))
+}
+
+// TestBirthStuck: when the thread cannot go back (here its way home is made to point
+// nowhere), End says so with ErrStuck; the test then takes the thread home itself.
+func TestBirthStuck(t *testing.T) {
+	requireRoot(t)
+	if Mode() == "v2" {
+		t.Skip("on cgroup v2 alone no thread moves: nothing can get stuck")
+	}
+	name := "/" + testName(t)
+	removeTopAtCleanup(t, name)
+	c, err := New(t.Context(), name+"/ctr", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	homes := c.homes
+	c.homes = make([]string, len(homes))
+	for i := range homes {
+		c.homes[i] = "/nonexistent-cgroup-dir"
+	}
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread may have been left anywhere
+		b, err := c.Start()
+		if err == nil {
+			err = b.End()
+		}
+		for i, p := range c.dirs {
+			if !p.v2 {
+				enterThread(homes[i])
+			}
+		}
+		done <- err
+	}()
+	if err := <-done; !errors.Is(err, ErrStuck) {
+		t.Fatalf("End with no way home: %v, want ErrStuck", err)
+	}
+	if err := c.Delete(); err != nil {
+		t.Fatalf("Delete after the thread was taken home: %v", err)
+	}
 }

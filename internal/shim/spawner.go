@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/berth-dev/berth/internal/cgroup"
@@ -38,6 +39,11 @@ type spawner struct {
 	mu     sync.Mutex // serialises start and close
 	closed bool
 	done   chan struct{}
+
+	// noBirth is set when a thread got stuck in a container's cgroup: from then on
+	// processes start where the shim is and are moved (cgroup.Add), so that a host
+	// where threads cannot go back parks one thread, not one per container.
+	noBirth atomic.Bool
 }
 
 type spawnReq struct {
@@ -67,8 +73,13 @@ func (p *spawner) loop() {
 	for {
 		select {
 		case r := <-p.reqs:
-			res, stuck := forkInto(r.cmd, r.cg)
+			cg := r.cg
+			if p.noBirth.Load() {
+				cg = nil
+			}
+			res, stuck := forkInto(r.cmd, cg)
 			if stuck {
+				p.noBirth.Store(true)
 				go p.loop()
 				p.errs <- res
 				select {}
@@ -90,10 +101,8 @@ func forkInto(cmd *exec.Cmd, cg *cgroup.Cgroup) (res spawnResult, stuck bool) {
 	}
 	b, err := cg.Start()
 	if err != nil {
-		if errors.Is(err, cgroup.ErrStuck) {
-			return spawnResult{err: err}, true
-		}
-		return spawnResult{err: cmd.Start()}, false
+		// Not entered, or stuck half-way: start it here; the caller moves it (Add).
+		return spawnResult{err: cmd.Start()}, errors.Is(err, cgroup.ErrStuck)
 	}
 	if fd, ok := b.CgroupFD(); ok {
 		if cmd.SysProcAttr == nil {
