@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -176,4 +177,27 @@ func FuzzParseBootstrapParams(f *testing.F) {
 			t.Fatalf("error %v is not errNotParams", err)
 		}
 	})
+}
+
+// TestReadAnnotations: `start` reads the group annotation of a full spec as the CRI
+// plugin writes it, and says what is wrong with a missing or broken config.json.
+func TestReadAnnotations(t *testing.T) {
+	dir := t.TempDir()
+	spec := `{"ociVersion":"1.3.0","process":{"args":["/pause"],"cwd":"/"},"root":{"path":"rootfs"},` +
+		`"linux":{"namespaces":[{"type":"network","path":"/var/run/netns/cni-1"}],"resources":{"memory":{"limit":1048576}}},` +
+		`"annotations":{"io.kubernetes.cri.container-type":"sandbox","io.kubernetes.cri.sandbox-id":"sb1"}}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(spec), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readAnnotations(dir)
+	if err != nil || got[annotationSandboxID] != "sb1" || got[annotationContainerType] != containerTypeSandbox {
+		t.Fatalf("readAnnotations = %v, %v", got, err)
+	}
+	if _, err := readAnnotations(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("no config.json: %v, want ErrNotExist", err)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"annotations":`), 0o600)
+	if _, err := readAnnotations(dir); err == nil || !strings.Contains(err.Error(), "config.json") {
+		t.Errorf("a truncated config.json: %v, want an error naming it", err)
+	}
 }
