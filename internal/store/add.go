@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/berth-dev/berth/internal/ctxio"
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // AddImage writes every blob of img (layers as their compressed bytes, config,
@@ -161,6 +162,7 @@ func (s *Store) putBlob(ctx context.Context, what string, d v1.Descriptor, open 
 		r = io.LimitReader(r, d.Size+1) // bound what a lying source can write
 	}
 	return s.commitTemp(f, func(w io.Writer) error {
+		w = fsutil.WriteBehind(f) // the fsync at the end finds most of it written
 		ew := &errWriter{w: w}
 		if hw != nil {
 			ew.w = io.MultiWriter(w, hw)
