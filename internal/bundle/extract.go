@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/ctxio"
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 // Layer is one image layer; go-containerregistry's v1.Layer satisfies it.
@@ -512,7 +513,8 @@ func (u *unpacker) writeFile(ctx context.Context, name string, hdr *tar.Header, 
 	}
 	// The LimitReader is a second guard: archive/tar already stops at hdr.Size, which was checked
 	// against the budget.
-	n, err := io.CopyBuffer(writerOnly{f}, io.LimitReader(ctxio.Reader(ctx, r), hdr.Size), u.buf)
+	// Write-behind: a snapshot is synced to disk before it is stored (fsutil.SyncFS).
+	n, err := io.CopyBuffer(writerOnly{fsutil.WriteBehind(f)}, io.LimitReader(ctxio.Reader(ctx, r), hdr.Size), u.buf)
 	if err == nil && n != hdr.Size {
 		err = io.ErrUnexpectedEOF
 	}

@@ -50,6 +50,9 @@ type Service struct {
 	containers *container.Store
 	eng        *engine.Engine
 	runner     *runtime.Runner
+	// syncTree makes a snapshot's unpacked root durable before its meta.json
+	// (fsutil.SyncFS; tests observe it).
+	syncTree func(dir string) error
 }
 
 // Open opens (creating if needed) the data root, with the state directory state for
@@ -89,7 +92,7 @@ func Open(ctx context.Context, root, state string, log *slog.Logger, engineOpts 
 	if err != nil {
 		return nil, err
 	}
-	return &Service{root: root, state: mine, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng)}, nil
+	return &Service{root: root, state: mine, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng), syncTree: fsutil.SyncFS}, nil
 }
 
 // ensureDir makes ROOT/name (private to berth) if it is missing.

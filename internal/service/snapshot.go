@@ -211,6 +211,10 @@ func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotS
 		}
 		meta.Config.Entrypoint = []string{meta.Module}
 	}
+	// The root reaches the disk before meta.json says the snapshot is complete (see
+	// fsutil.SyncFS); the sync runs beside the compile.
+	synced := make(chan error, 1)
+	go func() { synced <- s.syncTree(rootfs) }()
 	compiled := noWait
 	if module != nil {
 		// The compile runs while the snapshot is stored: it needs only the digest.
@@ -244,6 +248,9 @@ func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotS
 		if err := src.ready(); err != nil {
 			return fail(err)
 		}
+	}
+	if err := <-synced; err != nil {
+		return fail(fmt.Errorf("storing snapshot: %w", err))
 	}
 	b, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
