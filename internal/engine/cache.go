@@ -279,3 +279,34 @@ func (e *Engine) versionSubdir() (string, error) {
 	})
 	return e.subdir, e.subdirErr
 }
+
+// dropUnreadableCode removes the compiled code cached for digest hex h, for a module
+// that wazero failed to compile; it reports whether there was any. The caller holds the
+// module's compile lock.
+//
+// # Notes
+//
+// A module that failed to compile has no code in the cache, unless that code is what
+// failed: wazero loads cached code before it would compile, and a file it cannot read
+// (cut short by a crash: wazero writes the cache without fsync) fails the whole
+// CompileModule, with "compilationcache: error reading header: EOF" reported as if the
+// module were invalid. So code found here after a failed compile is dropped and the
+// module compiled again: a truly invalid module fails the same way the second time.
+func (e *Engine) dropUnreadableCode(h string) bool {
+	sub, err := e.versionSubdir()
+	if err != nil {
+		return false
+	}
+	dir := filepath.Join(e.dir, h, sub)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	dropped := false
+	for _, ent := range ents {
+		if ent.Type().IsRegular() && os.Remove(filepath.Join(dir, ent.Name())) == nil {
+			dropped = true
+		}
+	}
+	return dropped
+}

@@ -181,3 +181,68 @@ func mapsEqual(a, b map[string]fileStamp) bool {
 	}
 	return true
 }
+
+// Compiled code that wazero cannot read (a cache file cut short, as a crash leaves one:
+// wazero writes without fsync) is compiled again, not reported as an invalid module.
+func TestUnreadableCacheRecompiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hello := cHello(t)
+	digest := Digest(hello)
+	for _, damage := range []struct {
+		name string
+		do   func(path string) error
+	}{
+		{"empty", func(p string) error { return os.Truncate(p, 0) }},
+		{"cut short", func(p string) error {
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			return os.Truncate(p, fi.Size()/2)
+		}},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "compiled")
+			if _, err := newEngine(t, dir).Precompile(ctx, hello); err != nil {
+				t.Fatal(err)
+			}
+			e := newEngine(t, dir) // another process: nothing in memory
+			sub, err := e.versionSubdir()
+			if err != nil {
+				t.Fatal(err)
+			}
+			codeDir := filepath.Join(dir, digest[len("sha256:"):], sub)
+			files := stamps(t, codeDir)
+			if len(files) == 0 {
+				t.Fatalf("no compiled code under %s", codeDir)
+			}
+			for path := range files {
+				if err := damage.do(path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var out bytes.Buffer
+			if code, err := e.Run(ctx, Spec{Module: hello, Digest: digest, Stdout: &out}); err != nil || code != 0 || out.String() != "hello from c\n" {
+				t.Fatalf("Run over a damaged cache = %d, %v, %q", code, err, out.String())
+			}
+			// The code was written again, whole: a third engine loads it.
+			if after := stamps(t, codeDir); len(after) != len(files) {
+				t.Errorf("cache after the run holds %v, want %d files", after, len(files))
+			}
+			out.Reset()
+			if code, err := newEngine(t, dir).Run(ctx, Spec{Module: hello, Digest: digest, Stdout: &out}); err != nil || code != 0 {
+				t.Fatalf("Run from the rewritten cache = %d, %v", code, err)
+			}
+		})
+	}
+	// A module that is not valid still fails as one, once it is past the screen (an
+	// unknown opcode in the body of a function): there is no code to drop.
+	bad := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + "\x03\x02\x01\x00" +
+		"\x07\x0a\x01\x06_start\x00\x00" + "\x0a\x05\x01\x03\x00\xff\x0b")
+	e := newEngine(t, filepath.Join(t.TempDir(), "compiled"))
+	if _, err := e.Run(ctx, Spec{Module: bad, Digest: Digest(bad)}); !errors.Is(err, ErrInvalidModule) {
+		t.Fatalf("Run of an invalid module = %v, want ErrInvalidModule", err)
+	}
+}

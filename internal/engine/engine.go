@@ -501,12 +501,15 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 			return nil, fmt.Errorf("engine: instantiating WASI: %w", err)
 		}
 	}
+	var pe *fs.PathError
 	ent.codeMu.Lock()
 	unlock := lockCompile(filepath.Join(e.dir, h))
 	cm, err := compileModule(ctx, l.rt, wasm)
+	if err != nil && !errors.As(err, &pe) && e.dropUnreadableCode(h) {
+		cm, err = compileModule(ctx, l.rt, wasm)
+	}
 	unlock()
 	ent.codeMu.Unlock()
-	var pe *fs.PathError
 	if err != nil && errors.As(err, &pe) {
 		// Another berth process removed the cache directory while we compiled. wazero
 		// kept the code it compiled in memory, so after recreating the directory the
