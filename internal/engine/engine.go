@@ -505,7 +505,7 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 	ent.codeMu.Lock()
 	unlock := lockCompile(filepath.Join(e.dir, h))
 	cm, err := compileModule(ctx, l.rt, wasm)
-	if err != nil && !errors.As(err, &pe) && e.dropUnreadableCode(h) {
+	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil && e.dropUnreadableCode(h) {
 		cm, err = compileModule(ctx, l.rt, wasm)
 	}
 	unlock()

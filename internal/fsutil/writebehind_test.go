@@ -2,14 +2,10 @@ package fsutil
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -95,30 +91,4 @@ func TestWriteBehindError(t *testing.T) {
 		t.Fatalf("Write to a read-only file = %d, %v; want 0 and an error", n, err)
 	}
 	var _ io.Writer = WriteBehind(f)
-}
-
-func TestSyncFS(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "a", "b", "f"), []byte("data"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := SyncFS(dir); err != nil {
-		t.Fatalf("SyncFS(%s) = %v", dir, err)
-	}
-	for i := 0; i <= fsyncLimit; i++ { // past the limit: the whole file system's sync
-		if err := os.WriteFile(filepath.Join(dir, "a", fmt.Sprint(i)), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := SyncFS(dir); err != nil {
-		t.Fatalf("SyncFS(%s) of %d files = %v", dir, fsyncLimit+1, err)
-	}
-	missing := filepath.Join(dir, "missing")
-	err := SyncFS(missing)
-	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
-		t.Fatalf("SyncFS of a missing directory = %v; want ErrNotExist naming %s", err, missing)
-	}
 }
