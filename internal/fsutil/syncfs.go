@@ -52,22 +52,30 @@ func syncTree(dir string) error {
 		}
 		return nil
 	})
-	if errors.Is(err, errManyFiles) {
+	if errors.Is(err, errManyFiles) || errors.Is(err, fs.ErrPermission) {
 		return syncFS(dir)
 	}
 	if err != nil {
 		return err
 	}
 	for _, p := range paths {
-		if err := fsyncPath(p); err != nil {
+		if err := fsyncPath(p); errors.Is(err, fs.ErrPermission) {
+			// A file or directory of the image that its owner may not read (mode 0 in a
+			// layer, unpacked by a user other than root): the whole file system's sync
+			// needs no access to it.
+			return syncFS(dir)
+		} else if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// openForSync opens a file or directory to fsync it; tests replace it.
+var openForSync = os.Open
+
 func fsyncPath(p string) error {
-	f, err := os.Open(p)
+	f, err := openForSync(p)
 	if err != nil {
 		return err
 	}

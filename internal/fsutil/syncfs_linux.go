@@ -1,13 +1,19 @@
 package fsutil
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
 
 func syncFS(dir string) error {
 	d, err := os.Open(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		d, err = os.Open(filepath.Dir(dir)) // the same file system, as far as syncfs goes
+	}
 	if err != nil {
 		return err
 	}
