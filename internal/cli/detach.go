@@ -145,7 +145,19 @@ func (a *App) logsCmd() *cobra.Command {
 // before now ("10m", "1h30m"), Unix seconds with optional fraction ("1700000000.5"), or
 // an RFC 3339 date and time, with or without seconds, fraction and zone (local time
 // without a zone), or a date alone.
+//
+// The result is never the zero time, which logs.ReadOptions takes for "no bound": the
+// first instant of year 1 (0001-01-01 in UTC) is read one nanosecond later, the same
+// bound for any log line, so that `--until 0001-01-01` shows nothing, not everything.
 func ParseTimestamp(s string, now time.Time) (time.Time, error) {
+	t, err := parseTimestamp(s, now)
+	if err == nil && t.IsZero() {
+		t = t.Add(time.Nanosecond)
+	}
+	return t, err
+}
+
+func parseTimestamp(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil {
 		return now.Add(-d), nil
 	}

@@ -27,6 +27,7 @@ func TestParseTimestamp(t *testing.T) {
 		{in: "2026-11-27T07:00Z", want: now.Add(-time.Hour)},
 		{in: "2026-11-27T07:00:00", want: time.Date(2026, 11, 27, 7, 0, 0, 0, time.Local)},
 		{in: "2026-11-27", want: time.Date(2026, 11, 27, 0, 0, 0, 0, time.Local)},
+		{in: "0001-01-01T00:00:00Z", want: time.Time{}.Add(time.Nanosecond)}, // not "no bound"
 		{in: "", err: true},
 		{in: "yesterday", err: true},
 		{in: "1700000000.", err: true},
