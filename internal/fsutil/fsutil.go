@@ -59,7 +59,7 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode, durable bool) (
 func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {

@@ -100,7 +100,7 @@ func (s *Store) AddImage(ctx context.Context, img v1.Image, names ...string) (v1
 	if err := s.putBlob(ctx, "manifest", desc, bytesOpener(rawManifest)); err != nil {
 		return v1.Descriptor{}, fmt.Errorf("adding image %s: %w", mdigest, err)
 	}
-	if err := syncDir(filepath.Join(s.dir, blobsDir, mdigest.Algorithm)); err != nil {
+	if err := fsutil.SyncDir(filepath.Join(s.dir, blobsDir, mdigest.Algorithm)); err != nil {
 		return v1.Descriptor{}, s.diskErr(fmt.Errorf("adding image %s: %w", mdigest, err))
 	}
 

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gofrs/flock"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/berth-dev/berth/internal/fsutil"
 )
 
 const (
@@ -201,7 +203,7 @@ func (s *Store) writeFileAtomic(name string, data []byte) error {
 	}, filepath.Join(s.dir, name)); err != nil {
 		return err
 	}
-	return syncDir(s.dir)
+	return fsutil.SyncDir(s.dir)
 }
 
 // commitTemp fills the temp file f with fill, syncs it and renames it to dst.
@@ -228,19 +230,6 @@ func (s *Store) commitTemp(f *os.File, fill func(io.Writer) error, dst string) (
 	}
 	if err := os.Rename(f.Name(), dst); err != nil {
 		return fmt.Errorf("writing %s: %w", dst, err)
-	}
-	return nil
-}
-
-// syncDir makes renames in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }
