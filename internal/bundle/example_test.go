@@ -48,7 +48,7 @@ func ExampleUnpack() {
 		layer("etc/motd", "hello again\n"),
 	}
 	rootfs := filepath.Join(base, "rootfs")
-	if err := bundle.Unpack(context.Background(), rootfs, layers, bundle.DefaultLimits()); err != nil {
+	if err := bundle.Unpack(context.Background(), rootfs, layers, bundle.Options{}); err != nil {
 		log.Fatal(err)
 	}
 	motd, _ := os.ReadFile(filepath.Join(rootfs, "etc/motd"))
@@ -65,7 +65,7 @@ func ExampleUnpack() {
 
 	// A hostile layer is refused, and nothing is left behind.
 	evil := layer("escape", "->../../../etc/shadow")
-	err = bundle.Unpack(context.Background(), filepath.Join(base, "evil"), []bundle.Layer{evil}, bundle.DefaultLimits())
+	err = bundle.Unpack(context.Background(), filepath.Join(base, "evil"), []bundle.Layer{evil}, bundle.Options{})
 	fmt.Println(err)
 	_, statErr := os.Stat(filepath.Join(base, "evil"))
 	fmt.Println(os.IsNotExist(statErr))

@@ -82,6 +82,17 @@ func DefaultLimits() Limits {
 	return Limits{MaxBytes: 4 << 30, MaxEntries: 1 << 20}
 }
 
+// Options say how [Unpack] writes; the zero value gives the default limits and lets the kernel
+// write the files back in its own time.
+type Options struct {
+	Limits
+	// WriteBehind starts each file's write-out to the disk while it is written
+	// (fsutil.WriteBehind), for a caller that syncs the tree right after (fsutil.SyncFS):
+	// the sync then finds most of it written. Without it the write-out waits, as for any
+	// file, and leaves the disk to writes that must reach it first.
+	WriteBehind bool
+}
+
 func (l Limits) orDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxBytes <= 0 {
@@ -137,7 +148,7 @@ const (
 // Errors about one entry are [*EntryError]s wrapping [ErrUnsafePath], [ErrUnsupportedEntry],
 // [ErrTooLarge] or the filesystem's error; a malformed tar stream gives archive/tar's error, prefixed
 // with the layer index.
-func Unpack(ctx context.Context, dir string, layers []Layer, lim Limits) (err error) {
+func Unpack(ctx context.Context, dir string, layers []Layer, opts Options) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -164,7 +175,8 @@ func Unpack(ctx context.Context, dir string, layers []Layer, lim Limits) (err er
 	}
 	u := &unpacker{
 		root:       root,
-		lim:        lim.orDefaults(),
+		lim:        opts.Limits.orDefaults(),
+		behind:     opts.WriteBehind,
 		realDirs:   map[string]bool{},
 		dirMeta:    map[string]dirMeta{},
 		links:      map[string]origin{},
@@ -201,6 +213,7 @@ type origin struct {
 type unpacker struct {
 	root     *os.Root
 	lim      Limits
+	behind   bool // Options.WriteBehind
 	layer    int
 	rawName  string // the current entry's name as written in the archive
 	nbytes   int64
@@ -513,8 +526,11 @@ func (u *unpacker) writeFile(ctx context.Context, name string, hdr *tar.Header, 
 	}
 	// The LimitReader is a second guard: archive/tar already stops at hdr.Size, which was checked
 	// against the budget.
-	// Write-behind: a snapshot is synced to disk before it is stored (fsutil.SyncFS).
-	n, err := io.CopyBuffer(writerOnly{fsutil.WriteBehind(f)}, io.LimitReader(ctxio.Reader(ctx, r), hdr.Size), u.buf)
+	var w io.Writer = writerOnly{f}
+	if u.behind {
+		w = writerOnly{fsutil.WriteBehind(f)}
+	}
+	n, err := io.CopyBuffer(w, io.LimitReader(ctxio.Reader(ctx, r), hdr.Size), u.buf)
 	if err == nil && n != hdr.Size {
 		err = io.ErrUnexpectedEOF
 	}

@@ -117,7 +117,7 @@ func mode(t *testing.T, p string) fs.FileMode {
 func unpackOK(t *testing.T, layers ...Layer) string {
 	t.Helper()
 	_, dir := target(t)
-	if err := Unpack(context.Background(), dir, layers, DefaultLimits()); err != nil {
+	if err := Unpack(context.Background(), dir, layers, Options{}); err != nil {
 		t.Fatalf("Unpack: %v", err)
 	}
 	checkSafeTree(t, dir)
@@ -229,7 +229,7 @@ func TestUnpackRefused(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			parent, dir := target(t)
-			err := Unpack(context.Background(), dir, tt.layers, DefaultLimits())
+			err := Unpack(context.Background(), dir, tt.layers, Options{})
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Unpack = %v, want %v", err, tt.want)
 			}
@@ -281,7 +281,7 @@ func TestRelTarget(t *testing.T) {
 func TestEntryErrorMessage(t *testing.T) {
 	_, dir := target(t)
 	base := mkTar(t, file("etc/passwd", "x", 0o644))
-	err := Unpack(context.Background(), dir, []Layer{base, mkTar(t, file("../etc/passwd", "x", 0o644))}, DefaultLimits())
+	err := Unpack(context.Background(), dir, []Layer{base, mkTar(t, file("../etc/passwd", "x", 0o644))}, Options{})
 	const want = `layer 1: entry "../etc/passwd": path escapes the image root (refused)`
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant   %s", err, want)
@@ -495,7 +495,7 @@ func TestUnpackLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			parent, dir := target(t)
-			err := Unpack(context.Background(), dir, tt.layers, tt.lim)
+			err := Unpack(context.Background(), dir, tt.layers, Options{Limits: tt.lim})
 			if !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("Unpack = %v, want ErrTooLarge", err)
 			}
@@ -524,7 +524,7 @@ func TestUnpackTrailingData(t *testing.T) {
 	endless := funcLayer(func() (io.ReadCloser, error) {
 		return io.NopCloser(io.MultiReader(bytes.NewReader(l), &zr)), nil
 	})
-	err := Unpack(context.Background(), dir, []Layer{endless}, Limits{MaxBytes: 1 << 20})
+	err := Unpack(context.Background(), dir, []Layer{endless}, Options{Limits: Limits{MaxBytes: 1 << 20}})
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("endless trailing zeros: %v, want ErrTooLarge", err)
 	}
@@ -548,7 +548,7 @@ func TestUnpackBadStreams(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			parent, dir := target(t)
-			err := Unpack(context.Background(), dir, tt.layers, DefaultLimits())
+			err := Unpack(context.Background(), dir, tt.layers, Options{})
 			if !tt.check(err) || !strings.Contains(fmt.Sprint(err), tt.msg) {
 				t.Fatalf("Unpack = %v, want an error mentioning %q", err, tt.msg)
 			}
@@ -563,7 +563,7 @@ func TestUnpackExistingTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "mine"), []byte("keep"), 0o644)
-	err := Unpack(context.Background(), dir, []Layer{mkTar(t, file("x", "x", 0o644))}, DefaultLimits())
+	err := Unpack(context.Background(), dir, []Layer{mkTar(t, file("x", "x", 0o644))}, Options{})
 	if !errors.Is(err, fs.ErrExist) {
 		t.Fatalf("Unpack into an existing dir = %v, want fs.ErrExist", err)
 	}
@@ -587,7 +587,7 @@ func TestUnpackCancel(t *testing.T) {
 		parent, dir := target(t)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if err := Unpack(ctx, dir, []Layer{mkTar(t, file("a", "a", 0o644))}, DefaultLimits()); !errors.Is(err, context.Canceled) {
+		if err := Unpack(ctx, dir, []Layer{mkTar(t, file("a", "a", 0o644))}, Options{}); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Unpack = %v, want context.Canceled", err)
 		}
 		assertNothingLeft(t, parent)
@@ -601,7 +601,7 @@ func TestUnpackCancel(t *testing.T) {
 			cancel() // the cancel arrives while this layer is being applied
 			return mkTar(t, file("b", "b", 0o644), file("c", "c", 0o644)).Uncompressed()
 		})
-		err := Unpack(ctx, dir, []Layer{first, cancelling}, DefaultLimits())
+		err := Unpack(ctx, dir, []Layer{first, cancelling}, Options{})
 		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "layer 1") {
 			t.Fatalf("Unpack = %v, want context.Canceled in layer 1", err)
 		}
@@ -642,7 +642,7 @@ func FuzzUnpack(f *testing.F) {
 			t.Fatal(err)
 		}
 		dir := filepath.Join(parent, "rootfs")
-		err := Unpack(context.Background(), dir, []Layer{tarLayer(data)}, Limits{MaxBytes: 64 << 10, MaxEntries: 64}) // small: keeps each run cheap
+		err := Unpack(context.Background(), dir, []Layer{tarLayer(data)}, Options{Limits: Limits{MaxBytes: 64 << 10, MaxEntries: 64}}) // small: keeps each run cheap
 
 		if ents, _ := os.ReadDir(outer); len(ents) != 1 || ents[0].Name() != "p" {
 			t.Fatalf("something was written outside the target's parent: %v", ents)
@@ -747,10 +747,28 @@ func checkSafeTree(t *testing.T, dir string) {
 
 func TestUnpackFileAsParent(t *testing.T) {
 	parent, dir := target(t)
-	err := Unpack(context.Background(), dir, []Layer{mkTar(t, file("f", "x", 0o644), file("f/g", "y", 0o644))}, DefaultLimits())
+	err := Unpack(context.Background(), dir, []Layer{mkTar(t, file("f", "x", 0o644), file("f/g", "y", 0o644))}, Options{})
 	var ee *EntryError
 	if !errors.Is(err, syscall.ENOTDIR) || !errors.As(err, &ee) || ee.Name != "f/g" {
 		t.Fatalf("Unpack = %v, want an EntryError for f/g wrapping ENOTDIR", err)
 	}
 	assertNothingLeft(t, parent)
+}
+
+// With Options.WriteBehind the files are the same, written in chunks the kernel is asked
+// to start writing out (fsutil.WriteBehind); a file of several chunks checks the offsets.
+func TestUnpackWriteBehind(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 3<<16+1) // 3 MiB and 16 bytes
+	for _, behind := range []bool{false, true} {
+		_, dir := target(t)
+		err := Unpack(context.Background(), dir, []Layer{mkTar(t, file("big", big, 0o644), file("small", "x", 0o600))}, Options{WriteBehind: behind})
+		if err != nil {
+			t.Fatalf("WriteBehind %v: Unpack: %v", behind, err)
+		}
+		for name, want := range map[string]string{"big": big, "small": "x"} {
+			if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != want {
+				t.Errorf("WriteBehind %v: %s has %d bytes (%v), want %d", behind, name, len(got), err, len(want))
+			}
+		}
+	}
 }

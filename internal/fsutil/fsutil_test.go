@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 )
 
@@ -53,5 +55,47 @@ func TestPrivateDir(t *testing.T) {
 				t.Fatalf("after PrivateDir: %v, %v", fi.Mode(), err)
 			}
 		})
+	}
+}
+
+func TestBootID(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name, path, want, err string
+	}{
+		{"an ID and a newline", write("ok", "5c6ed3a4-4c1b-4e0e-9d59-6c1f1e0f4a10\n"), "5c6ed3a4-4c1b-4e0e-9d59-6c1f1e0f4a10", ""},
+		{"empty", write("empty", "\n"), "", "is empty"},
+		{"too long", write("long", strings.Repeat("x", 65)), "", "more than an ID"},
+		{"missing", filepath.Join(dir, "missing"), "", "no such file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := readBootID(tt.path)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("readBootID = %q, %v; want an error with %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("readBootID = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	if runtime.GOOS == "linux" {
+		a, err := BootID()
+		if err != nil {
+			t.Skipf("no boot ID here: %v", err)
+		}
+		b, _ := BootID()
+		if a != b || len(a) != 36 {
+			t.Fatalf("BootID = %q then %q; want one UUID", a, b)
+		}
 	}
 }

@@ -18,8 +18,9 @@ import (
 // a pull can leave meta.json on disk and the module beside it empty: a snapshot that is
 // durably recorded as valid but is not, which later pulls do not repair because the image
 // is present. containerd has that failure (containerd#5854, moby#49784) and answers it
-// with an opt-in syncfs after each unpacked layer (containerd#9401); berth always syncs,
-// because a Wasm image is a handful of files. A tree of up to fsyncLimit files and
+// with an opt-in syncfs after each unpacked layer (containerd#9401). berth marks a root
+// with the boot that wrote it instead (see BootID) and syncs it only where the boot ID
+// cannot be read. A tree of up to fsyncLimit files and
 // directories is fsynced file by file: one syncfs(2) of the whole file system also
 // flushes what other writers left dirty there, and in a pull the compile that runs
 // beside it took ~16 ms longer (its precompile phase 48.6 against 32.5 ms). A larger tree

@@ -154,7 +154,7 @@ func (s *Service) Images(ctx context.Context) ([]ImageSummary, error) {
 	var out []ImageSummary
 	for _, r := range recs {
 		row := ImageSummary{Repository: "<none>", Tag: "<none>", Digest: r.Digest, Size: r.Size}
-		if m, err := s.readSnapshot(r.Digest); err == nil && m.Created != "" {
+		if m, err := s.readMeta(r.Digest); err == nil && m.Created != "" {
 			row.Created, _ = time.Parse(time.RFC3339, m.Created)
 		}
 		if len(r.Names) == 0 {

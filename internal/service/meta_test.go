@@ -60,6 +60,7 @@ func TestDecodeMetaErrors(t *testing.T) {
 func FuzzDecodeMeta(f *testing.F) {
 	f.Add([]byte(`{"Manifest":"sha256:ab","Layout":"docker","OS":"wasi","Architecture":"wasm","Config":{"Entrypoint":["/app.wasm"],"Env":["PATH=/"],"Labels":{"a":"b"},"ExposedPorts":{"80/tcp":{}}},"Module":"/app.wasm","ModuleDigest":"sha256:cd"}`))
 	f.Add([]byte(`{"config":null,"MODULE":"x","Config":{"cmd":[null]}}`))
+	f.Add([]byte(`{"Manifest":"sha256:ab","Layout":"docker","Config":{},"Boot":"5c6ed3a4-4c1b-4e0e-9d59-6c1f1e0f4a10","boot":"x"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := decodeMeta(data)
 		var want snapshotMeta

@@ -310,7 +310,7 @@ func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st 
 	defer os.RemoveAll(dir)
 	unpacked := make(chan error, 1)
 	go func() {
-		err := st.unpack(ctx, filepath.Join(dir, "rootfs"))
+		err := st.unpack(ctx, filepath.Join(dir, "rootfs"), s.unpackOptions())
 		s.log.Debug("pull: unpacked while downloading", "image", rem.Digest, "took", time.Since(start), "err", err)
 		unpacked <- err
 	}()

@@ -69,9 +69,9 @@ func (t *layerStream) end(err error) {
 
 // unpack extracts the streamed layer into rootfs, checking the uncompressed stream
 // against the config's diff ID.
-func (t *layerStream) unpack(ctx context.Context, rootfs string) error {
+func (t *layerStream) unpack(ctx context.Context, rootfs string, opts bundle.Options) error {
 	defer t.pr.CloseWithError(errStreamStopped) // a download never waits on a reader that left
-	return bundle.Unpack(ctx, rootfs, []bundle.Layer{(*streamLayer)(t)}, bundle.DefaultLimits())
+	return bundle.Unpack(ctx, rootfs, []bundle.Layer{(*streamLayer)(t)}, opts)
 }
 
 // teeReader copies what it reads into pw. If the unpacking stops reading, the download

@@ -154,11 +154,12 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	}()
 	t := time.Now()
 	step := func(name string) { now := time.Now(); s.phase(name, now.Sub(t)); t = now }
+	// Shared: an image's snapshot is not removed (rmi) or replaced while it is copied.
 	unlock, err := s.snapLock(ctx, false)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	defer unlock()
+	defer func() { unlock() }()
 	var (
 		cfg       image.Config
 		snapshot  string
@@ -182,13 +183,22 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 		}
 		m, err := s.readSnapshot(r.Digest)
 		if err != nil {
-			// Not prepared yet (or removed by hand): prepare now.
+			// Not prepared yet, removed by hand, or stale after a reboot: prepare now,
+			// without the lock (replacing a stale snapshot takes it exclusively).
+			unlock()
+			unlock = func() {}
 			img, err := s.store.Image(ctx, r.Digest)
 			if err != nil {
 				return nil, nil, nil, nil, err
 			}
-			if m, err = s.prepare(ctx, img); err != nil {
+			if _, err = s.prepare(ctx, img); err != nil {
 				return nil, nil, nil, nil, err
+			}
+			if unlock, err = s.snapLock(ctx, false); err != nil {
+				return nil, nil, nil, nil, err
+			}
+			if m, err = s.readSnapshot(r.Digest); err != nil {
+				return nil, nil, nil, nil, fmt.Errorf("image %s: %w", o.Image, err) // removed meanwhile
 			}
 		}
 		cfg, digest = m.Config, r.Digest.String()

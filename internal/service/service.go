@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -51,8 +52,12 @@ type Service struct {
 	eng        *engine.Engine
 	runner     *runtime.Runner
 	// syncTree makes a snapshot's unpacked root durable before its meta.json
-	// (fsutil.SyncFS; tests observe it).
+	// (fsutil.SyncFS; tests observe it), when boot gives "".
 	syncTree func(dir string) error
+	// boot gives the ID of the running boot (fsutil.BootID), read once; "" when it
+	// cannot be read. A snapshot is written without a sync and marked with it (see
+	// snapshotMeta.Boot). Tests replace it to act out a reboot.
+	boot func() string
 }
 
 // Open opens (creating if needed) the data root, with the state directory state for
@@ -92,7 +97,14 @@ func Open(ctx context.Context, root, state string, log *slog.Logger, engineOpts 
 	if err != nil {
 		return nil, err
 	}
-	return &Service{root: root, state: mine, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng), syncTree: fsutil.SyncFS}, nil
+	return &Service{root: root, state: mine, log: log, store: st, containers: cs, eng: eng, runner: runtime.New(eng), syncTree: fsutil.SyncFS,
+		boot: sync.OnceValue(func() string {
+			id, err := fsutil.BootID()
+			if err != nil {
+				log.Debug("snapshots are synced to disk", "reason", err)
+			}
+			return id
+		})}, nil
 }
 
 // ensureDir makes ROOT/name (private to berth) if it is missing.

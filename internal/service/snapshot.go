@@ -33,13 +33,44 @@ type snapshotMeta struct {
 	// image names its module (Entrypoint/Cmd, or an artifact layer).
 	Module       string `json:",omitempty"`
 	ModuleDigest string `json:",omitempty"`
+	// Boot is the boot (fsutil.BootID) that wrote the root without syncing it; empty
+	// when the root was synced before this file was written. The root is used only in
+	// that boot: after a reboot it is unpacked again from the store (readSnapshot).
+	Boot string `json:",omitempty"`
 }
+
+// errStaleSnapshot is returned (wrapped) by readSnapshot for a root that was written
+// without a sync before a reboot: it may have lost writes in a crash.
+var errStaleSnapshot = errors.New("its root was written in an earlier boot and not synced")
 
 func (s *Service) snapshotDir(manifest v1.Hash) string {
 	return filepath.Join(s.root, "snapshots", manifest.Hex)
 }
 
+// readSnapshot returns the meta.json of a snapshot whose root may be used: one that was
+// synced, or written in this boot.
+//
+// # Notes
+//
+//   - A snapshot is derived data: the store holds its layers, durable and checked
+//     against their digests. Its root is therefore not synced when the boot ID can be
+//     read: a sync would double the disk writes of a pull, which the pull would wait for
+//     (docs/rationale.md). Writes not yet on disk are lost only by a crash, and a crash
+//     means a new boot; so a root of this boot is whole, and one of an earlier boot is
+//     unpacked again when next used (errStaleSnapshot: callers prepare it again).
 func (s *Service) readSnapshot(manifest v1.Hash) (*snapshotMeta, error) {
+	m, err := s.readMeta(manifest)
+	if err != nil {
+		return nil, err
+	}
+	if m.Boot != "" && m.Boot != s.boot() {
+		return nil, fmt.Errorf("snapshot %s: %w", manifest, errStaleSnapshot)
+	}
+	return m, nil
+}
+
+// readMeta returns a snapshot's meta.json, whether or not its root may be used.
+func (s *Service) readMeta(manifest v1.Hash) (*snapshotMeta, error) {
 	b, err := os.ReadFile(filepath.Join(s.snapshotDir(manifest), "meta.json"))
 	if err != nil {
 		return nil, err
@@ -86,6 +117,7 @@ func decodeMeta(b []byte) (*snapshotMeta, error) {
 	str(root, "Architecture", &m.Architecture)
 	str(root, "Module", &m.Module)
 	str(root, "ModuleDigest", &m.ModuleDigest)
+	str(root, "Boot", &m.Boot)
 	c, err := field(root, "Config").AsObject("Config")
 	errs = append(errs, err)
 	strs(c, "Entrypoint", &m.Config.Entrypoint)
@@ -211,10 +243,15 @@ func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotS
 		}
 		meta.Config.Entrypoint = []string{meta.Module}
 	}
-	// The root reaches the disk before meta.json says the snapshot is complete (see
-	// fsutil.SyncFS); the sync runs beside the compile.
+	// A root is marked with this boot (see readSnapshot); without a boot ID it reaches
+	// the disk before meta.json says the snapshot is complete (see fsutil.SyncFS), the
+	// sync running beside the compile.
 	synced := make(chan error, 1)
-	go func() { synced <- s.syncTree(rootfs) }()
+	if meta.Boot = s.boot(); meta.Boot != "" {
+		synced <- nil
+	} else {
+		go func() { synced <- s.syncTree(rootfs) }()
+	}
 	compiled := noWait
 	if module != nil {
 		// The compile runs while the snapshot is stored: it needs only the digest.
@@ -260,11 +297,19 @@ func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotS
 		return fail(err)
 	}
 	if err := os.Rename(tmp, s.snapshotDir(digest)); err != nil {
-		if m, err2 := s.readSnapshot(digest); err2 == nil {
+		m, err2 := s.readSnapshot(digest)
+		replaced := false
+		if errors.Is(err2, errStaleSnapshot) {
+			m, replaced, err2 = s.replaceStale(ctx, digest, tmp)
+		}
+		switch {
+		case replaced:
+		case err2 == nil:
 			compiled() // another process prepared it meanwhile; ours compiled the same module
 			return m, noWait, nil
+		default:
+			return fail(fmt.Errorf("storing snapshot: %w", errors.Join(err, err2)))
 		}
-		return fail(fmt.Errorf("storing snapshot: %w", err))
 	}
 	if err := fsutil.SyncDir(filepath.Dir(s.snapshotDir(digest))); err != nil {
 		return fail(err)
@@ -276,6 +321,48 @@ func (s *Service) prepareAsync(ctx context.Context, img v1.Image, src *snapshotS
 		}
 		return err
 	}, nil
+}
+
+// replaceStale puts the snapshot prepared in tmp in the place of a stale one of the
+// same image (errStaleSnapshot), and reports true. When another process has stored a
+// usable one meanwhile, it returns that one's meta and false.
+//
+// # Notes
+//
+//   - It holds the snapshots' lock exclusively: a run holds it shared while it copies a
+//     root, so no root is moved away under a copy. Its callers hold no lock.
+func (s *Service) replaceStale(ctx context.Context, manifest v1.Hash, tmp string) (*snapshotMeta, bool, error) {
+	unlock, err := s.snapLock(ctx, true)
+	if err != nil {
+		return nil, false, err
+	}
+	defer unlock()
+	m, err := s.readSnapshot(manifest)
+	if err == nil {
+		return m, false, nil
+	}
+	dir := s.snapshotDir(manifest)
+	if errors.Is(err, errStaleSnapshot) {
+		old, err := os.MkdirTemp(filepath.Join(s.root, "tmp"), "stale-")
+		if err != nil {
+			return nil, false, err
+		}
+		defer os.RemoveAll(old)
+		if err := os.Rename(dir, filepath.Join(old, "snapshot")); err != nil {
+			return nil, false, fmt.Errorf("moving the stale snapshot %s aside: %w", manifest, err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return nil, false, err
+	}
+	s.log.Debug("snapshot unpacked again after a reboot", "image", manifest)
+	return nil, true, nil
+}
+
+// unpackOptions are those of a snapshot's unpacking: with write-behind when the root is
+// synced afterwards (no boot ID), else the kernel writes it back in its own time.
+func (s *Service) unpackOptions() bundle.Options {
+	return bundle.Options{WriteBehind: s.boot() == ""}
 }
 
 // noWait is the compiled func of a prepare with nothing to compile.
@@ -296,7 +383,7 @@ func (s *Service) unpackLayers(ctx context.Context, img v1.Image, rootfs string,
 	for i, l := range layers {
 		bl[i] = l
 	}
-	if err := bundle.Unpack(ctx, rootfs, bl, bundle.DefaultLimits()); err != nil {
+	if err := bundle.Unpack(ctx, rootfs, bl, s.unpackOptions()); err != nil {
 		return fmt.Errorf("%w: unpacking its layers: %w", ErrBadImage, err)
 	}
 	return nil
@@ -309,7 +396,7 @@ func existsIn(rootfs string) func(string) bool {
 // removeSnapshot deletes a snapshot and, when no other snapshot uses its module, the
 // module's compiled code.
 func (s *Service) removeSnapshot(ctx context.Context, manifest v1.Hash) error {
-	m, err := s.readSnapshot(manifest)
+	m, err := s.readMeta(manifest)
 	if err := os.RemoveAll(s.snapshotDir(manifest)); err != nil {
 		return err
 	}
@@ -342,7 +429,7 @@ func (s *Service) moduleUsedBy(ents []os.DirEntry, digest string) bool {
 		if err != nil {
 			continue
 		}
-		if o, err := s.readSnapshot(h); err == nil && o.ModuleDigest == digest {
+		if o, err := s.readMeta(h); err == nil && o.ModuleDigest == digest {
 			return true
 		}
 	}

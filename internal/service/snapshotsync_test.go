@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,7 @@ func TestSnapshotSyncedBeforeStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
+	s.boot = func() string { return "" } // no boot ID: the root is synced
 	var synced []string
 	done := make(chan struct{}, 1)
 	s.syncTree = func(dir string) error {
@@ -86,6 +88,7 @@ func TestSnapshotSyncFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
+	s.boot = func() string { return "" } // no boot ID: the root is synced
 	errDisk := errors.New("input/output error")
 	s.syncTree = func(string) error { return errDisk }
 	_, err = s.Build(ctx, build.Options{Context: buildContext(t)}, []string{"app:1"})
@@ -112,4 +115,126 @@ func snapDirs(es []os.DirEntry) []string {
 		}
 	}
 	return names
+}
+
+// openBoot opens root as a process of the given boot would.
+func openBoot(t *testing.T, root, boot string) *Service {
+	t.Helper()
+	s, err := Open(t.Context(), root, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	s.boot = func() string { return boot }
+	s.syncTree = func(dir string) error {
+		if boot != "" {
+			t.Errorf("root %s synced in boot %q, which needs no sync", dir, boot)
+		}
+		return fsutil.SyncFS(dir)
+	}
+	return s
+}
+
+// runApp runs app:1 with --rm and fails the test unless it exits 0.
+func runApp(t *testing.T, s *Service) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	_, code, err := s.Run(t.Context(), RunOptions{Image: "app:1", Remove: true, Stdout: &out, Stderr: &errb})
+	if err != nil || code != 0 {
+		t.Fatalf("run = %d, %v (stderr %q)", code, err, errb.String())
+	}
+}
+
+// A snapshot written in this boot is not synced, and says so: meta.json names the boot.
+// In a later boot (after a crash, say, which took the module's unsynced data with it)
+// the snapshot is unpacked again from the store before it is used.
+func TestStaleSnapshotUnpackedAgain(t *testing.T) {
+	root := t.TempDir()
+	a := openBoot(t, root, "boot-a")
+	l, err := a.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.readSnapshot(l.Digest)
+	if err != nil || m.Boot != "boot-a" {
+		t.Fatalf("readSnapshot = %+v, %v; want the snapshot of boot-a", m, err)
+	}
+	runApp(t, a)
+	// What a crash can leave of a file written and not synced: nothing.
+	module := filepath.Join(a.snapshotDir(l.Digest), "rootfs", "app.wasm")
+	if err := os.Truncate(module, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	b := openBoot(t, root, "boot-b")
+	if _, err := b.readSnapshot(l.Digest); !errors.Is(err, errStaleSnapshot) {
+		t.Fatalf("readSnapshot in boot-b = %v, want errStaleSnapshot", err)
+	}
+	runApp(t, b) // an empty module would fail: "not a valid WebAssembly module"
+	if got, err := os.ReadFile(module); err != nil || !bytes.Equal(got, emptyModule) {
+		t.Fatalf("module after the run in boot-b: %q, %v; want it unpacked again", got, err)
+	}
+	if m, err := b.readSnapshot(l.Digest); err != nil || m.Boot != "boot-b" {
+		t.Fatalf("readSnapshot = %+v, %v; want the snapshot of boot-b", m, err)
+	}
+	if left, _ := os.ReadDir(filepath.Join(root, "tmp")); len(left) != 0 {
+		t.Errorf("left in tmp/: %v", left)
+	}
+	if cached, _ := b.Engine().Cached(t.Context()); len(cached) != 1 {
+		t.Errorf("compiled code %v, want the module's, kept", cached)
+	}
+	// Used again in boot-b: as it is.
+	fi, _ := os.Stat(module)
+	runApp(t, b)
+	if fi2, err := os.Stat(module); err != nil || !os.SameFile(fi, fi2) {
+		t.Errorf("the snapshot of boot-b was unpacked again in boot-b")
+	}
+}
+
+// A snapshot synced before it was stored (written where the boot ID could not be read,
+// or by an earlier berth) is used in any boot as it is.
+func TestSyncedSnapshotKept(t *testing.T) {
+	root := t.TempDir()
+	a := openBoot(t, root, "")
+	l, err := a.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := a.readSnapshot(l.Digest); err != nil || m.Boot != "" {
+		t.Fatalf("readSnapshot = %+v, %v; want a synced snapshot", m, err)
+	}
+	module := filepath.Join(a.snapshotDir(l.Digest), "rootfs", "app.wasm")
+	fi, _ := os.Stat(module)
+	runApp(t, openBoot(t, root, "boot-b"))
+	if fi2, err := os.Stat(module); err != nil || !os.SameFile(fi, fi2) {
+		t.Errorf("a synced snapshot was unpacked again")
+	}
+}
+
+// Runs that all find the snapshot stale at once (the first runs after a reboot) all
+// succeed; one snapshot stays.
+func TestStaleSnapshotConcurrentRuns(t *testing.T) {
+	root := t.TempDir()
+	a := openBoot(t, root, "boot-a")
+	l, err := a.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 6
+	var wg sync.WaitGroup
+	for range n {
+		b := openBoot(t, root, "boot-b")
+		wg.Go(func() { runApp(t, b) })
+	}
+	wg.Wait()
+	b := openBoot(t, root, "boot-b")
+	if m, err := b.readSnapshot(l.Digest); err != nil || m.Boot != "boot-b" {
+		t.Fatalf("readSnapshot = %+v, %v; want the snapshot of boot-b", m, err)
+	}
+	if snaps, _ := os.ReadDir(filepath.Join(root, "snapshots")); len(snapDirs(snaps)) != 1 {
+		t.Errorf("snapshots: %v, want one", snapDirs(snaps))
+	}
+	if left, _ := os.ReadDir(filepath.Join(root, "tmp")); len(left) != 0 {
+		t.Errorf("left in tmp/: %v", left)
+	}
 }
