@@ -18,7 +18,11 @@ func main() {
 	if err != nil {
 		panic(err)
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
+	rc := wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache)
+	if os.Getenv("BASELINE_NO_DWARF") == "1" { // as berth by default; give it a cache of its own
+		rc = rc.WithDebugInfoEnabled(false)
+	}
+	r := wazero.NewRuntimeWithConfig(ctx, rc)
 	wasi_snapshot_preview1.MustInstantiate(ctx, r)
 	wasm, err := os.ReadFile(os.Args[2])
 	if err != nil {

@@ -80,6 +80,9 @@ func main() {
 		defer os.RemoveAll(shm)
 		tmpfsEnv = append(env, "BERTH_STATE="+shm)
 	}
+	// The baseline as berth runs by default: without reading the module's DWARF (see
+	// engine.WithBacktraceDetails). The baseline reads it, as wazero does by default.
+	noDWARF := append(env, "BASELINE_NO_DWARF=1")
 	type guest struct{ name, wasm, native, image string }
 	guests := []guest{
 		{"C hello", bin("chello.wasm"), bin("chello-native"), "bench/chello:1"},
@@ -94,6 +97,7 @@ func main() {
 		check(os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n"), 0o644))
 		runEnv(env, bin("berth"), "build", "-q", "-t", g.image, ctx)
 		runEnv(env, bin("baseline"), filepath.Join(work, "basecache"), g.wasm) // warm the baseline's cache
+		runEnv(noDWARF, bin("baseline"), filepath.Join(work, "basecache-nodwarf"), g.wasm)
 	}
 
 	if *fifo {
@@ -114,6 +118,7 @@ func main() {
 		fmt.Println("| guest | native | baseline (wazero + disk cache) | berth run --rm | berth / baseline | berth / native |")
 		fmt.Println("|---|---|---|---|---|---|")
 	}
+	var likeForLike []string
 	for _, g := range guests {
 		cmds := []command{
 			{env, []string{g.native}},
@@ -123,7 +128,14 @@ func main() {
 		if tmpfsEnv != nil {
 			cmds = append(cmds, command{tmpfsEnv, []string{bin("berth"), "run", "--rm", g.image}})
 		}
+		cmds = append(cmds, command{noDWARF, []string{bin("baseline"), filepath.Join(work, "basecache-nodwarf"), g.wasm}})
 		meds := interleave(cmds, *n)
+		nd := meds[len(meds)-1]
+		line := fmt.Sprintf("%s: baseline not reading DWARF %s; berth / it %.2f×", g.name, ms(nd), ratio(meds[2], nd))
+		if tmpfsEnv != nil {
+			line += fmt.Sprintf(", %.2f× with the state on tmpfs", ratio(meds[3], nd))
+		}
+		likeForLike = append(likeForLike, line)
 		if tmpfsEnv != nil {
 			fmt.Printf("| %s | %s | %s | %s | %s | **%.2f×** | **%.2f×** | %.1f× |\n", g.name, ms(meds[0]), ms(meds[1]), ms(meds[2]), ms(meds[3]),
 				ratio(meds[2], meds[1]), ratio(meds[3], meds[1]), ratio(meds[2], meds[0]))
@@ -131,6 +143,11 @@ func main() {
 			fmt.Printf("| %s | %s | %s | %s | **%.2f×** | %.1f× |\n", g.name, ms(meds[0]), ms(meds[1]), ms(meds[2]),
 				ratio(meds[2], meds[1]), ratio(meds[2], meds[0]))
 		}
+	}
+
+	fmt.Printf("\nLike for like (the baseline not reading the module's DWARF either, as berth by default; same rounds):\n")
+	for _, l := range likeForLike {
+		fmt.Println("- " + l)
 	}
 
 	fmt.Printf("\n## first run after load vs second run (median of %d pairs)\n\n", *first)

@@ -7,6 +7,8 @@
 //     carry over: `images --format`, `rmi -f`, `run --rm -e -v -w --entrypoint`.
 //   - The service is opened per command, never at start-up: `berth version` touches no disk.
 //   - $BERTH_WASI (engine.HostEnv) chooses the WASI host, read when the service opens.
+//   - $BERTH_BACKTRACE_DETAILS (engine.BacktraceEnv) asks for source positions in trap
+//     stack traces, read when the service opens.
 //   - Exit codes of `run` are docker's: the module's own code, 125 when berth failed before
 //     the module started, 126 when the module cannot run, 127 when it is missing, and
 //     134 (128+SIGABRT, as wasmtime) when it traps.
@@ -64,7 +66,11 @@ func (a *App) open(ctx context.Context) (*service.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return service.Open(ctx, a.root, a.state, log, engine.WithHost(host))
+	details, err := engine.ParseBacktraceDetails(a.Getenv(engine.BacktraceEnv))
+	if err != nil {
+		return nil, err
+	}
+	return service.Open(ctx, a.root, a.state, log, engine.WithHost(host), engine.WithBacktraceDetails(details))
 }
 
 // withService opens the data root for the duration of fn.

@@ -22,7 +22,12 @@ const (
 	probePrefix = ".probe-"
 )
 
-// cacheEntry is the one wazero.CompilationCache of a module digest. It lives as long as
+// dwarfDir is the directory, inside a module's, of the code compiled with a source map
+// for a module that carries DWARF (WithBacktraceDetails). wazero keys its cache by the
+// module alone, so that code and the default code cannot share one directory.
+const dwarfDir = "dwarf"
+
+// cacheEntry is the one wazero.CompilationCache of a module digest (or of its dwarfDir). It lives as long as
 // the Engine, or until the digest is removed and no run uses it any more.
 type cacheEntry struct {
 	cache   wazero.CompilationCache
@@ -47,21 +52,21 @@ type cacheEntry struct {
 
 // acquire returns the cache entry of digest hex h, creating it (and its directory) on
 // first use.
-func (e *Engine) acquire(h string) (*cacheEntry, error) {
+func (e *Engine) acquire(key string) (*cacheEntry, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, errClosed
 	}
-	ent := e.caches[h]
+	ent := e.caches[key]
 	if ent == nil {
-		dir := filepath.Join(e.dir, h)
+		dir := filepath.Join(e.dir, key)
 		c, err := wazero.NewCompilationCacheWithDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("engine: compilation cache %s: %w", dir, err)
 		}
 		ent = &cacheEntry{cache: c}
-		e.caches[h] = ent
+		e.caches[key] = ent
 	}
 	ent.refs++
 	return ent, nil
@@ -76,20 +81,23 @@ func (e *Engine) release(ctx context.Context, ent *cacheEntry) {
 	}
 }
 
-// dropLocked forgets the cache entry of h; it is closed now or by its last user.
+// dropLocked forgets the cache entries of h; each is closed now or by its last user.
 // Closing earlier would pull compiled code from under running guests (wazero uses it for
 // stack traces).
 func (e *Engine) dropLocked(ctx context.Context, h string) error {
-	ent := e.caches[h]
-	if ent == nil {
-		return nil
+	var errs []error
+	for _, key := range []string{h, filepath.Join(h, dwarfDir)} {
+		ent := e.caches[key]
+		if ent == nil {
+			continue
+		}
+		delete(e.caches, key)
+		ent.dropped = true
+		if ent.refs == 0 {
+			errs = append(errs, ent.cache.Close(ctx))
+		}
 	}
-	delete(e.caches, h)
-	ent.dropped = true
-	if ent.refs == 0 {
-		return ent.cache.Close(ctx)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Remove drops the compiled code of the module with the given digest from the cache, on
@@ -227,17 +235,19 @@ func (e *Engine) Prune(ctx context.Context, keep func(digest string) bool) (remo
 		removed++
 	}
 	for _, h := range kept {
-		subs, err := os.ReadDir(filepath.Join(e.dir, h))
-		if err != nil {
-			if !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		for _, s := range subs {
-			if s.Name() != sub && strings.HasPrefix(s.Name(), "wazero-") {
-				if err := os.RemoveAll(filepath.Join(e.dir, h, s.Name())); err != nil {
+		for _, dir := range []string{filepath.Join(e.dir, h), filepath.Join(e.dir, h, dwarfDir)} {
+			subs, err := os.ReadDir(dir)
+			if err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
 					errs = append(errs, err)
+				}
+				continue
+			}
+			for _, s := range subs {
+				if s.Name() != sub && strings.HasPrefix(s.Name(), "wazero-") {
+					if err := os.RemoveAll(filepath.Join(dir, s.Name())); err != nil {
+						errs = append(errs, err)
+					}
 				}
 			}
 		}
@@ -280,9 +290,9 @@ func (e *Engine) versionSubdir() (string, error) {
 	return e.subdir, e.subdirErr
 }
 
-// dropUnreadableCode removes the compiled code cached for digest hex h, for a module
-// that wazero failed to compile; it reports whether there was any. The caller holds the
-// module's compile lock.
+// dropUnreadableCode removes the compiled code cached under key (a digest hex, or its
+// dwarfDir), for a module that wazero failed to compile; it reports whether there was
+// any. The caller holds the module's compile lock.
 //
 // # Notes
 //
@@ -292,12 +302,12 @@ func (e *Engine) versionSubdir() (string, error) {
 // CompileModule, with "compilationcache: error reading header: EOF" reported as if the
 // module were invalid. So code found here after a failed compile is dropped and the
 // module compiled again: a truly invalid module fails the same way the second time.
-func (e *Engine) dropUnreadableCode(h string) bool {
+func (e *Engine) dropUnreadableCode(key string) bool {
 	sub, err := e.versionSubdir()
 	if err != nil {
 		return false
 	}
-	dir := filepath.Join(e.dir, h, sub)
+	dir := filepath.Join(e.dir, key, sub)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return false

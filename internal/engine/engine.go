@@ -52,6 +52,7 @@ type Engine struct {
 	version     string
 
 	host     Host // the WASI implementation of runs
+	details  bool // WithBacktraceDetails
 	hostOnce sync.Once
 	funcs    []wasi.Func // berth's host functions, when host is HostBerth
 
@@ -171,7 +172,7 @@ func (e *Engine) PrecompileAs(ctx context.Context, wasm []byte, digest string) (
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	l, err := e.load(ctx, h, wasm, 0, false)
+	l, err := e.load(ctx, h, wasm, 0, false, false) // the code runs use by default
 	if err != nil {
 		e.discardIfBad(ctx, h, err)
 		return err
@@ -294,7 +295,11 @@ func (e *Engine) Run(ctx context.Context, spec Spec) (exitCode int, err error) {
 		if errors.As(err, &exit) {
 			return int(exit.ExitCode()), nil
 		}
-		return -1, parseTrap(err.Error())
+		t := parseTrap(err.Error())
+		if l.dwarfSkipped {
+			t.Note = "the module carries DWARF debug information: set " + BacktraceEnv + "=1 for source positions in this trace"
+		}
+		return -1, t
 	}
 	return 0, nil
 }
@@ -360,7 +365,7 @@ func (e *Engine) loadChecked(ctx context.Context, digest string, wasm []byte, me
 	if limited {
 		limit = uint32(min(memoryLimit/pageSize, maxPages))
 	}
-	l, err := e.load(ctx, h, wasm, limit, limited)
+	l, err := e.load(ctx, h, wasm, limit, limited, e.details)
 	if err != nil {
 		e.discardIfBad(ctx, h, err)
 		return nil, err
@@ -460,6 +465,8 @@ type loaded struct {
 	cm  wazero.CompiledModule
 	// bind is set with berth's own host: Run gives it the run's System.
 	bind *binding
+	// dwarfSkipped: the module carries DWARF that was not read (see WithBacktraceDetails).
+	dwarfSkipped bool
 }
 
 func (l *loaded) close(ctx context.Context) {
@@ -473,8 +480,10 @@ func (l *loaded) close(ctx context.Context) {
 }
 
 // load compiles wasm (digest hex h) through its cache and checks it is a command whose
-// imports berth provides. limit, when limited, caps linear memory in pages.
-func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, limited bool) (*loaded, error) {
+// imports berth provides. limit, when limited, caps linear memory in pages. details reads
+// the module's DWARF, if any, for source positions in trap stack traces (see
+// WithBacktraceDetails); that code is cached apart.
+func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, limited, details bool) (*loaded, error) {
 	// Screen the bytes before wazero decodes them (see scanModule).
 	info, err := scanModule(wasm, false)
 	if err != nil {
@@ -486,15 +495,20 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 
 	e.dirMu.RLock()
 	defer e.dirMu.RUnlock()
-	ent, err := e.acquire(h)
+	details = details && info.HasDWARF
+	key := h // the cache entry: code compiled with a source map lives in h/dwarf
+	if details {
+		key = filepath.Join(h, dwarfDir)
+	}
+	ent, err := e.acquire(key)
 	if err != nil {
 		return nil, err
 	}
-	cfg := wazero.NewRuntimeConfigCompiler().WithCompilationCache(ent.cache)
+	cfg := wazero.NewRuntimeConfigCompiler().WithCompilationCache(ent.cache).WithDebugInfoEnabled(details)
 	if limited {
 		cfg = cfg.WithMemoryLimitPages(limit)
 	}
-	l := &loaded{e: e, ent: ent, rt: wazero.NewRuntimeWithConfig(ctx, cfg)}
+	l := &loaded{e: e, ent: ent, rt: wazero.NewRuntimeWithConfig(ctx, cfg), dwarfSkipped: info.HasDWARF && !details}
 	if e.host == HostWazero {
 		if _, err := wasi_snapshot_preview1.Instantiate(ctx, l.rt); err != nil {
 			l.close(ctx)
@@ -505,7 +519,7 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 	ent.codeMu.Lock()
 	unlock := lockCompile(filepath.Join(e.dir, h))
 	cm, err := compileModule(ctx, l.rt, wasm)
-	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil && e.dropUnreadableCode(h) {
+	if err != nil && !errors.As(err, &pe) && ctx.Err() == nil && e.dropUnreadableCode(key) {
 		cm, err = compileModule(ctx, l.rt, wasm)
 	}
 	unlock()
@@ -516,7 +530,7 @@ func (e *Engine) load(ctx context.Context, h string, wasm []byte, limit uint32, 
 		// second attempt is a memory hit (that leaves one extra reference to the code,
 		// freed with this cache entry).
 		if sub, serr := e.versionSubdir(); serr == nil {
-			if os.MkdirAll(filepath.Join(e.dir, h, sub), 0o700) == nil {
+			if os.MkdirAll(filepath.Join(e.dir, key, sub), 0o700) == nil {
 				ent.codeMu.Lock()
 				cm, err = compileModule(ctx, l.rt, wasm)
 				ent.codeMu.Unlock()

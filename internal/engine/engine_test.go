@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -292,5 +294,99 @@ func TestClosed(t *testing.T) {
 	}
 	if err := e.Close(context.Background()); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// A trap's stack trace gives source positions only when asked (WithBacktraceDetails):
+// by default a module's DWARF is not read, and the trace says how to get them. The code
+// compiled for details is cached apart from the default code, in both directions.
+func TestTrapBacktraceDetails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	module := cGuest(t, cTrap, "-g")
+	digest := Digest(module)
+	run := func(details bool) *TrapError {
+		t.Helper()
+		e, err := New(context.Background(), dir, WithBacktraceDetails(details))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		code, err := e.Run(context.Background(), Spec{Module: module, Digest: digest, Args: []string{"trap"}, Stdout: io.Discard})
+		var te *TrapError
+		if !errors.As(err, &te) {
+			t.Fatalf("details %v: Run = %d, %v; want a *TrapError", details, code, err)
+		}
+		return te
+	}
+	sources := func(te *TrapError) (n int) {
+		for _, l := range te.Stack {
+			if strings.HasPrefix(l, "\t") && strings.Contains(l, ".c:") {
+				n++
+			}
+		}
+		return n
+	}
+	for i, details := range []bool{false, true, false, true} { // each from the other's cache
+		te := run(details)
+		if len(te.Stack) < 2 || te.Stack[0] != "crash_here(i32)" {
+			t.Fatalf("run %d: Stack = %q, want crash_here(i32) innermost", i, te.Stack)
+		}
+		switch n := sources(te); {
+		case details && (n == 0 || !strings.HasPrefix(te.Stack[1], "\t") || !strings.Contains(te.Stack[1], "main.c:2:")):
+			t.Errorf("run %d with details: Stack = %q, want source positions after crash_here", i, te.Stack)
+		case details && te.Note != "":
+			t.Errorf("run %d with details: Note = %q, want none", i, te.Note)
+		case !details && n != 0:
+			t.Errorf("run %d without details: Stack = %q, want no source positions", i, te.Stack)
+		case !details && !strings.Contains(te.Error(), "note: the module carries DWARF debug information: set "+BacktraceEnv+"=1"):
+			t.Errorf("run %d without details: Error() = %q, want the note naming %s", i, te.Error(), BacktraceEnv)
+		}
+	}
+	h := strings.TrimPrefix(digest, "sha256:")
+	if _, err := os.Stat(filepath.Join(dir, h, dwarfDir)); err != nil {
+		t.Errorf("no separate cache for the code with a source map: %v", err)
+	}
+	e := newEngine(t, dir)
+	if err := e.Remove(context.Background(), digest); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, h)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove left %s: %v", h, err)
+	}
+}
+
+// A module without DWARF traps with no note: there is nothing more to show.
+func TestTrapWithoutDWARFHasNoNote(t *testing.T) {
+	t.Parallel()
+	module := []byte("\x00asm\x01\x00\x00\x00" +
+		"\x01\x04\x01\x60\x00\x00" + // type section: () -> ()
+		"\x03\x02\x01\x00" + // function section: one function of that type
+		"\x07\x0a\x01\x06_start\x00\x00" + // export section: _start
+		"\x0a\x05\x01\x03\x00\x00\x0b") // code section: unreachable
+	e := newEngine(t, t.TempDir())
+	_, err := e.Run(context.Background(), Spec{Module: module})
+	var te *TrapError
+	if !errors.As(err, &te) || te.Reason != "unreachable" {
+		t.Fatalf("Run = %v, want an unreachable trap", err)
+	}
+	if te.Note != "" || strings.Contains(te.Error(), "note:") {
+		t.Errorf("Error() = %q, want no note", te.Error())
+	}
+}
+
+func TestParseBacktraceDetails(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+		err  bool
+	}{{"", false, false}, {"0", false, false}, {"false", false, false}, {"1", true, false}, {"TRUE", true, false}, {" 1 ", true, false}, {"yes", false, true}, {"2", false, true}} {
+		got, err := ParseBacktraceDetails(tt.in)
+		if got != tt.want || (err != nil) != tt.err {
+			t.Errorf("ParseBacktraceDetails(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), BacktraceEnv) {
+			t.Errorf("error %q does not name %s", err, BacktraceEnv)
+		}
 	}
 }

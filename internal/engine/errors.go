@@ -65,8 +65,11 @@ type TrapError struct {
 	// "function(params) results", or "module.function(params) results" when the module
 	// names itself. Function names come from the module's name section ("$<index>"
 	// without one). When the module carries DWARF, a frame is followed by entries that
-	// start with a tab and give its source positions.
+	// start with a tab and give its source positions (only WithBacktraceDetails).
 	Stack []string
+	// Note, when set, tells how to learn more, such as the source positions of a module
+	// whose DWARF was not read.
+	Note string
 }
 
 // Error gives the reason and the stack trace, one frame per line.
@@ -80,6 +83,10 @@ func (e *TrapError) Error() string {
 			b.WriteString("\n\t")
 			b.WriteString(l)
 		}
+	}
+	if e.Note != "" {
+		b.WriteString("\nnote: ")
+		b.WriteString(e.Note)
 	}
 	return b.String()
 }

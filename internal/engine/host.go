@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -59,6 +60,39 @@ func ParseHost(name string) (Host, error) {
 	}
 	return 0, fmt.Errorf("%w %q in %s: use wazero (wazero's built-in WASI) or berth (berth's own)", ErrUnknownHost, name, HostEnv)
 }
+
+// BacktraceEnv is the environment variable that asks berth's commands (berth,
+// berth-guest) for source positions in the stack trace of a trap: "1" or "true". They
+// read it once and pass the choice down with WithBacktraceDetails.
+const BacktraceEnv = "BERTH_BACKTRACE_DETAILS"
+
+// ParseBacktraceDetails reads BacktraceEnv's value: "1" or "true" for on; "", "0" or
+// "false" for off.
+func ParseBacktraceDetails(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "0", "false":
+		return false, nil
+	case "1", "true":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s=%q: use 1 (source positions in trap stack traces) or 0", BacktraceEnv, v)
+}
+
+// WithBacktraceDetails makes runs read the DWARF debug information a module carries, so
+// that a trap's stack trace gives source files and lines; without it a frame gives the
+// function only, and the trace ends with a note naming BacktraceEnv.
+//
+// # Notes
+//
+//   - Off by default, as in wasmtime (WASMTIME_BACKTRACE_DETAILS): reading the DWARF
+//     costs every run, trap or not. wazero parses it when it loads a module, and code
+//     compiled for it carries a source map that wazero reads back from its cache entry
+//     by entry. For a 42 KB C module linked against Debian's wasi-libc (37 KB of DWARF)
+//     that was ~2 ms of a ~9 ms `berth run`; see docs/rationale.md.
+//   - Modules without DWARF (Go's, stripped ones) are unaffected. Code compiled for
+//     details is cached beside the default code (dwarfDir): a run with details compiles
+//     once, then reads its own cache.
+func WithBacktraceDetails(on bool) Option { return func(e *Engine) { e.details = on } }
 
 // Host is the WASI implementation the Engine's runs use.
 func (e *Engine) Host() Host { return e.host }

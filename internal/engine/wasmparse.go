@@ -52,6 +52,8 @@ type moduleInfo struct {
 	// initial size of the first one, in 64 KiB pages.
 	HasMemory bool
 	MemoryMin uint64
+	// HasDWARF reports a .debug_info custom section: DWARF wazero reads when asked to.
+	HasDWARF bool
 }
 
 // boundError is a refusal for size: a declared count or length larger than the bytes
@@ -290,6 +292,9 @@ func scanSection(id byte, s *wasmReader, last, withImports bool, info *moduleInf
 		}
 		if string(name) == "name" {
 			return scanNames(s, last)
+		}
+		if string(name) == ".debug_info" {
+			info.HasDWARF = true
 		}
 		return nil // wazero copies the rest, whose size is known to fit
 	case 1:

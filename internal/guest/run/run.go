@@ -94,7 +94,11 @@ func Main(ctx context.Context, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	eng, err := engine.New(ctx, paths.CompileCache(root), engine.WithHost(host))
+	details, err := engine.ParseBacktraceDetails(os.Getenv(engine.BacktraceEnv))
+	if err != nil {
+		return fail(err)
+	}
+	eng, err := engine.New(ctx, paths.CompileCache(root), engine.WithHost(host), engine.WithBacktraceDetails(details))
 	if err != nil {
 		return fail(fmt.Errorf("opening the compile cache under %s: %w", root, err))
 	}
