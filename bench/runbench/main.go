@@ -2,7 +2,7 @@
 // and against the same program compiled natively, side by side in one run, and the first
 // run after `berth load` against the second. It prints medians and ratios.
 //
-//	go run ./bench/runbench [-n 40] [-first 6]
+//	go run ./bench/runbench [-n 40] [-first 6] [-fifo] [-against OLD_BERTH]
 //
 // Runs are interleaved (native, baseline, berth, native, …) so that machine noise hits all
 // alike. Every figure is the wall time of a whole process, fork to exit.
@@ -42,6 +42,8 @@ var (
 	first = flag.Int("first", 6, "first-vs-second run pairs")
 	keep  = flag.Bool("keep", false, "keep the work directory")
 	fifo  = flag.Bool("fifo", false, "time the processes under SCHED_FIFO priority 10 (needs root)")
+	// -against: a before/after in one run, on the same noise.
+	against = flag.String("against", "", "a second berth binary (say, the commit before a change) timed in the same rounds, with a data root of its own")
 )
 
 func main() {
@@ -55,11 +57,19 @@ func main() {
 	bin := func(name string) string { return filepath.Join(work, name) }
 	fmt.Println("building berth, the baseline runner and the guests…")
 	goBuild(nil, bin("berth"), "./cmd/berth")
+	if *against != "" {
+		copyFile(*against, bin("berth-against"))
+	}
 	goBuild(nil, bin("baseline"), "./bench/baseline")
 	goBuild([]string{"GOOS=wasip1", "GOARCH=wasm"}, bin("gohello.wasm"), "./bench/guests/gohello")
 	goBuild(nil, bin("gohello-native"), "./bench/guests/gohello")
 	run("clang", "--target=wasm32-wasi", "-O2", "bench/guests/hello.c", "-o", bin("chello.wasm"))
 	run("cc", "-O2", "bench/guests/hello.c", "-o", bin("chello-native"))
+	// Every timed binary is a copied file, as the -against binary is: how a binary's file
+	// sits in the page cache moves its start-up by up to ~1 ms (docs/benchmarks.md).
+	for _, name := range []string{"berth", "baseline", "gohello-native", "chello-native"} {
+		copyFile(bin(name), bin(name))
+	}
 
 	env := append(withoutEnv(os.Environ(), "BERTH_STATE"), "BERTH_ROOT="+root)
 	defaultState := paths.DefaultState(func(k string) string {
@@ -83,6 +93,15 @@ func main() {
 	// The baseline as berth runs by default: without reading the module's DWARF (see
 	// engine.WithBacktraceDetails). The issue's baseline reads it, as wazero does by default.
 	noDWARF := append(env, "BASELINE_NO_DWARF=1")
+	rootAgainst := filepath.Join(work, "root-against")
+	envAgainst := append(withoutEnv(env, "BERTH_ROOT"), "BERTH_ROOT="+rootAgainst)
+	var tmpfsAgainst []string
+	if tmpfsEnv != nil {
+		tmpfsAgainst = append(withoutEnv(tmpfsEnv, "BERTH_ROOT"), "BERTH_ROOT="+rootAgainst)
+	}
+	if *against != "" {
+		defer cleanState(defaultState, rootAgainst, false)
+	}
 	type guest struct{ name, wasm, native, image string }
 	guests := []guest{
 		{"C hello", bin("chello.wasm"), bin("chello-native"), "bench/chello:1"},
@@ -96,6 +115,9 @@ func main() {
 		copyFile(g.wasm, filepath.Join(ctx, "app.wasm"))
 		check(os.WriteFile(filepath.Join(ctx, "Dockerfile"), []byte("FROM scratch\nCOPY app.wasm /app.wasm\nENTRYPOINT [\"/app.wasm\"]\n"), 0o644))
 		runEnv(env, bin("berth"), "build", "-q", "-t", g.image, ctx)
+		if *against != "" {
+			runEnv(envAgainst, bin("berth-against"), "build", "-q", "-t", g.image, ctx)
+		}
 		runEnv(env, bin("baseline"), filepath.Join(work, "basecache"), g.wasm) // warm the baseline's cache
 		runEnv(noDWARF, bin("baseline"), filepath.Join(work, "basecache-nodwarf"), g.wasm)
 	}
@@ -118,7 +140,7 @@ func main() {
 		fmt.Println("| guest | native | baseline (wazero + disk cache) | berth run --rm | berth / baseline | berth / native |")
 		fmt.Println("|---|---|---|---|---|---|")
 	}
-	var likeForLike []string
+	var likeForLike, againstLines []string
 	for _, g := range guests {
 		cmds := []command{
 			{env, []string{g.native}},
@@ -129,8 +151,22 @@ func main() {
 			cmds = append(cmds, command{tmpfsEnv, []string{bin("berth"), "run", "--rm", g.image}})
 		}
 		cmds = append(cmds, command{noDWARF, []string{bin("baseline"), filepath.Join(work, "basecache-nodwarf"), g.wasm}})
+		nBase := len(cmds)
+		if *against != "" {
+			cmds = append(cmds, command{envAgainst, []string{bin("berth-against"), "run", "--rm", g.image}})
+			if tmpfsEnv != nil {
+				cmds = append(cmds, command{tmpfsAgainst, []string{bin("berth-against"), "run", "--rm", g.image}})
+			}
+		}
 		meds := interleave(cmds, *n)
-		nd := meds[len(meds)-1]
+		nd := meds[nBase-1]
+		if *against != "" {
+			l := fmt.Sprintf("%s: -against %s; berth / -against %.3f×", g.name, ms(meds[nBase]), ratio(meds[2], meds[nBase]))
+			if tmpfsEnv != nil {
+				l += fmt.Sprintf(", with the state on tmpfs %s, %.3f×", ms(meds[nBase+1]), ratio(meds[3], meds[nBase+1]))
+			}
+			againstLines = append(againstLines, l)
+		}
 		line := fmt.Sprintf("%s: baseline not reading DWARF %s; berth / it %.2f×", g.name, ms(nd), ratio(meds[2], nd))
 		if tmpfsEnv != nil {
 			line += fmt.Sprintf(", %.2f× with the state on tmpfs", ratio(meds[3], nd))
@@ -148,6 +184,12 @@ func main() {
 	fmt.Printf("\nLike for like (the baseline not reading the module's DWARF either, as berth by default; same rounds):\n")
 	for _, l := range likeForLike {
 		fmt.Println("- " + l)
+	}
+	if *against != "" {
+		fmt.Printf("\nBefore/after (-against %s, same rounds):\n", *against)
+		for _, l := range againstLines {
+			fmt.Println("- " + l)
+		}
 	}
 
 	fmt.Printf("\n## first run after load vs second run (median of %d pairs)\n\n", *first)
