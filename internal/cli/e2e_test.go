@@ -32,6 +32,7 @@ func TestMain(m *testing.M) {
 type env struct {
 	t           *testing.T
 	root, state string
+	vars        map[string]string // variables the in-process CLI sees besides os.Getenv's
 }
 
 // newEnv gives each test a data root and a state directory of its own (the default
@@ -54,6 +55,9 @@ func (e *env) berth(stdin string, args ...string) (string, string, int) {
 				return e.root
 			case "BERTH_STATE":
 				return e.state
+			}
+			if v, ok := e.vars[k]; ok {
+				return v
 			}
 			return os.Getenv(k)
 		}}
@@ -253,6 +257,39 @@ func TestRunLocalModuleAndErrors(t *testing.T) {
 				t.Fatalf("exit %d (want %d), output %q lacks %q", code, tt.code, out+errs, tt.want)
 			}
 		})
+	}
+}
+
+// A trap prints the wasm stack by function; source positions come with
+// BERTH_BACKTRACE_DETAILS=1, and without it the trace says so for a module with DWARF.
+func TestRunTrapBacktraceDetails(t *testing.T) {
+	e := newEnv(t)
+	trap := testguest.C(t, "__attribute__((noinline)) void crash_here(int x) { if (x) __builtin_trap(); }\n"+
+		"int main(int argc, char **argv) { crash_here(argc); return 0; }\n", "-g")
+	for _, tt := range []struct {
+		value      string
+		code       int
+		want, lack []string
+	}{
+		{"", 134, []string{"trapped: unreachable", "\tcrash_here(i32)\n", "note: the module carries DWARF debug information: set BERTH_BACKTRACE_DETAILS=1"}, []string{"main.c:"}},
+		{"1", 134, []string{"trapped: unreachable", "\tcrash_here(i32)\n\t\t0x", "main.c:1:"}, []string{"note:"}},
+		{"yes", 125, []string{`BERTH_BACKTRACE_DETAILS="yes": use 1`}, []string{"trapped"}},
+	} {
+		e.vars = map[string]string{"BERTH_BACKTRACE_DETAILS": tt.value}
+		_, errs, code := e.berth("", "run", "--rm", trap)
+		if code != tt.code {
+			t.Errorf("BERTH_BACKTRACE_DETAILS=%q: exit %d, want %d\n%s", tt.value, code, tt.code, errs)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("BERTH_BACKTRACE_DETAILS=%q: stderr lacks %q:\n%s", tt.value, w, errs)
+			}
+		}
+		for _, l := range tt.lack {
+			if strings.Contains(errs, l) {
+				t.Errorf("BERTH_BACKTRACE_DETAILS=%q: stderr has %q:\n%s", tt.value, l, errs)
+			}
+		}
 	}
 }
 

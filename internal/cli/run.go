@@ -283,6 +283,9 @@ func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) erro
 			if len(trap.Stack) > 0 {
 				fmt.Fprintf(a.Stderr, "wasm stack trace:\n\t%s\n", strings.Join(trap.Stack, "\n\t"))
 			}
+			if trap.Note != "" {
+				fmt.Fprintf(a.Stderr, "note: %s\n", trap.Note)
+			}
 			return &ExitError{Code: engine.TrapExitCode}
 		}
 		return &codeError{code: service.ExitCode(err), err: err}
