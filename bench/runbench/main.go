@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -88,11 +89,13 @@ func main() {
 		shm, err := os.MkdirTemp("/dev/shm", "berth-bench-state-")
 		check(err)
 		defer os.RemoveAll(shm)
-		tmpfsEnv = append(env, "BERTH_STATE="+shm)
+		tmpfsEnv = slices.Concat(env, []string{"BERTH_STATE=" + shm})
 	}
 	// The baseline as berth runs by default: without reading the module's DWARF (see
 	// engine.WithBacktraceDetails). The baseline reads it, as wazero does by default.
-	noDWARF := append(env, "BASELINE_NO_DWARF=1")
+	// slices.Concat, never append(env, …): env has spare capacity, and two appends to it
+	// would share (and overwrite) one element.
+	noDWARF := slices.Concat(env, []string{"BASELINE_NO_DWARF=1"})
 	rootAgainst := filepath.Join(work, "root-against")
 	envAgainst := append(withoutEnv(env, "BERTH_ROOT"), "BERTH_ROOT="+rootAgainst)
 	var tmpfsAgainst []string
