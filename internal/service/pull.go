@@ -107,7 +107,7 @@ func (s *Service) Pull(ctx context.Context, ref string, o PullOptions) (*Pulled,
 	// A GC between the downloads and AddImage may collect the unindexed blobs; AddImage
 	// then reports a missing blob and the downloads run again (once).
 	for attempt := 0; ; attempt++ {
-		d, err = s.pullOnce(ctx, c, rem, names, o.Progress)
+		d, err = s.pullOnce(ctx, c, rem, names, rd, o.Progress)
 		if err == nil || attempt > 0 || !store.IsMissingBlob(err) {
 			break
 		}
@@ -115,14 +115,12 @@ func (s *Service) Pull(ctx context.Context, ref string, o PullOptions) (*Pulled,
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", ref, err)
 	}
-	if err := s.addRepoDigest(d.Digest, rd); err != nil {
-		s.log.Warn("recording the repo digest", "image", d.Digest, "err", err)
-	}
 	return &Pulled{Loaded: Loaded{Digest: d.Digest, Names: familiar(names)}, RepoDigest: rd}, nil
 }
 
-// pullOnce downloads the blobs rem lacks locally, prepares the image and adds it.
-func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registry.Remote, names []string, progress func(registry.Progress)) (v1.Descriptor, error) {
+// pullOnce downloads the blobs rem lacks locally, prepares the image and adds it,
+// recording that it was pulled as rd.
+func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registry.Remote, names []string, rd string, progress func(registry.Progress)) (v1.Descriptor, error) {
 	m, err := rem.Image.Manifest()
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -226,6 +224,11 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 			}
 		}
 		return v1.Descriptor{}, err
+	}
+	// Recorded while the module compiles too: a module that does not compile takes its
+	// snapshot, and this record in it, away.
+	if err := s.addRepoDigest(d.Digest, rd); err != nil {
+		s.log.Warn("recording the repo digest", "image", d.Digest, "err", err)
 	}
 	start = time.Now()
 	err = compiled()
