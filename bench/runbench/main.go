@@ -7,6 +7,10 @@
 // Runs are interleaved (native, baseline, berth, native, …) so that machine noise hits all
 // alike. Every figure is the wall time of a whole process, fork to exit.
 //
+// The guests: the C hello (~4 KB, built with -s), the same C hello with the DWARF
+// sections Debian's wasi-libc brings (42 KB; the baseline reads them, as wazero does by
+// default, and berth does not), and a Go hello (~2.6 MB, no DWARF).
+//
 // berth is measured twice: with its default state directory (where a --rm container's
 // files go: /run/berth as root, $XDG_RUNTIME_DIR/berth otherwise; see internal/paths),
 // and with BERTH_STATE on a tmpfs (/dev/shm). /run is a tmpfs on a standard Linux host
@@ -64,7 +68,10 @@ func main() {
 	goBuild(nil, bin("baseline"), "./bench/baseline")
 	goBuild([]string{"GOOS=wasip1", "GOARCH=wasm"}, bin("gohello.wasm"), "./bench/guests/gohello")
 	goBuild(nil, bin("gohello-native"), "./bench/guests/gohello")
-	run("clang", "--target=wasm32-wasi", "-O2", "bench/guests/hello.c", "-o", bin("chello.wasm"))
+	// The C hello is ~4 KB: without the debug sections Debian's wasi-libc brings
+	// (-s). The one with them (42 KB) is measured too, as a module with DWARF.
+	run("clang", "--target=wasm32-wasi", "-O2", "-s", "bench/guests/hello.c", "-o", bin("chello.wasm"))
+	run("clang", "--target=wasm32-wasi", "-O2", "bench/guests/hello.c", "-o", bin("chello-dwarf.wasm"))
 	run("cc", "-O2", "bench/guests/hello.c", "-o", bin("chello-native"))
 	// Every timed binary is a copied file, as the -against binary is: how a binary's file
 	// sits in the page cache moves its start-up by up to ~1 ms (docs/benchmarks.md).
@@ -108,6 +115,7 @@ func main() {
 	type guest struct{ name, wasm, native, image string }
 	guests := []guest{
 		{"C hello", bin("chello.wasm"), bin("chello-native"), "bench/chello:1"},
+		{"C hello with DWARF", bin("chello-dwarf.wasm"), bin("chello-native"), "bench/chello-dwarf:1"},
 		{"Go hello", bin("gohello.wasm"), bin("gohello-native"), "bench/gohello:1"},
 	}
 	for _, g := range guests {
