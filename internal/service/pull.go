@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -120,7 +121,26 @@ func (s *Service) Pull(ctx context.Context, ref string, o PullOptions) (*Pulled,
 
 // pullOnce downloads the blobs rem lacks locally, prepares the image and adds it,
 // recording that it was pulled as rd.
-func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registry.Remote, names []string, rd string, progress func(registry.Progress)) (v1.Descriptor, error) {
+//
+// # Notes
+//
+//   - An image it refuses (not a Wasm image, or one that cannot run) leaves none of
+//     the blobs it wrote: pulled again, it would be refused again. Blobs of a pull cut
+//     short stay, for the next pull to resume from.
+func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registry.Remote, names []string, rd string, progress func(registry.Progress)) (_ v1.Descriptor, err error) {
+	var (
+		mu      sync.Mutex
+		written = []v1.Hash{rem.Digest} // the manifest, which addImage writes
+	)
+	defer func() {
+		if errors.Is(err, image.ErrNotWasm) || errors.Is(err, ErrBadImage) {
+			mu.Lock()
+			defer mu.Unlock()
+			if _, derr := s.store.DropBlobs(context.WithoutCancel(ctx), written); derr != nil {
+				s.log.Warn("removing the blobs of a refused image", "image", rem.Digest, "err", derr)
+			}
+		}
+	}()
 	m, err := rem.Image.Manifest()
 	if err != nil {
 		return v1.Descriptor{}, err
@@ -178,7 +198,15 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 		if st != nil && b.d.Digest == st.d.Digest {
 			tee = st
 		}
-		g.Go(func() error { return s.fetchBlob(gctx, c, rem, b.d, b.what, tee, report) })
+		g.Go(func() error {
+			w, err := s.fetchBlob(gctx, c, rem, b.d, b.what, tee, report)
+			if w {
+				mu.Lock()
+				written = append(written, b.d.Digest)
+				mu.Unlock()
+			}
+			return err
+		})
 	}
 	downloadErr = g.Wait()
 	if st != nil {
@@ -338,10 +366,11 @@ func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st 
 	return compiled, nil
 }
 
-// fetchBlob puts one blob into the store, from the registry unless present. A
-// transfer cut short (connection reset) starts again, within the client's retry
-// policy. With tee, the first transfer is also handed to the layer's unpacking.
-func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *registry.Remote, d v1.Descriptor, what string, tee *layerStream, report func(registry.Progress)) (err error) {
+// fetchBlob puts one blob into the store, from the registry unless present, and
+// reports whether it wrote it. A transfer cut short (connection reset) starts again,
+// within the client's retry policy. With tee, the first transfer is also handed to the
+// layer's unpacking.
+func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *registry.Remote, d v1.Descriptor, what string, tee *layerStream, report func(registry.Progress)) (written bool, err error) {
 	if tee != nil {
 		defer func() { tee.end(err) }()
 	}
@@ -375,19 +404,19 @@ func (s *Service) fetchBlob(ctx context.Context, c *registry.Client, rem *regist
 				}
 				report(registry.Progress{Digest: d.Digest, What: what, Status: st, Current: d.Size, Total: d.Size})
 			}
-			return nil
+			return written, nil
 		}
 		var de *store.DigestError
 		if errors.As(err, &de) {
 			// ggcr verifies (and the store relies on it, see store.Verified); this is
 			// the store's size check agreeing.
-			return &registry.BlobError{Host: rem.Host, Digest: d.Digest, Err: err}
+			return false, &registry.BlobError{Host: rem.Host, Digest: d.Digest, Err: err}
 		}
 		if attempt >= policy.Attempts || !registry.IsTransient(err) {
-			return err
+			return false, err
 		}
 		if err := policy.Wait(ctx, attempt); err != nil {
-			return err
+			return false, err
 		}
 	}
 }

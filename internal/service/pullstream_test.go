@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -48,6 +49,7 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 		name    string
 		img     v1.Image
 		cut     bool // cut the layer's first transfer half-way
+		slowCfg bool // answer for the config only after 300 ms: the layers are in by then
 		corrupt bool // flip a byte of the layer
 		logs    []string
 		notLogs []string
@@ -59,6 +61,9 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 			return errors.Is(err, service.ErrBadImage) && strings.Contains(err.Error(), "the image config records")
 		}},
 		{name: "linux image: refused by its config, read beside the layer", img: linuxImage(t), wantErr: func(err error, _ v1.Hash) bool {
+			return errors.Is(err, image.ErrNotWasm) && strings.Contains(err.Error(), "linux/amd64")
+		}},
+		{name: "linux image: refused by its config, read after the layer", img: linuxImage(t), slowCfg: true, wantErr: func(err error, _ v1.Hash) bool {
 			return errors.Is(err, image.ErrNotWasm) && strings.Contains(err.Error(), "linux/amd64")
 		}},
 		{name: "lying registry", img: good, corrupt: true, wantErr: func(err error, layer v1.Hash) bool {
@@ -85,6 +90,16 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 					buf.Flush()
 					conn.Close()
 					return true
+				}
+				p.fault.Store(&f)
+				defer p.fault.Store(nil)
+			}
+			if tc.slowCfg {
+				f := func(w http.ResponseWriter, r *http.Request) bool {
+					if strings.HasSuffix(r.URL.Path, "/blobs/"+m.Config.Digest.String()) {
+						time.Sleep(300 * time.Millisecond)
+					}
+					return false
 				}
 				p.fault.Store(&f)
 				defer p.fault.Store(nil)
@@ -134,6 +149,12 @@ func TestPullUnpacksWhileDownloading(t *testing.T) {
 			}
 			if snaps, _ := os.ReadDir(filepath.Join(root, "snapshots")); len(snaps) != 0 {
 				t.Fatalf("snapshots stored: %v", snaps)
+			}
+			// A refused image leaves no blob; one a registry lied about leaves the rest,
+			// complete and verified, for the next pull to resume from.
+			blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
+			if refused := errors.Is(err, image.ErrNotWasm) || errors.Is(err, service.ErrBadImage); refused && len(blobs) != 0 {
+				t.Fatalf("the refused image left blobs %v", blobs)
 			}
 			if tc.corrupt {
 				if _, err := os.Stat(filepath.Join(root, "content", "blobs", "sha256", layer.Digest.Hex)); !errors.Is(err, os.ErrNotExist) {
@@ -186,11 +207,15 @@ func TestPullModuleThatDoesNotCompile(t *testing.T) {
 				t.Fatal(err)
 			}
 			snaps, _ := os.ReadDir(filepath.Join(root, "snapshots"))
+			blobs, _ := os.ReadDir(filepath.Join(root, "content", "blobs", "sha256"))
 			if !tc.had {
-				if len(imgs) != 0 || len(snaps) != 0 {
-					t.Fatalf("left indexed %v, snapshots %v", imgs, snaps)
+				if len(imgs) != 0 || len(snaps) != 0 || len(blobs) != 0 {
+					t.Fatalf("left indexed %v, snapshots %v, blobs %v", imgs, snaps, blobs)
 				}
 				return
+			}
+			if len(blobs) != blobCount(t, good) {
+				t.Fatalf("blobs %v, want only the good image's %d", blobs, blobCount(t, good))
 			}
 			if len(imgs) != 1 || imgs[0].Digest != digestOf(t, good) {
 				t.Fatalf("images %+v, want only the good one, %s", imgs, digestOf(t, good))
@@ -203,4 +228,15 @@ func TestPullModuleThatDoesNotCompile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// blobCount is how many blobs img has in a store: its manifest, its config and its
+// layers.
+func blobCount(t *testing.T, img v1.Image) int {
+	t.Helper()
+	m, err := img.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 2 + len(m.Layers)
 }

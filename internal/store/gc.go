@@ -31,15 +31,9 @@ func (s *Store) GC(ctx context.Context) (removed []v1.Hash, freed int64, err err
 		return nil, 0, err
 	}
 	defer unlock()
-	idx, err := s.readIndex()
+	keep, err := s.reachable(ctx)
 	if err != nil {
 		return nil, 0, err
-	}
-	keep := map[v1.Hash]bool{}
-	for _, d := range idx.Manifests {
-		if err := s.mark(ctx, d, keep, 0); err != nil {
-			return nil, 0, fmt.Errorf("collecting garbage: image %s: %w", d.Digest, err)
-		}
 	}
 
 	dir := filepath.Join(s.dir, blobsDir, "sha256")
@@ -70,6 +64,56 @@ func (s *Store) GC(ctx context.Context) (removed []v1.Hash, freed int64, err err
 	n, err := s.removeStaleTemps(time.Now().Add(-staleTemp))
 	freed += n
 	return removed, freed, err
+}
+
+// DropBlobs deletes those of digests that index.json does not reach, and returns
+// them: the blobs a pull wrote for an image it then refused. Unlike GC it leaves
+// every other blob alone, such as those of a pull that was cut short and may resume.
+// Like GC it deletes nothing when an indexed manifest is missing or corrupt.
+func (s *Store) DropBlobs(ctx context.Context, digests []v1.Hash) (removed []v1.Hash, err error) {
+	if len(digests) == 0 {
+		return nil, nil
+	}
+	unlock, err := s.lock(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	keep, err := s.reachable(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range digests {
+		if keep[h] {
+			continue
+		}
+		p, err := s.blobPath(h)
+		if err != nil {
+			continue // not a digest this store names blobs by
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, fmt.Errorf("dropping blob %s: %w", h, err)
+		} else if err == nil {
+			keep[h] = true // named twice: removed once
+			removed = append(removed, h)
+		}
+	}
+	return removed, nil
+}
+
+// reachable returns the blobs index.json reaches. The caller holds the lock.
+func (s *Store) reachable(ctx context.Context) (map[v1.Hash]bool, error) {
+	idx, err := s.readIndex()
+	if err != nil {
+		return nil, err
+	}
+	keep := map[v1.Hash]bool{}
+	for _, d := range idx.Manifests {
+		if err := s.mark(ctx, d, keep, 0); err != nil {
+			return nil, fmt.Errorf("collecting garbage: image %s: %w", d.Digest, err)
+		}
+	}
+	return keep, nil
 }
 
 // mark adds d and everything it refers to to keep. A missing child of an index

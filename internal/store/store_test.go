@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -850,6 +851,55 @@ func TestForeignIndexEntries(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("foreign entry lost: %+v", after.Manifests)
+	}
+}
+
+// DropBlobs deletes the named blobs that no indexed image reaches, and no other.
+func TestDropBlobs(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t)
+	kept, dropped, other := randomImage(t, 128, 2), randomImage(t, 128, 2), randomImage(t, 128, 1)
+	dk, err := s.AddImage(ctx, kept, "kept:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd, err := s.AddImage(ctx, dropped, "dropped:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	do, err := s.AddImage(ctx, other, "other:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []v1.Hash{dd.Digest, do.Digest} { // both unreachable now
+		if err := s.Remove(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blobs := func(img v1.Image, d v1.Hash) []v1.Hash {
+		m, _ := img.Manifest()
+		out := []v1.Hash{d, m.Config.Digest}
+		for _, l := range m.Layers {
+			out = append(out, l.Digest)
+		}
+		return out
+	}
+	bogus := v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)} // not in the store
+	ask := append(append(blobs(dropped, dd.Digest), blobs(kept, dk.Digest)...), bogus, dd.Digest)
+	removed, err := s.DropBlobs(ctx, ask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := blobs(dropped, dd.Digest); !slices.Equal(removed, want) {
+		t.Fatalf("DropBlobs removed %v, want the unreachable ones asked for, %v", removed, want)
+	}
+	for _, h := range append(blobs(kept, dk.Digest), blobs(other, do.Digest)...) {
+		if _, err := os.Stat(filepath.Join(s.Dir(), "blobs", "sha256", h.Hex)); err != nil {
+			t.Errorf("blob %s: %v, want it kept", h, err)
+		}
+	}
+	if _, err := s.Image(ctx, dk.Digest); err != nil {
+		t.Fatalf("the kept image: %v", err)
 	}
 }
 
