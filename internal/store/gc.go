@@ -33,7 +33,7 @@ func (s *Store) GC(ctx context.Context) (removed []v1.Hash, freed int64, err err
 	defer unlock()
 	keep, err := s.reachable(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("collecting garbage: %w", err)
 	}
 
 	dir := filepath.Join(s.dir, blobsDir, "sha256")
@@ -81,7 +81,7 @@ func (s *Store) DropBlobs(ctx context.Context, digests []v1.Hash) (removed []v1.
 	defer unlock()
 	keep, err := s.reachable(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dropping blobs: %w", err)
 	}
 	for _, h := range digests {
 		if keep[h] {
@@ -110,7 +110,7 @@ func (s *Store) reachable(ctx context.Context) (map[v1.Hash]bool, error) {
 	keep := map[v1.Hash]bool{}
 	for _, d := range idx.Manifests {
 		if err := s.mark(ctx, d, keep, 0); err != nil {
-			return nil, fmt.Errorf("collecting garbage: image %s: %w", d.Digest, err)
+			return nil, fmt.Errorf("image %s: %w", d.Digest, err)
 		}
 	}
 	return keep, nil
