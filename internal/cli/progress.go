@@ -103,14 +103,21 @@ func (p *progress) finish() {
 }
 
 // plain is the line of a completed blob off a terminal, e.g.
-// "abcd12345678: done 10MB in 0.4 s (25MB/s)".
+// "abcd12345678: done 10MB in 0.4 s (25MB/s)". A blob done in less than
+// minRateSpan gets no speed: over microseconds it says nothing ("18GB/s").
 func (p *progress) plain(r *progressRow) string {
 	if r.status == registry.Present {
 		return fmt.Sprintf("%s: %s", r.id, strings.ToLower(p.skip[:1])+p.skip[1:])
 	}
 	d := r.finished.Sub(r.start)
+	if d < minRateSpan {
+		return fmt.Sprintf("%s: done %s in %.1f s", r.id, humanSize(r.total), d.Seconds())
+	}
 	return fmt.Sprintf("%s: done %s in %.1f s (%s/s)", r.id, humanSize(r.total), d.Seconds(), humanSize(rate(r.total, d)))
 }
+
+// minRateSpan is the shortest transfer plain gives a speed for.
+const minRateSpan = 100 * time.Millisecond
 
 func rate(n int64, d time.Duration) int64 {
 	if d <= 0 {

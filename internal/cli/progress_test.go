@@ -52,4 +52,18 @@ func TestProgress(t *testing.T) {
 			}
 		})
 	}
+	// A blob done in microseconds (a small one on loopback) gets no speed.
+	t.Run("plain, fast", func(t *testing.T) {
+		var out bytes.Buffer
+		p := newProgress(&out, false)
+		clock := time.Unix(1000, 0)
+		p.now = func() time.Time { return clock }
+		p.update(registry.Progress{Digest: a, Status: registry.Moving, Current: 1, Total: 15_300})
+		clock = clock.Add(time.Microsecond)
+		p.update(registry.Progress{Digest: a, Status: registry.Done, Current: 15_300, Total: 15_300})
+		p.finish()
+		if want := "aaaaaaaaaaaa: done 15.3kB in 0.0 s\n"; out.String() != want {
+			t.Errorf("output %q, want %q", out.String(), want)
+		}
+	})
 }
