@@ -97,7 +97,9 @@ func tarLayer(t *testing.T, files map[string][]byte) v1.Layer {
 		tw.Write(data)
 	}
 	tw.Close()
-	l, err := tarball.LayerFromReader(bytes.NewReader(b.Bytes()))
+	// From memory: tarball.LayerFromReader buffers into a temp file it never removes.
+	raw := b.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(raw)), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
