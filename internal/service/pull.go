@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -133,7 +134,7 @@ func (s *Service) pullOnce(ctx context.Context, c *registry.Client, rem *registr
 		written = []v1.Hash{rem.Digest} // the manifest, which addImage writes
 	)
 	defer func() {
-		if errors.Is(err, image.ErrNotWasm) || errors.Is(err, ErrBadImage) {
+		if refused(ctx, err) {
 			mu.Lock()
 			defer mu.Unlock()
 			if _, derr := s.store.DropBlobs(context.WithoutCancel(ctx), written); derr != nil {
@@ -364,6 +365,26 @@ func (s *Service) prepareStreamed(ctx context.Context, rem *registry.Remote, st 
 		return noWait, err
 	}
 	return compiled, nil
+}
+
+// refused reports whether err refuses the image itself: not a Wasm image, or one
+// that cannot run (ErrBadImage). An error of the host or of the caller wrapped in
+// ErrBadImage (a full disk while unpacking, a cancelled pull) is not a refusal: the
+// same image may well be pulled once it is gone.
+func refused(ctx context.Context, err error) bool {
+	if !errors.Is(err, image.ErrNotWasm) && !errors.Is(err, ErrBadImage) {
+		return false
+	}
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	for _, e := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT, syscall.EIO, syscall.EROFS,
+		syscall.ENOMEM, syscall.EMFILE, syscall.ENFILE, syscall.EINTR} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // fetchBlob puts one blob into the store, from the registry unless present, and
