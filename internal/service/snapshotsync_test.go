@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/berth-dev/berth/internal/build"
 	"github.com/berth-dev/berth/internal/fsutil"
 )
@@ -135,6 +137,16 @@ func openBoot(t *testing.T, root, boot string) *Service {
 	return s
 }
 
+// buildApp builds app:1 from buildContext with s and returns its digest.
+func buildApp(t *testing.T, s *Service) v1.Hash {
+	t.Helper()
+	l, err := s.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Digest
+}
+
 // runApp runs app:1 with --rm and fails the test unless it exits 0.
 func runApp(t *testing.T, s *Service) {
 	t.Helper()
@@ -151,30 +163,27 @@ func runApp(t *testing.T, s *Service) {
 func TestStaleSnapshotUnpackedAgain(t *testing.T) {
 	root := t.TempDir()
 	a := openBoot(t, root, "boot-a")
-	l, err := a.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := a.readSnapshot(l.Digest)
+	digest := buildApp(t, a)
+	m, err := a.readSnapshot(digest)
 	if err != nil || m.Boot != "boot-a" {
 		t.Fatalf("readSnapshot = %+v, %v; want the snapshot of boot-a", m, err)
 	}
 	runApp(t, a)
 	// What a crash can leave of a file written and not synced: nothing.
-	module := filepath.Join(a.snapshotDir(l.Digest), "rootfs", "app.wasm")
+	module := filepath.Join(a.snapshotDir(digest), "rootfs", "app.wasm")
 	if err := os.Truncate(module, 0); err != nil {
 		t.Fatal(err)
 	}
 
 	b := openBoot(t, root, "boot-b")
-	if _, err := b.readSnapshot(l.Digest); !errors.Is(err, errStaleSnapshot) {
+	if _, err := b.readSnapshot(digest); !errors.Is(err, errStaleSnapshot) {
 		t.Fatalf("readSnapshot in boot-b = %v, want errStaleSnapshot", err)
 	}
 	runApp(t, b) // an empty module would fail: "not a valid WebAssembly module"
 	if got, err := os.ReadFile(module); err != nil || !bytes.Equal(got, emptyModule) {
 		t.Fatalf("module after the run in boot-b: %q, %v; want it unpacked again", got, err)
 	}
-	if m, err := b.readSnapshot(l.Digest); err != nil || m.Boot != "boot-b" {
+	if m, err := b.readSnapshot(digest); err != nil || m.Boot != "boot-b" {
 		t.Fatalf("readSnapshot = %+v, %v; want the snapshot of boot-b", m, err)
 	}
 	if left, _ := os.ReadDir(filepath.Join(root, "tmp")); len(left) != 0 {
@@ -196,14 +205,11 @@ func TestStaleSnapshotUnpackedAgain(t *testing.T) {
 func TestSyncedSnapshotKept(t *testing.T) {
 	root := t.TempDir()
 	a := openBoot(t, root, "")
-	l, err := a.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m, err := a.readSnapshot(l.Digest); err != nil || m.Boot != "" {
+	digest := buildApp(t, a)
+	if m, err := a.readSnapshot(digest); err != nil || m.Boot != "" {
 		t.Fatalf("readSnapshot = %+v, %v; want a synced snapshot", m, err)
 	}
-	module := filepath.Join(a.snapshotDir(l.Digest), "rootfs", "app.wasm")
+	module := filepath.Join(a.snapshotDir(digest), "rootfs", "app.wasm")
 	fi, _ := os.Stat(module)
 	runApp(t, openBoot(t, root, "boot-b"))
 	if fi2, err := os.Stat(module); err != nil || !os.SameFile(fi, fi2) {
@@ -216,10 +222,7 @@ func TestSyncedSnapshotKept(t *testing.T) {
 func TestStaleSnapshotConcurrentRuns(t *testing.T) {
 	root := t.TempDir()
 	a := openBoot(t, root, "boot-a")
-	l, err := a.Build(t.Context(), build.Options{Context: buildContext(t)}, []string{"app:1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	digest := buildApp(t, a)
 	const n = 6
 	var wg sync.WaitGroup
 	for range n {
@@ -228,7 +231,7 @@ func TestStaleSnapshotConcurrentRuns(t *testing.T) {
 	}
 	wg.Wait()
 	b := openBoot(t, root, "boot-b")
-	if m, err := b.readSnapshot(l.Digest); err != nil || m.Boot != "boot-b" {
+	if m, err := b.readSnapshot(digest); err != nil || m.Boot != "boot-b" {
 		t.Fatalf("readSnapshot = %+v, %v; want the snapshot of boot-b", m, err)
 	}
 	if snaps, _ := os.ReadDir(filepath.Join(root, "snapshots")); len(snapDirs(snaps)) != 1 {
