@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -156,10 +157,15 @@ func TestRunRmLivesInStateDir(t *testing.T) {
 		t.Fatalf("inspect live: %+v, %v", got, err)
 	}
 	state := paths.StateFor(e.state, e.root)
-	for _, f := range []string{"container.json", "config.json", "rootfs/probe.wasm"} {
+	for _, f := range []string{"container.json", "rootfs/probe.wasm"} {
 		if _, err := os.Stat(filepath.Join(state, "containers", id, f)); err != nil {
 			t.Errorf("%s of the running --rm container: %v", f, err)
 		}
+	}
+	// Nothing runs a foreground --rm container's bundle but this process, which has its
+	// spec in memory: no config.json is written.
+	if _, err := os.Stat(filepath.Join(state, "containers", id, "config.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("config.json of the running --rm container: %v, want none", err)
 	}
 	// DIR/containers/lock orders name changes in both places; nothing else goes there.
 	if ents, _ := os.ReadDir(filepath.Join(e.root, "containers")); len(ents) != 1 || ents[0].Name() != "lock" {

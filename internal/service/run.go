@@ -134,13 +134,14 @@ func ExitCode(err error) int {
 	return 125
 }
 
-// create makes the container's record and bundle, and returns them with what config.json
-// holds. When the module is known it also loads its code (engine.PrepareNow) while
-// another goroutine writes the bundle, so that the file-system work overlaps the load;
-// the caller passes the returned Prepared and spec to the runtime. load false skips the
-// load (a detached container's module is loaded by its shim's process, not this one).
-// The published ports are opened before anything of the container is written
-// (openNetwork); the caller owns the returned sockets (nil when none).
+// create makes the container's record and bundle, and returns them with the bundle's
+// spec (what config.json holds). When the module is known it also loads its code
+// (engine.PrepareNow) while another goroutine writes the bundle, so that the file-system
+// work overlaps the load; the caller passes the returned Prepared and spec to the
+// runtime. load false skips the load (a detached container's module is loaded by its
+// shim's process, not this one). The published ports are opened before anything of the
+// container is written (openNetwork); the caller owns the returned sockets (nil when
+// none).
 func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *container.Container, prepared *engine.Prepared, spec *specs.Spec, ls *network.Listeners, err error) {
 	defer func() {
 		if err != nil {
@@ -271,7 +272,8 @@ func (s *Service) create(ctx context.Context, o RunOptions, load bool) (c *conta
 	return c, prepared, b.spec, ls, nil
 }
 
-// bundleJob writes a new container's record and bundle (rootfs/, config.json).
+// bundleJob writes a new container's record and bundle (rootfs/, and config.json unless
+// the container is a foreground --rm one: see write).
 type bundleJob struct {
 	c                  *container.Container
 	o                  RunOptions
@@ -279,12 +281,12 @@ type bundleJob struct {
 	snapshot           string // the image's root to copy; "" for a local module
 	modPath, modDigest string
 	module             []byte      // the module, for a local module file
-	spec               *specs.Spec // what config.json holds, once written
+	spec               *specs.Spec // the bundle's spec (config.json's content), once made
 	net                network.Options
 }
 
-// write writes the record (calling o.Started first), the root and config.json. On error
-// it removes what it made.
+// write writes the record (calling o.Started first), the root and, but for a foreground
+// --rm container, config.json. On error it removes what it made.
 func (b *bundleJob) write(ctx context.Context, s *Service) error {
 	c, o, proc := b.c, b.o, b.proc
 	c.ID = container.NewID() // here, not on the path to the load: crypto/rand's first use costs ~0.1 ms
@@ -352,8 +354,15 @@ func (b *bundleJob) write(ctx context.Context, s *Service) error {
 	network.Annotate(ann, b.net)
 	spec := bundle.NewSpec(bundle.SpecOptions{Args: proc.Args, Env: env, Cwd: proc.Cwd, Hostname: c.ID[:12],
 		Mounts: o.Volumes, MemoryLimit: o.Memory, Annotations: ann})
-	if err := bundle.WriteSpec(dir, spec, durable); err != nil {
-		return fail(err)
+	// config.json is for whoever runs the bundle later: a detached container's shim,
+	// `berth start` of an exited one. A foreground --rm container has neither (start
+	// refuses it; it is gone when its module exits), and this process's runtime takes
+	// the spec from memory: the file would be one more inode to create and remove,
+	// 0.3 ms of a C hello's run on an ext4 state directory (docs/benchmarks.md).
+	if !o.Remove || o.detached {
+		if err := bundle.WriteSpec(dir, spec, durable); err != nil {
+			return fail(err)
+		}
 	}
 	step("spec")
 	b.spec = spec
