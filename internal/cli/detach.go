@@ -90,6 +90,9 @@ func (a *App) runDetached(ctx context.Context, o service.RunOptions, pp pullPoli
 	}
 	defer s.Close(context.WithoutCancel(ctx))
 	c, err := withPull(ctx, a, s, o.Image, pp, func() (*container.Container, error) { return s.RunDetached(ctx, o, d) })
+	if errors.Is(err, errNeedsFull) {
+		return err
+	}
 	if err != nil {
 		return &codeError{code: 125, err: err}
 	}

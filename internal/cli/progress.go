@@ -1,14 +1,13 @@
+//go:build !berth_core
+
 package cli
 
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/berth-dev/berth/internal/registry"
 )
@@ -35,12 +34,6 @@ type progressRow struct {
 	status          registry.Status
 	cur, total      int64
 	start, finished time.Time
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func newProgress(w io.Writer, push bool) *progress {

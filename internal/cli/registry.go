@@ -1,3 +1,5 @@
+//go:build !berth_core
+
 package cli
 
 import (
@@ -7,23 +9,11 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/berth-dev/berth/internal/image"
 	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/service"
 )
-
-// InsecureEnv names the variable listing registries (comma-separated, each as
-// --insecure-registry takes it) that may be reached over plain HTTP or unverified
-// TLS, besides those of --insecure-registry.
-const InsecureEnv = "BERTH_INSECURE_REGISTRIES"
-
-// insecureFlag adds --insecure-registry to f: login, pull, push and run take it
-// alike.
-func insecureFlag(f *pflag.FlagSet, p *[]string) {
-	f.StringArrayVar(p, "insecure-registry", nil, "allow plain HTTP and unverified TLS for this registry: HOST[:PORT], or an IP range (CIDR); repeatable; also $"+InsecureEnv+" (comma-separated)")
-}
 
 // registryOptions are the registry client options of this invocation: the
 // registries marked insecure by --insecure-registry (flag) and by

@@ -46,9 +46,13 @@ type App struct {
 	// it to tune the garbage collector for a short process that handles a whole image
 	// (see cmd/berth). Tests leave it nil, so the test process is never tuned.
 	TuneForPull func()
-	root        string
-	state       string
-	debug       bool
+	// Delegate, when set, hands the whole command line to the complete berth, by exec: it
+	// returns only when that fails. The core build's main sets it (see commands_core.go);
+	// the complete berth, which carries every command, leaves it nil.
+	Delegate func(args []string) error
+	root     string
+	state    string
+	debug    bool
 }
 
 // DefaultRoot is the data root: see paths.DefaultRoot.
@@ -130,16 +134,14 @@ type subcommand struct {
 }
 
 func (a *App) subcommands() []subcommand {
-	return []subcommand{
-		{"run", a.runCmd}, {"build", a.buildCmd}, {"load", a.loadCmd}, {"save", a.saveCmd},
-		{"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd}, {"image", a.imageCmd},
-		{"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd}, {"version", a.versionCmd},
-		{"info", a.infoCmd}, {"shim", a.shimCmd}, {"login", a.loginCmd}, {"logout", a.logoutCmd},
-		{"pull", a.pullCmd}, {"push", a.pushCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
+	return append([]subcommand{
+		{"run", a.runCmd}, {"images", a.imagesCmd}, {"tag", a.tagCmd}, {"rmi", a.rmiCmd},
+		{"image", a.imageCmd}, {"ps", a.psCmd}, {"rm", a.rmCmd}, {"inspect", a.inspectCmd},
+		{"version", a.versionCmd}, {"info", a.infoCmd}, {"logs", a.logsCmd}, {"stop", a.stopCmd},
 		{"kill", a.killCmd}, {"wait", a.waitCmd}, {"start", a.startCmd}, {"restart", a.restartCmd},
 		{"rename", a.renameCmd}, {"attach", a.attachCmd}, {"stats", a.statsCmd}, {"container", a.containerCmd},
 		{"port", a.portCmd},
-	}
+	}, a.fullCommands()...)
 }
 
 // Main runs the CLI with args and returns the process exit code.
@@ -152,7 +154,33 @@ func (a *App) Main(ctx context.Context, args []string) int {
 			}
 		}
 	}
-	return a.execute(ctx, a.command(only), args)
+	cmd := a.command(only)
+	if a.Delegate != nil && !carries(cmd, args) {
+		return a.delegate(args, 1)
+	}
+	return a.execute(ctx, cmd, args)
+}
+
+// errNeedsFull is returned by a command of the core build when it finds it needs what
+// only the complete berth carries (a pull, a registry option), before it has done
+// anything: Main then hands the command line to the complete berth (App.Delegate).
+var errNeedsFull = errors.New("this needs the complete berth (berth-full)")
+
+// carries reports whether root, as Main built it, runs args itself: they name a
+// runnable command of it. Anything else (another command, a group's unknown
+// subcommand, help, completion, no command at all) is the complete berth's, whose
+// help lists every command.
+func carries(root *cobra.Command, args []string) bool {
+	c, _, err := root.Find(args)
+	return err == nil && c != root && c.Runnable()
+}
+
+// delegate runs args in the complete berth (App.Delegate), and returns code when it
+// cannot.
+func (a *App) delegate(args []string, code int) int {
+	err := a.Delegate(args)
+	fmt.Fprintf(a.Stderr, "berth: %v\n", err)
+	return code
 }
 
 // execute runs cmd with args and returns the process exit code.
@@ -161,6 +189,9 @@ func (a *App) execute(ctx context.Context, cmd *cobra.Command, args []string) in
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return 0
+	}
+	if errors.Is(err, errNeedsFull) && a.Delegate != nil {
+		return a.delegate(args, 125)
 	}
 	var ee *ExitError
 	if errors.As(err, &ee) {

@@ -15,7 +15,6 @@ import (
 	"github.com/berth-dev/berth/internal/container"
 	"github.com/berth-dev/berth/internal/engine"
 	"github.com/berth-dev/berth/internal/image"
-	"github.com/berth-dev/berth/internal/registry"
 	"github.com/berth-dev/berth/internal/restart"
 	"github.com/berth-dev/berth/internal/service"
 )
@@ -46,6 +45,9 @@ func (a *App) runCmd() *cobra.Command {
 				return fail(fmt.Errorf("%w: --pull %q: use always, missing or never", ErrBadSpec, pull))
 			}
 			ro, err := a.registryOptions(insecure)
+			if errors.Is(err, errNeedsFull) {
+				return err
+			}
 			if err != nil {
 				return fail(err)
 			}
@@ -188,6 +190,9 @@ func (e *pullError) Unwrap() error { return e.err }
 func withPull[T comparable](ctx context.Context, a *App, s *service.Service, image string, pp pullPolicy, create func() (T, error)) (T, error) {
 	var zero T
 	pull := func() error {
+		if !canPull {
+			return errNeedsFull // before anything is printed: the complete berth does it all again
+		}
 		if err := a.pull(ctx, s, image, pp.registry, false, a.Stderr); err != nil {
 			return &pullError{err}
 		}
@@ -200,6 +205,9 @@ func withPull[T comparable](ctx context.Context, a *App, s *service.Service, ima
 	}
 	c, err := create()
 	if c == zero && pp.when == "missing" && errors.Is(err, service.ErrImageNotFound) && !service.IsLocalModule(image) {
+		if !canPull {
+			return zero, errNeedsFull
+		}
 		fmt.Fprintf(a.Stderr, "Unable to find image '%s' locally\n", image)
 		if err := pull(); err != nil {
 			return zero, err
@@ -212,7 +220,7 @@ func withPull[T comparable](ctx context.Context, a *App, s *service.Service, ima
 // pullPolicy is run's --pull and the registry options of its flags.
 type pullPolicy struct {
 	when     string // always, missing, never
-	registry registry.Options
+	registry pullOptions
 }
 
 // run runs a container in the foreground. A SIGINT/SIGTERM ends it at once (a running
@@ -269,6 +277,9 @@ func (a *App) run(ctx context.Context, o service.RunOptions, pp pullPolicy) erro
 		code = cd
 		return c, err
 	})
+	if errors.Is(err, errNeedsFull) {
+		return err
+	}
 	if pe := (*pullError)(nil); errors.As(err, &pe) {
 		return &codeError{code: 125, err: pe.err}
 	}

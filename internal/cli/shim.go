@@ -1,3 +1,5 @@
+//go:build !berth_core
+
 package cli
 
 import (
@@ -353,47 +355,6 @@ func (a *App) printConfigPlan(w io.Writer, path string, exists bool, old []byte,
 	fmt.Fprint(w, shiminstall.Diff(from, path, old, res.Output))
 }
 
-func printWarnings(w io.Writer, ws []string) {
-	for _, s := range ws {
-		fmt.Fprintf(w, "warning: %s\n", s)
-	}
-}
-
-// findShim finds the shim binary next to the running berth executable (following a
-// symlink to it, then as invoked), else on PATH.
-func (a *App) findShim() (string, error) {
-	var dirs []string
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			dirs = append(dirs, filepath.Dir(real))
-		}
-		dirs = append(dirs, filepath.Dir(exe))
-	}
-	for _, d := range dirs {
-		if p := filepath.Join(d, shiminstall.ShimBinary); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, ok := a.lookPath(shiminstall.ShimBinary); ok {
-		return p, nil
-	}
-	return "", fmt.Errorf("cannot find %s next to berth (in %s) or on PATH: build it with `make shim`, or pass --bin-dir \"\" to edit only the config",
-		shiminstall.ShimBinary, strings.Join(dirs, ", "))
-}
-
-// lookPath finds an executable on the App's PATH; relative PATH entries are skipped.
-func (a *App) lookPath(name string) (string, bool) {
-	for _, dir := range filepath.SplitList(a.Getenv("PATH")) {
-		if !filepath.IsAbs(dir) {
-			continue
-		}
-		if p := filepath.Join(dir, name); isExecutable(p) {
-			return p, true
-		}
-	}
-	return "", false
-}
-
 // containerdConfigVersion asks the containerd on PATH for its version and returns
 // the config version it reads natively (0 when there is none) and how it named itself.
 func (a *App) containerdConfigVersion(ctx context.Context) (int, string) {
@@ -415,12 +376,6 @@ func (a *App) containerdConfigVersion(ctx context.Context) (int, string) {
 }
 
 func isK3s(path string) bool { return strings.Contains(filepath.ToSlash(path), "/rancher/k3s/") }
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
-}
-
 func fileExists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil

@@ -1,3 +1,5 @@
+//go:build !berth_core
+
 package service
 
 import (
@@ -451,21 +453,6 @@ func serialised(f func(registry.Progress)) func(registry.Progress) {
 	}
 }
 
-// repoDigestsFile is the file of a snapshot that lists the references by digest
-// (NAME@sha256:…) the image was pulled as: a tag may name an index, whose digest
-// is not the image's. It makes "already up to date" one HEAD request.
-const repoDigestsFile = "repodigests.json"
-
-func (s *Service) repoDigests(img v1.Hash) []string {
-	b, err := os.ReadFile(filepath.Join(s.snapshotDir(img), repoDigestsFile))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
 // addRepoDigest records rd for the image. Two pulls recording at once may lose
 // one entry: the cost is one more download check, never a wrong image.
 func (s *Service) addRepoDigest(img v1.Hash, rd string) error {
@@ -478,29 +465,6 @@ func (s *Service) addRepoDigest(img v1.Hash, rd string) error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(filepath.Join(s.snapshotDir(img), repoDigestsFile), b, 0o644, false)
-}
-
-// findRepoDigest returns the stored image pulled as n (a reference by digest),
-// by the digests its snapshots record.
-func (s *Service) findRepoDigest(n image.Name) (v1.Hash, bool) {
-	if n.Digest == "" {
-		return v1.Hash{}, false
-	}
-	ents, err := os.ReadDir(filepath.Join(s.root, "snapshots"))
-	if err != nil {
-		return v1.Hash{}, false
-	}
-	want := n.Repository() + "@" + n.Digest
-	for _, e := range ents {
-		h, err := v1.NewHash("sha256:" + e.Name())
-		if err != nil {
-			continue
-		}
-		if slices.Contains(s.repoDigests(h), want) {
-			return h, true
-		}
-	}
-	return v1.Hash{}, false
 }
 
 // pulledByDigest reports a pull by digest of an image already stored: the

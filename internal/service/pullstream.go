@@ -1,3 +1,5 @@
+//go:build !berth_core
+
 package service
 
 import (
