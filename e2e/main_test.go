@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -184,10 +185,10 @@ func (o *once) get(t testing.TB, f func() (val, skip string, err error)) string 
 var berthOnce, shimOnce once
 
 // goBuild builds ./cmd/<pkg> of the repository into workDir/bin/<out>, static, as the
-// Makefile does.
-func goBuild(root, pkg, out string) (string, error) {
+// Makefile does, with the build tags given.
+func goBuild(root, pkg, out string, tags ...string) (string, error) {
 	dst := filepath.Join(workDir, "bin", out)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", dst, "./cmd/"+pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", strings.Join(tags, ","), "-o", dst, "./cmd/"+pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-buildvcs=false")
 	done := make(chan struct{})
@@ -207,12 +208,17 @@ func goBuild(root, pkg, out string) (string, error) {
 	return dst, nil
 }
 
-// berthBin builds bin/berth once per run.
+// berthBin builds bin/berth once per run, as `make berth` does: the core build, and the
+// complete one beside it as berth-full, which the core build hands pull, push, build,
+// load, save, login and logout to. The tests so run berth as a user of `make` does.
 func berthBin(t testing.TB) string {
 	t.Helper()
 	root := repoRoot(t)
 	return berthOnce.get(t, func() (string, string, error) {
-		p, err := goBuild(root, "berth", "berth")
+		if _, err := goBuild(root, "berth", "berth-full"); err != nil {
+			return "", "", err
+		}
+		p, err := goBuild(root, "berth", "berth", "berth_core")
 		return p, "", err
 	})
 }

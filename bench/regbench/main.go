@@ -49,7 +49,7 @@ var (
 	n       = flag.Int("n", 10, "rounds")
 	size    = flag.Int("size", 10, "size of the module's data section in MB")
 	crane   = flag.String("crane", "", "crane binary (default: $BERTH_E2E_CRANE_BIN/crane, else the .ci/run cache)")
-	berth   = flag.String("berth", "", "berth binary to measure (default: build ./cmd/berth)")
+	berth   = flag.String("berth", "", "berth binary to measure (default: build ./cmd/berth as make does: the core build, berth-full beside it)")
 	keep    = flag.Bool("keep", false, "keep the work directory")
 	against = flag.String("against", "", "a second berth binary whose pull is timed in the same rounds")
 )
@@ -67,11 +67,21 @@ func main() {
 	}
 	bin := *berth
 	if bin == "" {
+		// As `make berth`: the core build, which hands pull and push to the complete
+		// berth beside it (berth-full), as a user's bin/berth does.
 		bin = filepath.Join(work, "berth")
 		fmt.Println("building berth…")
-		build := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/berth")
-		build.Env, build.Stderr = append(os.Environ(), "CGO_ENABLED=0"), os.Stderr
-		check(build.Run())
+		for _, b := range [][]string{{"-tags", "berth_core", "-o", bin}, {"-o", filepath.Join(work, "berth-full")}} {
+			build := exec.Command("go", append(append([]string{"build", "-trimpath"}, b...), "./cmd/berth")...)
+			build.Env, build.Stderr = append(os.Environ(), "CGO_ENABLED=0"), os.Stderr
+			check(build.Run())
+			// Rewritten with write(2), as runbench does: how the linker's output sits in
+			// the page cache moves a process's start by up to ~1 ms (docs/benchmarks.md).
+			out := b[len(b)-1]
+			data, err := os.ReadFile(out)
+			check(err)
+			check(os.WriteFile(out, data, 0o755))
+		}
 	}
 
 	reg, err := registrytest.Launch(filepath.Join(work, "registry"), registrytest.Options{})

@@ -61,7 +61,10 @@ func main() {
 	root := filepath.Join(work, "root")
 	bin := func(name string) string { return filepath.Join(work, name) }
 	fmt.Println("building berth, the baseline runner and the guests…")
-	goBuild(nil, bin("berth"), "./cmd/berth")
+	// As `make berth`: the core build times `run`, the complete one beside it does the
+	// builds, saves and loads the core build hands it.
+	goBuild(nil, bin("berth"), "./cmd/berth", "-tags", "berth_core")
+	goBuild(nil, bin("berth-full"), "./cmd/berth")
 	if *against != "" {
 		copyFile(*against, bin("berth-against"))
 	}
@@ -315,8 +318,8 @@ func median(d []time.Duration) time.Duration {
 func ms(d time.Duration) string        { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
-func goBuild(env []string, out, pkg string) {
-	c := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+func goBuild(env []string, out, pkg string, flags ...string) {
+	c := exec.Command("go", append(append([]string{"build", "-trimpath", "-o", out}, flags...), pkg)...)
 	// Static binaries, as `make berth` builds them: no dynamic loader at start-up.
 	c.Env = append(append(os.Environ(), "CGO_ENABLED=0"), env...)
 	c.Stderr = os.Stderr
