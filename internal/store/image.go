@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,8 +15,8 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Image returns the indexed image manifest as a v1.Image backed by the store.
@@ -87,7 +89,20 @@ func (i *storeImage) Digest() (v1.Hash, error)            { return i.digest, nil
 func (i *storeImage) RawManifest() ([]byte, error)        { return i.raw, nil }
 func (i *storeImage) Manifest() (*v1.Manifest, error)     { return i.manifest.DeepCopy(), nil }
 func (i *storeImage) ConfigName() (v1.Hash, error)        { return i.manifest.Config.Digest, nil }
-func (i *storeImage) ConfigFile() (*v1.ConfigFile, error) { return partial.ConfigFile(i) }
+
+// ConfigFile parses the raw config. Fields v1.ConfigFile does not model (those
+// of a Wasm artifact config) are missing from the result, never from the store.
+func (i *storeImage) ConfigFile() (*v1.ConfigFile, error) {
+	raw, err := i.RawConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf, err := v1.ParseConfigFile(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("image %s: parsing config: %w", i.digest, err)
+	}
+	return cf, nil
+}
 
 func (i *storeImage) RawConfigFile() ([]byte, error) {
 	i.mu.Lock()
@@ -137,7 +152,11 @@ func (i *storeImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 		}
 	}
 	if h == i.manifest.Config.Digest {
-		return partial.ConfigLayer(i)
+		raw, err := i.RawConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		return &configLayer{desc: i.manifest.Config, raw: raw}, nil
 	}
 	return nil, fmt.Errorf("image %s has no layer %s", i.digest, h)
 }
@@ -223,20 +242,13 @@ func (l *storeLayer) Uncompressed() (io.ReadCloser, error) {
 	if ids, err := l.img.configDiffIDs(); err == nil && ids != nil {
 		want = ids[l.index]
 	}
-	// go-containerregistry picks gzip or zstd by the magic bytes; it reads from
-	// our verifying reader, so the compressed stream is checked as it goes.
-	cl, err := partial.CompressedToLayer(&openedLayer{l, cr})
-	if err != nil {
-		cr.Close()
-		return nil, err
-	}
-	ur, err := cl.Uncompressed()
+	r, stop, err := decompress(cr)
 	if err != nil {
 		err = l.decompressErr(cr, err)
 		cr.Close()
 		return nil, err
 	}
-	u := &uncompressedReader{l: l, r: ur, cr: cr, want: want}
+	u := &uncompressedReader{l: l, r: r, stop: stop, cr: cr, want: want}
 	if want.Algorithm == "sha256" {
 		u.h = sha256.New()
 	}
@@ -256,20 +268,90 @@ func (l *storeLayer) decompressErr(cr *verifyReader, err error) error {
 	return fmt.Errorf("image %s: decompressing layer %s: %w", l.img.digest, l.desc.Digest, err)
 }
 
-// openedLayer hands an already opened compressed reader to
-// partial.CompressedToLayer.
-type openedLayer struct {
-	*storeLayer
-	cr *verifyReader
+// Magic numbers that start a gzip member (RFC 1952) and a zstd frame (RFC 8878).
+const (
+	gzipMagic = "\x1f\x8b"
+	zstdMagic = "\x28\xb5\x2f\xfd"
+)
+
+// decompress returns the uncompressed content of the compressed layer stream
+// cr, and a func that releases the decompressor (nil if there is none to
+// release). It picks the format by the first bytes of the stream: gzip, zstd,
+// else the bytes as they are.
+//
+// # Notes
+//
+//   - It does what go-containerregistry's partial.CompressedToLayer does, without
+//     importing it: partial pulls in go-digest and image-spec, whose init
+//     functions (go-digest compiles regexps) every process that links this
+//     package pays at start, the lean `berth run` binary included.
+//   - Sniffing, not the media type, picks the decompressor, as in
+//     go-containerregistry: layers of a "compressed" media type sometimes hold
+//     plain tar bytes. The media type still decides whether to decompress at all
+//     (see [compressed]).
+//   - The zstd decoder runs with concurrency 1, so it reads cr only inside the
+//     caller's Read calls. With more, a goroutine of its own reads ahead, and
+//     could still be reading the verifying reader (not safe for concurrent use)
+//     when decompressErr or uncompressedReader drain it after an error. The
+//     layers berth decompresses hold Wasm modules, small enough that parallel
+//     block decoding gains little.
+func decompress(cr io.Reader) (io.Reader, func(), error) {
+	br := bufio.NewReader(cr)
+	head, err := br.Peek(len(zstdMagic))
+	if err != nil && err != io.EOF { // io.EOF: a stream shorter than the magic
+		return nil, nil, err
+	}
+	switch {
+	case strings.HasPrefix(string(head), gzipMagic):
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading gzip header: %w", err)
+		}
+		return zr, nil, nil
+	case strings.HasPrefix(string(head), zstdMagic):
+		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("starting zstd decoder: %w", err)
+		}
+		return zr, zr.Close, nil
+	}
+	return br, nil, nil
 }
 
-func (o *openedLayer) Compressed() (io.ReadCloser, error) { return o.cr, nil }
+// configLayer is the config blob as a v1.Layer, for LayerByDigest of the config
+// digest. Digest, size and media type are those of the manifest's config
+// descriptor; the blob is the raw config, already verified.
+type configLayer struct {
+	desc v1.Descriptor
+	raw  []byte
+}
+
+var _ v1.Layer = (*configLayer)(nil)
+
+func (c *configLayer) Digest() (v1.Hash, error)            { return c.desc.Digest, nil }
+func (c *configLayer) DiffID() (v1.Hash, error)            { return c.desc.Digest, nil }
+func (c *configLayer) Size() (int64, error)                { return c.desc.Size, nil }
+func (c *configLayer) MediaType() (types.MediaType, error) { return c.desc.MediaType, nil }
+
+func (c *configLayer) Descriptor() (*v1.Descriptor, error) {
+	d := c.desc
+	return &d, nil
+}
+
+func (c *configLayer) Compressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(c.raw)), nil
+}
+
+func (c *configLayer) Uncompressed() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(c.raw)), nil
+}
 
 // uncompressedReader verifies the uncompressed stream against the diff ID and,
 // at its end, that the compressed stream was complete and intact.
 type uncompressedReader struct {
 	l    *storeLayer
-	r    io.ReadCloser
+	r    io.Reader // from decompress
+	stop func()    // from decompress
 	cr   *verifyReader
 	want v1.Hash
 	h    hash.Hash
@@ -307,10 +389,14 @@ func (u *uncompressedReader) Read(p []byte) (int, error) {
 	return n, u.done
 }
 
+// Close releases the decompressor and closes the blob file; its error is the
+// file's (a decompression error was already returned by Read).
 func (u *uncompressedReader) Close() error {
-	err := u.r.Close()
-	u.cr.Close()
-	return err
+	if u.stop != nil {
+		u.stop()
+		u.stop = nil
+	}
+	return u.cr.Close()
 }
 
 // Record describes a stored image.
