@@ -1,13 +1,10 @@
 package image
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -16,66 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
-
-func TestParseName(t *testing.T) {
-	tests := []struct {
-		in, full, familiar string
-		wantErr            bool
-	}{
-		{in: "hello", full: "docker.io/library/hello:latest", familiar: "hello:latest"},
-		{in: "hello:1", full: "docker.io/library/hello:1", familiar: "hello:1"},
-		{in: "docker.io/library/hello:1", full: "docker.io/library/hello:1", familiar: "hello:1"},
-		{in: "index.docker.io/org/app:2", full: "docker.io/org/app:2", familiar: "org/app:2"},
-		{in: "localhost:5000/ns/app:tag", full: "localhost:5000/ns/app:tag", familiar: "localhost:5000/ns/app:tag"},
-		{in: "ghcr.io/a/b/c", full: "ghcr.io/a/b/c:latest", familiar: "ghcr.io/a/b/c:latest"},
-		{in: "app@sha256:" + strings.Repeat("ab", 32), full: "docker.io/library/app@sha256:" + strings.Repeat("ab", 32), familiar: "app@sha256:" + strings.Repeat("ab", 32)},
-		{in: "app:v1@sha256:" + strings.Repeat("ab", 32), full: "docker.io/library/app:v1@sha256:" + strings.Repeat("ab", 32), familiar: "app:v1@sha256:" + strings.Repeat("ab", 32)},
-		{in: "", wantErr: true},
-		{in: "Upper/Case", wantErr: true},
-		{in: "a b", wantErr: true},
-		{in: "app:", wantErr: true},
-		{in: " hello", wantErr: true},
-		{in: strings.Repeat("a", 240), wantErr: true}, // "docker.io/library/" makes it 258
-		{in: strings.Repeat("a", 237), full: "docker.io/library/" + strings.Repeat("a", 237) + ":latest", familiar: strings.Repeat("a", 237) + ":latest"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			n, err := ParseName(tt.in)
-			if tt.wantErr {
-				if !errors.Is(err, ErrInvalidName) {
-					t.Fatalf("ParseName(%q) = %v, %v; want ErrInvalidName", tt.in, n, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n.String() != tt.full || n.Familiar() != tt.familiar {
-				t.Fatalf("ParseName(%q) = %q / %q, want %q / %q", tt.in, n.String(), n.Familiar(), tt.full, tt.familiar)
-			}
-		})
-	}
-}
-
-func FuzzParseName(f *testing.F) {
-	for _, s := range []string{"hello", "a/b:c", "localhost:5000/x@sha256:" + strings.Repeat("0", 64), "::", "A"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := ParseName(s)
-		if err != nil {
-			if !errors.Is(err, ErrInvalidName) {
-				t.Fatalf("error %v does not wrap ErrInvalidName", err)
-			}
-			return
-		}
-		// A parsed name parses again to itself.
-		n2, err := ParseName(n.String())
-		if err != nil || n2 != n {
-			t.Fatalf("round trip of %q: %q -> %+v, %v", s, n.String(), n2, err)
-		}
-	})
-}
 
 func strp(s string) *string { return &s }
 
@@ -261,38 +198,5 @@ func TestMergeEnv(t *testing.T) {
 	want := []string{"A=x", "B=2", "A2=y", "C="}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %v want %v", got, want)
-	}
-}
-
-func TestArtifact(t *testing.T) {
-	module := []byte("\x00asm\x01\x00\x00\x00")
-	img, err := Artifact(module, "app.wasm", time.Unix(0, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := Inspect(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w.Layout != WasmArtifact || w.ModuleName != "app.wasm" || w.OS != "wasip1" || w.Architecture != "wasm" {
-		t.Fatalf("Inspect = %+v", w)
-	}
-	m, _ := img.Manifest()
-	raw, _ := img.RawConfigFile()
-	if m.Config.MediaType != MediaTypeWasmConfig || m.ArtifactType != "" ||
-		!strings.Contains(string(raw), `"layerDigests":["`+w.ModuleLayer.String()+`"]`) {
-		t.Fatalf("manifest %+v config %s", m, raw)
-	}
-	l, err := img.LayerByDigest(w.ModuleLayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, _ := l.Compressed()
-	got, _ := io.ReadAll(rc)
-	if !bytes.Equal(got, module) {
-		t.Fatal("the layer is not the module")
-	}
-	if _, err := img.LayerByDigest(m.Config.Digest); err != nil { // ggcr asks for the config as a layer
-		t.Fatal(err)
 	}
 }

@@ -5,6 +5,8 @@
 // blobs, pushing images and multi-platform indexes. It knows nothing of the
 // store (the service puts what it reads into the store) nor of where logins are
 // kept: the caller passes a keychain (berth's CLI: credentials.Store.Keychain).
+// [Artifact] makes the CNCF Wasm OCI artifact that `berth push --format
+// artifact` writes.
 //
 // # Notes
 //

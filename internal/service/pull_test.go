@@ -289,7 +289,7 @@ func TestPushPullRoundtrip(t *testing.T) {
 		}},
 		{"peer docker-style", "/rt/peer-docker:1", "docker", func(ref string) { write(t, ref, dockerWasm(t, hello(t))) }},
 		{"peer CNCF artifact", "/rt/peer-artifact:1", "wasm-artifact", func(ref string) {
-			img, err := image.Artifact(hello(t), "hello.wasm", time.Unix(0, 0))
+			img, err := registry.Artifact(hello(t), "hello.wasm", time.Unix(0, 0))
 			if err != nil {
 				t.Fatal(err)
 			}

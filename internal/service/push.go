@@ -126,5 +126,5 @@ func (s *Service) artifactOf(digest v1.Hash, meta *snapshotMeta) (v1.Image, erro
 	if meta.Created != "" {
 		created, _ = time.Parse(time.RFC3339, meta.Created)
 	}
-	return image.Artifact(module, path.Base(meta.Module), created)
+	return registry.Artifact(module, path.Base(meta.Module), created)
 }

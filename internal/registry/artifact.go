@@ -1,4 +1,4 @@
-package image
+package registry
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/berth-dev/berth/internal/image"
 )
 
 // Artifact returns module as a CNCF Wasm OCI artifact
@@ -22,7 +24,7 @@ import (
 // media type, which OCI 1.1 says is the artifact's type when artifactType is
 // absent, and which registries without OCI 1.1 artifact support accept.
 func Artifact(module []byte, moduleName string, created time.Time) (v1.Image, error) {
-	layer := static.NewLayer(module, MediaTypeWasmLayer)
+	layer := static.NewLayer(module, image.MediaTypeWasmLayer)
 	ld, err := layer.Digest()
 	if err != nil {
 		return nil, err
@@ -47,8 +49,8 @@ func Artifact(module []byte, moduleName string, created time.Time) (v1.Image, er
 	m := v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
-		Config:        v1.Descriptor{MediaType: MediaTypeWasmConfig, Digest: cd, Size: cn},
-		Layers: []v1.Descriptor{{MediaType: MediaTypeWasmLayer, Digest: ld, Size: int64(len(module)),
+		Config:        v1.Descriptor{MediaType: image.MediaTypeWasmConfig, Digest: cd, Size: cn},
+		Layers: []v1.Descriptor{{MediaType: image.MediaTypeWasmLayer, Digest: ld, Size: int64(len(module)),
 			Annotations: map[string]string{"org.opencontainers.image.title": moduleName}}},
 	}
 	rawManifest, err := json.Marshal(m)
@@ -76,7 +78,7 @@ func (a *artifactImage) LayerByDigest(h v1.Hash) (partial.CompressedLayer, error
 		return a.layer, nil
 	}
 	if cd, _, err := v1.SHA256(bytes.NewReader(a.config)); err == nil && h == cd {
-		return static.NewLayer(a.config, MediaTypeWasmConfig), nil
+		return static.NewLayer(a.config, image.MediaTypeWasmConfig), nil
 	}
 	return nil, fmt.Errorf("the Wasm artifact has no layer %s", h)
 }
