@@ -22,5 +22,5 @@ func delegate(args []string) error {
 	}
 	full := filepath.Join(filepath.Dir(exe), fullBinary)
 	err = syscall.Exec(full, append([]string{full}, args...), os.Environ())
-	return fmt.Errorf("this command is carried by %s, which berth runs from beside itself: %w (install both: make berth)", full, err)
+	return fmt.Errorf("this command is carried by %s, the complete berth, which belongs beside berth: running %s: %w (make berth builds both)", fullBinary, full, err)
 }

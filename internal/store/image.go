@@ -284,7 +284,7 @@ const (
 //   - It does what go-containerregistry's partial.CompressedToLayer does, without
 //     importing it: partial pulls in go-digest and image-spec, whose init
 //     functions (go-digest compiles regexps) every process that links this
-//     package pays at start, the lean `berth run` binary included.
+//     package pays at start, berth's core build (cmd/berth) included.
 //   - Sniffing, not the media type, picks the decompressor, as in
 //     go-containerregistry: layers of a "compressed" media type sometimes hold
 //     plain tar bytes. The media type still decides whether to decompress at all
