@@ -22,7 +22,7 @@ shim:
 
 # bin/berth is the core build (-tags berth_core): the commands of containers and stored
 # images, without the registry client, builder and archive formats, so that it starts
-# ~0.8 ms sooner; it execs bin/berth-full, the complete berth, for the rest (pull, push,
+# ~0.6 ms sooner; it execs bin/berth-full, the complete berth, for the rest (pull, push,
 # build, load, save, login, logout, shim). Install the two side by side.
 berth:
 	CGO_ENABLED=0 $(GO) build -trimpath -tags berth_core -o $(BERTH) ./cmd/berth
@@ -69,7 +69,7 @@ fuzz:
 	  internal/build:FuzzParse internal/build:FuzzExpand internal/network:FuzzParsePort internal/network:FuzzParseHostRule internal/network:FuzzFromAnnotations \
 	  internal/bundle:FuzzUnpack internal/archive:FuzzRead internal/store:FuzzIndex internal/jsonlite:FuzzParse internal/service:FuzzDecodeMeta \
 	  internal/cli:FuzzParseVolume internal/cli:FuzzParseEnvFile internal/cli:FuzzParseMemory internal/cli:FuzzParseTimestamp internal/cli:FuzzParseSignal internal/cli:FuzzParsePsFilter \
-	  internal/image:FuzzParseName internal/credentials:FuzzParseServer internal/registry:FuzzParseRetryAfter internal/registry:FuzzInsecure internal/shiminstall:FuzzInstall internal/cgroup:FuzzParseCgroupsPath internal/cgroup:FuzzParseProcCgroup internal/engine:FuzzScanModule internal/engine:FuzzParseTrap \
+	  internal/image:FuzzParseName internal/image:FuzzValidRegistry internal/credentials:FuzzParseServer internal/registry:FuzzParseRetryAfter internal/registry:FuzzInsecure internal/shiminstall:FuzzInstall internal/cgroup:FuzzParseCgroupsPath internal/cgroup:FuzzParseProcCgroup internal/engine:FuzzScanModule internal/engine:FuzzParseTrap \
 	  internal/logs:FuzzParseOptions internal/logs:FuzzRead internal/logs:FuzzParseURI internal/shimclient:FuzzParseStartResponse internal/shim:FuzzParseBootstrapParams internal/shimclient:FuzzFrames internal/shimclient:FuzzDecode internal/restart:FuzzParse \
 	  internal/procstat:FuzzParseStat internal/procstat:FuzzParseStatus internal/procstat:FuzzParseIO internal/procstat:FuzzParseSystemStat internal/procstat:FuzzParseMeminfo \
 	  internal/wasi:FuzzPathResolution internal/wasi:FuzzIovecs internal/wasi:FuzzFsFuncs internal/wasi:FuzzPollSock internal/wasi:FuzzWasmEdge; do \

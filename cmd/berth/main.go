@@ -3,7 +3,7 @@
 // It builds two ways. By default it is the complete berth, every command in one binary
 // (what `go install` gives). With -tags berth_core it is the core build, which `make`
 // installs as bin/berth beside the complete one (bin/berth-full): it carries the
-// commands of containers and stored images, starts ~0.8 ms sooner because it links no
+// commands of containers and stored images, starts ~0.6 ms sooner because it links no
 // registry client, builder or archive formats, and execs berth-full for the rest
 // (internal/cli, commands_core.go; docs/rationale.md).
 package main

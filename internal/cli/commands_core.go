@@ -13,10 +13,11 @@ import (
 
 // The core build of berth (-tags berth_core; `make` builds bin/berth so) carries the
 // commands of containers and stored images, and links no registry client, image
-// builder, archive formats or shim installer: it starts ~0.8 ms sooner than the complete
-// berth, a quarter of a small module's `berth run` (docs/rationale.md). Whatever it does
+// builder, archive formats or shim installer: it starts ~0.6 ms sooner than the complete
+// berth, an eighth of a small module's `berth run` (docs/rationale.md). Whatever it does
 // not carry it hands, by exec, to the complete berth installed beside it as berth-full
-// (App.Delegate): the commands below, and a run that needs a pull or a registry option.
+// (App.Delegate): the commands of commands_full.go, and a run that needs a pull or a
+// registry option.
 
 // fullCommands: none here; see commands_full.go.
 func (a *App) fullCommands() []subcommand { return nil }

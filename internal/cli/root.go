@@ -9,6 +9,10 @@
 //   - $BERTH_WASI (engine.HostEnv) chooses the WASI host, read when the service opens.
 //   - $BERTH_BACKTRACE_DETAILS (engine.BacktraceEnv) asks for source positions in trap
 //     stack traces, read when the service opens.
+//   - Commands that need the registry client, the builder, the archive formats or the
+//     shim installer are in files built only without the berth_core tag
+//     (commands_full.go lists them). The core build (commands_core.go) carries the rest
+//     and hands those, and a run that must pull, to the complete berth (App.Delegate).
 //   - Exit codes of `run` are docker's: the module's own code, 125 when berth failed before
 //     the module started, 126 when the module cannot run, 127 when it is missing, and
 //     134 (128+SIGABRT, as wasmtime) when it traps.

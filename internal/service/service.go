@@ -4,6 +4,10 @@
 //
 // # Notes
 //
+//   - Build, load, save, pull and push are in files built only without the berth_core
+//     tag (images_full.go, pull.go, push.go, …): berth's core build links neither the
+//     registry client nor the archive formats nor the builder (docs/rationale.md, "Two
+//     builds of one berth").
 //   - Work is done when an image arrives (build, load, pull): its layers are unpacked once into
 //     a read-only snapshot and its module is compiled into the engine's cache, so the
 //     first `run` is as fast as the second. A run copies the snapshot into the
