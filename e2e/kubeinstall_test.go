@@ -157,8 +157,10 @@ func TestKubeInstall(t *testing.T) {
 			t.Fatalf("the config is not the original one at the start")
 		}
 		img := filepath.Join(workDir, "images", "berth-node-installer.tar")
+		// The image's berth is the complete build, as docs/kubernetes.md's Dockerfile copies
+		// it: the core build would hand `shim install` to a berth-full the image lacks.
 		if err := writeInstallerImage(img, installerImage, map[string]string{
-			"berth": berth, shimName: shim, guestName: filepath.Join(filepath.Dir(shim), guestName),
+			"berth": filepath.Join(filepath.Dir(berth), "berth-full"), shimName: shim, guestName: filepath.Join(filepath.Dir(shim), guestName),
 		}); err != nil {
 			t.Fatal(err)
 		}
