@@ -3,6 +3,7 @@ package image
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -173,7 +174,7 @@ func validDigest(d string) bool {
 // (Go 1.26's net/url, which parses a URL without scheme; this is what it does):
 //
 //   - "[" IPv6 "]" with an optional ":" and decimal digits (any number of
-//     them, none too): the address as net/netip.ParseAddr reads one, without zone;
+//     them, none too): an IPv6 address without zone (net/netip);
 //   - otherwise any bytes but "[", "%" and the ASCII that a URI host may not
 //     hold (controls, space, # / ? @ \ ^ ` { | }), and, when it holds a ":",
 //     only decimal digits after the last one. Bytes from 0x80 up pass, and so
@@ -220,103 +221,11 @@ func validPort(p string) bool {
 	return true
 }
 
-// validIPv6 reports whether s is an IPv6 address (without zone) as
-// net/netip.ParseAddr reads one: up to eight groups of 1 to 4 hex digits
-// separated by ":", one "::" standing for at least one group of zeros, and
-// the last two groups optionally written as a dotted IPv4 address.
+// validIPv6 reports whether s is an IPv6 address without zone, as net/url checks the
+// bracketed host of a URL (validRegistry has refused "%" before).
 func validIPv6(s string) bool {
-	// ParseAddr reads an IPv4 address when a "." comes before any ":".
-	if i := strings.IndexAny(s, ".:"); i < 0 || s[i] != ':' {
-		return false
-	}
-	groups := 0
-	ellipsis := false
-	if strings.HasPrefix(s, "::") {
-		ellipsis = true
-		s = s[2:]
-		if s == "" {
-			return true
-		}
-	}
-	for groups < 8 {
-		digits := 0
-		for digits < len(s) && isHex(s[digits]) {
-			digits++
-			if digits > 4 {
-				return false
-			}
-		}
-		if digits == 0 {
-			return false
-		}
-		if digits < len(s) && s[digits] == '.' {
-			// An IPv4 address in place of the last two groups.
-			if !ellipsis && groups != 6 || groups+2 > 8 || !validIPv4(s) {
-				return false
-			}
-			s = ""
-			groups += 2
-			break
-		}
-		groups++
-		s = s[digits:]
-		if s == "" {
-			break
-		}
-		if s[0] != ':' || len(s) == 1 {
-			return false
-		}
-		s = s[1:]
-		if s[0] == ':' {
-			if ellipsis {
-				return false
-			}
-			ellipsis = true
-			s = s[1:]
-			if s == "" {
-				break
-			}
-		}
-	}
-	if s != "" {
-		return false
-	}
-	if groups < 8 {
-		return ellipsis
-	}
-	return !ellipsis
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// validIPv4 reports whether s is four dot-separated decimal numbers 0 to 255
-// without leading zeros, as net/netip reads the end of an IPv6 address.
-func validIPv4(s string) bool {
-	fields, val, digits := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case '0' <= c && c <= '9':
-			if digits == 1 && val == 0 {
-				return false
-			}
-			val = val*10 + int(c-'0')
-			digits++
-			if val > 255 {
-				return false
-			}
-		case c == '.':
-			if i == 0 || i == len(s)-1 || s[i-1] == '.' || fields == 3 {
-				return false
-			}
-			fields++
-			val, digits = 0, 0
-		default:
-			return false
-		}
-	}
-	return fields == 3
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6() && a.Zone() == ""
 }
 
 // Repository is the full repository name, e.g. "docker.io/library/hello".

@@ -3,7 +3,6 @@ package image
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -270,27 +269,8 @@ func TestValidRegistry(t *testing.T) {
 	}
 }
 
-// ipv6Matches reports whether validIPv6 agrees with net/netip.ParseAddr on s,
-// which holds no "%" (validRegistry refuses "%" before; with it, ParseAddr reads a zone).
-func ipv6Matches(s string) (got, want bool, err error) {
-	a, err := netip.ParseAddr(s)
-	return validIPv6(s), err == nil && !a.Is4(), err
-}
-
-func TestValidIPv6(t *testing.T) {
-	for _, r := range registryCases {
-		s := strings.TrimSuffix(strings.TrimPrefix(r, "["), "]")
-		if strings.Contains(s, "%") {
-			continue
-		}
-		if got, want, err := ipv6Matches(s); got != want {
-			t.Errorf("validIPv6(%q) = %v, net/netip says %v (%v)", s, got, want, err)
-		}
-	}
-}
-
-// FuzzValidRegistry checks validRegistry and validIPv6 against net/url and
-// net/netip on inputs that FuzzParseName seldom reaches.
+// FuzzValidRegistry checks validRegistry against net/url on inputs that
+// FuzzParseName seldom reaches (bracketed IPv6 among them).
 func FuzzValidRegistry(f *testing.F) {
 	for _, r := range registryCases {
 		f.Add(r)
@@ -302,11 +282,6 @@ func FuzzValidRegistry(f *testing.F) {
 		u, err := url.Parse("//" + r)
 		if want := err == nil && u.Host == r; validRegistry(r) != want {
 			t.Fatalf("validRegistry(%q) = %v, net/url says %v (%v)", r, !want, want, err)
-		}
-		if !strings.Contains(r, "%") {
-			if got, want, err := ipv6Matches(r); got != want {
-				t.Fatalf("validIPv6(%q) = %v, net/netip says %v (%v)", r, got, want, err)
-			}
 		}
 	})
 }
